@@ -1,0 +1,14 @@
+//! lathe: a mastering workstation for the terminal.
+//!
+//! The library holds everything testable; `src/main.rs` is a thin command
+//! line over it. Audio flows as planar `f32` blocks ([`io::AudioBlock`]) from
+//! an [`io::AudioSource`] through analysis, processing and encoding.
+
+pub mod analysis;
+pub mod cli;
+pub mod demo;
+pub mod error;
+pub mod io;
+pub mod units;
+
+pub use error::{LatheError, Result};
