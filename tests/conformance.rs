@@ -7,7 +7,7 @@ mod common;
 
 use common::{concat, silence, sine};
 use lathe::analysis::analyze_planar;
-use lathe::analysis::loudness::{LoudnessMeter, momentary_series, short_term_series};
+use lathe::analysis::loudness::LoudnessMeter;
 
 const RATE: u32 = 48_000;
 const W2: [f64; 2] = [1.0, 1.0];
@@ -45,7 +45,11 @@ fn tech3341_case1_and_2_steady_tones() {
 
 #[test]
 fn tech3341_case3_to_5_gating() {
-    let c3 = concat(&[sine(1000.0, -36.0, 10.0, RATE, 2), sine(1000.0, -23.0, 60.0, RATE, 2), sine(1000.0, -36.0, 10.0, RATE, 2)]);
+    let c3 = concat(&[
+        sine(1000.0, -36.0, 10.0, RATE, 2),
+        sine(1000.0, -23.0, 60.0, RATE, 2),
+        sine(1000.0, -36.0, 10.0, RATE, 2),
+    ]);
     assert_within("case 3", integrated(&c3, &W2), -23.0, 0.1);
     let c4 = concat(&[
         sine(1000.0, -72.0, 10.0, RATE, 2),
@@ -55,21 +59,33 @@ fn tech3341_case3_to_5_gating() {
         sine(1000.0, -72.0, 10.0, RATE, 2),
     ]);
     assert_within("case 4", integrated(&c4, &W2), -23.0, 0.1);
-    let c5 = concat(&[sine(1000.0, -26.0, 20.0, RATE, 2), sine(1000.0, -20.0, 20.1, RATE, 2), sine(1000.0, -26.0, 20.0, RATE, 2)]);
+    let c5 = concat(&[
+        sine(1000.0, -26.0, 20.0, RATE, 2),
+        sine(1000.0, -20.0, 20.1, RATE, 2),
+        sine(1000.0, -26.0, 20.0, RATE, 2),
+    ]);
     assert_within("case 5", integrated(&c5, &W2), -23.0, 0.1);
 }
 
 #[test]
 fn tech3341_case6_five_channels_and_lfe_excluded() {
     let levels = [-28.0, -28.0, -24.0, -30.0, -30.0];
-    let planar: Vec<Vec<f32>> = levels.iter().map(|&l| sine(1000.0, l, 20.0, RATE, 1).remove(0)).collect();
+    let planar: Vec<Vec<f32>> = levels
+        .iter()
+        .map(|&l| sine(1000.0, l, 20.0, RATE, 1).remove(0))
+        .collect();
     let w5 = [1.0, 1.0, 1.0, 1.41, 1.41];
     assert_within("case 6 (5.0)", integrated(&planar, &w5), -23.0, 0.1);
     // 5.1 in L R C LFE Ls Rs order with a loud LFE: LFE must not count.
     let mut six = planar.clone();
     six.insert(3, sine(60.0, -6.0, 20.0, RATE, 1).remove(0));
     let w6 = lathe::io::decode::default_weights(6);
-    assert_within("case 6 (5.1, LFE excluded)", integrated(&six, &w6), -23.0, 0.1);
+    assert_within(
+        "case 6 (5.1, LFE excluded)",
+        integrated(&six, &w6),
+        -23.0,
+        0.1,
+    );
 }
 
 #[test]
@@ -83,12 +99,17 @@ fn tech3341_case9_short_term_constant() {
     }
     let s = concat(&pieces);
     let mut m = LoudnessMeter::new(RATE, &W2);
+    m.record_series();
     m.push(&s, s[0].len());
-    let (sums, frames) = m.subblocks();
-    let series = short_term_series(sums, frames);
+    let series = m.short_term_series();
     assert!(series.len() > 1000);
     for (k, v) in series.iter().enumerate() {
-        assert_within(&format!("case 9 S at {} ms", (k + 300) * 10), *v, -23.0, 0.1);
+        assert_within(
+            &format!("case 9 S at {} ms", (k + 300) * 10),
+            *v,
+            -23.0,
+            0.1,
+        );
     }
 }
 
@@ -102,11 +123,16 @@ fn tech3341_case12_momentary_constant() {
     }
     let s = concat(&pieces);
     let mut m = LoudnessMeter::new(RATE, &W2);
+    m.record_series();
     m.push(&s, s[0].len());
-    let (sums, frames) = m.subblocks();
-    let series = momentary_series(sums, frames);
+    let series = m.momentary_series();
     for (k, v) in series.iter().enumerate().skip(60) {
-        assert_within(&format!("case 12 M at {} ms", (k + 40) * 10), *v, -23.0, 0.1);
+        assert_within(
+            &format!("case 12 M at {} ms", (k + 40) * 10),
+            *v,
+            -23.0,
+            0.1,
+        );
     }
 }
 
@@ -129,12 +155,12 @@ fn burst_maxima(levels: &[f64], burst: f64, gap: f64, short_term: bool) -> Vec<f
     }
     let s = concat(&pieces);
     let mut m = LoudnessMeter::new(RATE, &W2);
+    m.record_series();
     m.push(&s, s[0].len());
-    let (sums, frames) = m.subblocks();
     let (series, win) = if short_term {
-        (short_term_series(sums, frames), 300)
+        (m.short_term_series(), 300)
     } else {
-        (momentary_series(sums, frames), 40)
+        (m.momentary_series(), 40)
     };
     let sub = (RATE / 100) as usize;
     seg_bounds
@@ -224,23 +250,45 @@ fn tech3341_case20_to_23_zero_dbtp_signals() {
     // the same kind, each with an analytically known true peak of 0 dBTP.
     // 20: 44.1 kHz, 997 Hz at full scale.
     let s = sine(997.0, 0.0, 1.0, 44_100, 2);
-    assert_tp("case 20-like (44.1 kHz)", analyze_planar(&s, 44_100, &W2).1, 0.0);
+    assert_tp(
+        "case 20-like (44.1 kHz)",
+        analyze_planar(&s, 44_100, &W2).1,
+        0.0,
+    );
     // 21: 96 kHz (×2 oversampling), fs/4 at 45°, amplitude 1.0.
     let s = tp_sine(96_000, 4.0, 45.0, 1.0);
-    assert_tp("case 21-like (96 kHz)", analyze_planar(&s, 96_000, &W2).1, 0.0);
+    assert_tp(
+        "case 21-like (96 kHz)",
+        analyze_planar(&s, 96_000, &W2).1,
+        0.0,
+    );
     // 22: 192 kHz (no oversampling), 1 kHz at full scale.
     let s = sine(1000.0, 0.0, 1.0, 192_000, 2);
-    assert_tp("case 22-like (192 kHz)", analyze_planar(&s, 192_000, &W2).1, 0.0);
+    assert_tp(
+        "case 22-like (192 kHz)",
+        analyze_planar(&s, 192_000, &W2).1,
+        0.0,
+    );
     // 23: 48 kHz, fs/6 at 0° with amplitude 1.0: samples at ±0.866 (−1.25 dBFS).
     let s = tp_sine(RATE, 6.0, 0.0, 1.0);
     let (_, tp, sp) = analyze_planar(&s, RATE, &W2);
     assert_tp("case 23-like (48 kHz, between samples)", tp, 0.0);
-    assert!(sp < -1.2, "sample peak {sp} should sit 1.25 dB under the true peak");
+    assert!(
+        sp < -1.2,
+        "sample peak {sp} should sit 1.25 dB under the true peak"
+    );
 }
 
 #[test]
 fn tech3342_loudness_range_cases_1_to_4() {
-    let seq = |levels: &[f64]| concat(&levels.iter().map(|&l| sine(1000.0, l, 20.0, RATE, 2)).collect::<Vec<_>>());
+    let seq = |levels: &[f64]| {
+        concat(
+            &levels
+                .iter()
+                .map(|&l| sine(1000.0, l, 20.0, RATE, 2))
+                .collect::<Vec<_>>(),
+        )
+    };
     let cases: [(&[f64], f64); 4] = [
         (&[-20.0, -30.0], 10.0),
         (&[-20.0, -15.0], 5.0),
@@ -249,7 +297,12 @@ fn tech3342_loudness_range_cases_1_to_4() {
     ];
     for (i, (levels, want)) in cases.iter().enumerate() {
         let (stats, _, _) = analyze_planar(&seq(levels), RATE, &W2);
-        assert_within(&format!("Tech 3342 case {}", i + 1), stats.loudness_range_lu, *want, 1.0);
+        assert_within(
+            &format!("Tech 3342 case {}", i + 1),
+            stats.loudness_range_lu,
+            *want,
+            1.0,
+        );
     }
 }
 
@@ -278,12 +331,25 @@ fn agrees_with_ebur128_crate_on_music_like_signal() {
     let (stats, tp, sp) = analyze_planar(&planar, rate, &W2);
 
     use ebur128::{EbuR128, Mode};
-    let mut e = EbuR128::new(2, rate, Mode::I | Mode::LRA | Mode::TRUE_PEAK | Mode::SAMPLE_PEAK).expect("ebur128");
+    let mut e = EbuR128::new(
+        2,
+        rate,
+        Mode::I | Mode::LRA | Mode::TRUE_PEAK | Mode::SAMPLE_PEAK,
+    )
+    .expect("ebur128");
     e.add_frames_planar_f32(&[&l, &r]).expect("frames");
     let ref_i = e.loudness_global().expect("I");
     let ref_lra = e.loudness_range().expect("LRA");
-    let ref_tp = 20.0 * e.true_peak(0).expect("tp").max(e.true_peak(1).expect("tp")).log10();
-    let ref_sp = 20.0 * e.sample_peak(0).expect("sp").max(e.sample_peak(1).expect("sp")).log10();
+    let ref_tp = 20.0
+        * e.true_peak(0)
+            .expect("tp")
+            .max(e.true_peak(1).expect("tp"))
+            .log10();
+    let ref_sp = 20.0
+        * e.sample_peak(0)
+            .expect("sp")
+            .max(e.sample_peak(1).expect("sp"))
+            .log10();
     assert_within("integrated vs ebur128", stats.integrated_lufs, ref_i, 0.02);
     // libebur128 takes a short-term block every second for LRA, lathe every
     // 100 ms; both are within Tech 3342, so compare to its ±1 LU tolerance.

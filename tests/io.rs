@@ -51,7 +51,11 @@ fn write_with_lathe(path: &Path, planar: &[Vec<f32>], rate: u32, fmt: SampleForm
 #[test]
 fn every_writer_round_trips_exactly() {
     let dir = tempfile::tempdir().expect("tmp");
-    for (fmt, bits) in [(SampleFormat::Int16, 16), (SampleFormat::Int24, 24), (SampleFormat::Float32, 24)] {
+    for (fmt, bits) in [
+        (SampleFormat::Int16, 16),
+        (SampleFormat::Int24, 24),
+        (SampleFormat::Float32, 24),
+    ] {
         let planar = grid_signal(10_000, 2, bits);
         let path = dir.path().join(format!("rt{}.wav", fmt.bits()));
         write_with_lathe(&path, &planar, 48_000, fmt);
@@ -76,17 +80,28 @@ fn existing_file_is_not_replaced_without_force_and_no_temp_is_left() {
     assert!(r.is_err());
     assert_eq!(std::fs::read(&path).expect("read"), b"keep me");
     // Refuses to write over an input even with force.
-    let r = WavOutput::create(&path, 44_100, 2, SampleFormat::Int16, &[path.clone()], true);
+    let r = WavOutput::create(
+        &path,
+        44_100,
+        2,
+        SampleFormat::Int16,
+        std::slice::from_ref(&path),
+        true,
+    );
     assert!(r.is_err());
     // Dropping an unfinished writer leaves nothing behind.
     let out = dir.path().join("y.wav");
     {
-        let mut w = WavOutput::create(&out, 44_100, 1, SampleFormat::Int16, &[], false).expect("create");
+        let mut w =
+            WavOutput::create(&out, 44_100, 1, SampleFormat::Int16, &[], false).expect("create");
         let mut b = AudioBlock::new(1, 100);
         b.frames = 100;
         w.write_block(&b).expect("write");
     }
-    let names: Vec<_> = std::fs::read_dir(dir.path()).expect("ls").map(|e| e.expect("e").file_name()).collect();
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("ls")
+        .map(|e| e.expect("e").file_name())
+        .collect();
     assert_eq!(names.len(), 1, "left behind: {names:?}");
 }
 
@@ -95,13 +110,23 @@ fn wav_integer_and_float_depths_decode_to_the_same_signal() {
     let dir = tempfile::tempdir().expect("tmp");
     let rate = 44_100;
     let reference = common::sine(440.0, -3.0, 0.5, rate, 2);
-    for (bits, float) in [(8u16, false), (16, false), (24, false), (32, false), (32, true)] {
+    for (bits, float) in [
+        (8u16, false),
+        (16, false),
+        (24, false),
+        (32, false),
+        (32, true),
+    ] {
         let path = dir.path().join(format!("d{bits}{float}.wav"));
         let spec = hound::WavSpec {
             channels: 2,
             sample_rate: rate,
             bits_per_sample: bits,
-            sample_format: if float { hound::SampleFormat::Float } else { hound::SampleFormat::Int },
+            sample_format: if float {
+                hound::SampleFormat::Float
+            } else {
+                hound::SampleFormat::Int
+            },
         };
         let mut w = hound::WavWriter::create(&path, spec).expect("create");
         for i in 0..reference[0].len() {
@@ -118,13 +143,21 @@ fn wav_integer_and_float_depths_decode_to_the_same_signal() {
         w.finalize().expect("fin");
         let (info, back) = read_all(&path);
         assert_eq!(back[0].len(), reference[0].len());
-        let lsb = if float { 1e-7 } else { 1.0 / (1u64 << (bits - 1)) as f64 };
+        let lsb = if float {
+            1e-7
+        } else {
+            1.0 / (1u64 << (bits - 1)) as f64
+        };
         let max_err = back[0]
             .iter()
             .zip(&reference[0])
             .map(|(a, b)| f64::from((a - b).abs()))
             .fold(0.0, f64::max);
-        assert!(max_err <= lsb, "{bits}-bit float={float}: error {max_err} > 1 LSB; format {}", info.format);
+        assert!(
+            max_err <= lsb,
+            "{bits}-bit float={float}: error {max_err} > 1 LSB; format {}",
+            info.format
+        );
     }
 }
 
@@ -165,7 +198,11 @@ fn wav_64_bit_float_and_extensible_decode() {
     let planar: Vec<Vec<f32>> = (0..6).map(|c| vec![0.1 * c as f32; 480]).collect();
     common::write_wav_i24(&path, &planar, 48_000);
     let bytes = std::fs::read(&path).expect("read");
-    assert_eq!(u16::from_le_bytes([bytes[20], bytes[21]]), 0xFFFE, "fixture is not EXTENSIBLE");
+    assert_eq!(
+        u16::from_le_bytes([bytes[20], bytes[21]]),
+        0xFFFE,
+        "fixture is not EXTENSIBLE"
+    );
     let (info, back) = read_all(&path);
     assert_eq!(info.channels, 6);
     assert!((back[5][10] - 0.5).abs() < 1e-6);
@@ -176,7 +213,9 @@ fn extreme_rates_and_channel_counts() {
     let dir = tempfile::tempdir().expect("tmp");
     for (rate, ch) in [(8_000u32, 1usize), (384_000, 2), (48_000, 8)] {
         let path = dir.path().join(format!("r{rate}c{ch}.wav"));
-        let planar: Vec<Vec<f32>> = (0..ch).map(|c| common::sine(100.0 * (c + 1) as f64, -6.0, 0.2, rate, 1).remove(0)).collect();
+        let planar: Vec<Vec<f32>> = (0..ch)
+            .map(|c| common::sine(100.0 * (c + 1) as f64, -6.0, 0.2, rate, 1).remove(0))
+            .collect();
         common::write_wav_f32(&path, &planar, rate);
         let (info, back) = read_all(&path);
         assert_eq!((info.sample_rate, info.channels), (rate, ch));
@@ -193,10 +232,10 @@ fn seek_matches(path: &Path) {
         let mut b = AudioBlock::new(all.len(), 3000);
         let n = src.read(&mut b).expect("read");
         assert!(n > 0);
-        for c in 0..all.len() {
+        for (c, reference) in all.iter().enumerate() {
             assert_eq!(
                 &b.channel(c)[..n.min(3000)],
-                &all[c][target as usize..target as usize + n],
+                &reference[target as usize..target as usize + n],
                 "{}: seek to {target} is not exact",
                 path.display()
             );
@@ -216,7 +255,9 @@ fn seek_is_sample_accurate_in_wav() {
 fn ffmpeg_available() -> bool {
     let ok = common::have("ffmpeg");
     if !ok {
-        println!("SKIPPED: ffmpeg is not installed; compressed-format decode tests need it to make fixtures");
+        println!(
+            "SKIPPED: ffmpeg is not installed; compressed-format decode tests need it to make fixtures"
+        );
     }
     ok
 }
@@ -271,13 +312,22 @@ fn compressed_and_other_containers_decode() {
         // Lossy encoders move the level a little (LAME: −0.26 dB here, as
         // ffmpeg's own meter also reads); lossless must be exact.
         let tol = if lossless { 0.01 } else { 0.5 };
-        assert!((a.0.integrated_lufs - r.0.integrated_lufs).abs() < tol, "{name}: loudness {} vs {}", a.0.integrated_lufs, r.0.integrated_lufs);
+        assert!(
+            (a.0.integrated_lufs - r.0.integrated_lufs).abs() < tol,
+            "{name}: loudness {} vs {}",
+            a.0.integrated_lufs,
+            r.0.integrated_lufs
+        );
     }
     assert!(made >= 4, "ffmpeg made only {made} fixtures");
     // Exact seek in FLAC too.
     let flac = dir.path().join("seek.flac");
     let noise_src = dir.path().join("noise.wav");
-    common::write_wav_i24(&noise_src, &[common::noise(300_000, 5), common::noise(300_000, 6)], 48_000);
+    common::write_wav_i24(
+        &noise_src,
+        &[common::noise(300_000, 5), common::noise(300_000, 6)],
+        48_000,
+    );
     assert!(ffmpeg_encode(&noise_src, &flac, &["-c:a", "flac"]));
     seek_matches(&flac);
 }
@@ -290,7 +340,9 @@ fn tpdf_dither_keeps_a_minus_100_dbfs_tone_and_its_error_is_white() {
     let f = 1000.0 * (n as f64 / f64::from(rate)).round() / (n as f64 / f64::from(rate)); // bin-centred
     let bin = (f * n as f64 / f64::from(rate)).round() as usize;
     let amp = 10f64.powf(-100.0 / 20.0);
-    let x: Vec<f32> = (0..n).map(|i| (amp * (std::f64::consts::TAU * f * i as f64 / f64::from(rate)).sin()) as f32).collect();
+    let x: Vec<f32> = (0..n)
+        .map(|i| (amp * (std::f64::consts::TAU * f * i as f64 / f64::from(rate)).sin()) as f32)
+        .collect();
     let run = |kind| {
         let mut b = AudioBlock::new(1, n);
         b.channels[0].copy_from_slice(&x);
@@ -301,10 +353,14 @@ fn tpdf_dither_keeps_a_minus_100_dbfs_tone_and_its_error_is_white() {
     let spectrum = |v: &[f32]| {
         let mut planner = RealFftPlanner::<f64>::new();
         let fft = planner.plan_fft_forward(n);
-        let mut input: Vec<f64> = v.iter().enumerate().map(|(i, &s)| {
-            let w = 0.5 - 0.5 * (std::f64::consts::TAU * i as f64 / n as f64).cos();
-            f64::from(s) * w
-        }).collect();
+        let mut input: Vec<f64> = v
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| {
+                let w = 0.5 - 0.5 * (std::f64::consts::TAU * i as f64 / n as f64).cos();
+                f64::from(s) * w
+            })
+            .collect();
         let mut out = fft.make_output_vec();
         fft.process(&mut input, &mut out).expect("fft");
         out.iter().map(|c| c.norm_sqr()).collect::<Vec<f64>>()
@@ -313,21 +369,30 @@ fn tpdf_dither_keeps_a_minus_100_dbfs_tone_and_its_error_is_white() {
     let spec = spectrum(&tpdf);
     let tone = spec[bin - 1..=bin + 1].iter().sum::<f64>();
     let noise_floor: f64 = spec[bin + 50..bin + 2050].iter().sum::<f64>() / 2000.0;
-    assert!(10.0 * (tone / noise_floor).log10() > 20.0, "tone not above the dither noise");
+    assert!(
+        10.0 * (tone / noise_floor).log10() > 20.0,
+        "tone not above the dither noise"
+    );
     // Without dither the tone (0.33 LSB) vanishes entirely: all zeros.
     let plain = run(DitherKind::None);
     assert!(plain.iter().all(|&v| v == 0.0));
     // Error spectrum flat: 8 bands of the error spectrum within ±1 dB of their mean.
     let err: Vec<f32> = tpdf.iter().zip(&x).map(|(a, b)| a - b).collect();
     let es = spectrum(&err);
-    let bands: Vec<f64> = (0..8).map(|k| {
-        let a = 100 + k * (n / 2 - 200) / 8;
-        let b = a + (n / 2 - 200) / 8;
-        10.0 * (es[a..b].iter().sum::<f64>() / (b - a) as f64).log10()
-    }).collect();
+    let bands: Vec<f64> = (0..8)
+        .map(|k| {
+            let a = 100 + k * (n / 2 - 200) / 8;
+            let b = a + (n / 2 - 200) / 8;
+            10.0 * (es[a..b].iter().sum::<f64>() / (b - a) as f64).log10()
+        })
+        .collect();
     let mean = bands.iter().sum::<f64>() / 8.0;
     for (k, b) in bands.iter().enumerate() {
-        assert!((b - mean).abs() < 1.0, "band {k} of the TPDF error is {:.2} dB off flat", b - mean);
+        assert!(
+            (b - mean).abs() < 1.0,
+            "band {k} of the TPDF error is {:.2} dB off flat",
+            b - mean
+        );
     }
     // Shaped dither: less error where the ear is most sensitive (2–5 kHz).
     let shaped = run(DitherKind::Shaped);
@@ -339,5 +404,8 @@ fn tpdf_dither_keeps_a_minus_100_dbfs_tone_and_its_error_is_white() {
         s[a..b].iter().sum::<f64>()
     };
     let gain_mid = 10.0 * (band(&ss, 2000.0, 5000.0) / band(&es, 2000.0, 5000.0)).log10();
-    assert!(gain_mid < -3.0, "shaped dither only {gain_mid:.1} dB quieter at 2–5 kHz");
+    assert!(
+        gain_mid < -3.0,
+        "shaped dither only {gain_mid:.1} dB quieter at 2–5 kHz"
+    );
 }

@@ -14,9 +14,13 @@
 //!   100 ms for loudness range (EBU Tech 3342: gates −70 LUFS and −20 LU,
 //!   10th to 95th percentile).
 //!
+//! Gating blocks go into fine histograms (0.005 LU bins holding exact power
+//! sums), so memory stays constant however long the programme is.
+//!
 //! Because the K-weighting filters are IIR with short memory, a long file can
-//! be cut into chunks measured in parallel, each started one second early to
-//! settle its filters; the merged sub-block list is the same as one pass's to
+//! be cut into chunks measured in parallel: each chunk starts 3 s early to
+//! fill its window history (plus 1 s to settle its filters) and counts only
+//! the windows that end inside it; merged summaries equal one pass's to
 //! numerical precision (tested).
 
 /// Length of a sub-block in milliseconds.
@@ -61,7 +65,7 @@ fn k_weighting(rate: u32) -> [Biquad; 2] {
     use std::f64::consts::PI;
     let fs = f64::from(rate);
     // Stage 1: high shelf (head acoustics).
-    let f0 = 1681.974_450_955_533;
+    let f0 = 1_681.974_450_955_533;
     let g = 3.999_843_853_973_347;
     let q = 0.707_175_236_955_419_6;
     let k = (PI * f0 / fs).tan();
@@ -97,9 +101,166 @@ struct ChannelState {
     weight: f64,
 }
 
-/// Streaming BS.1770 energy accumulator: K-weighted, channel-weighted energy
-/// per 10 ms sub-block. Allocation-free per sample; the sub-block list grows
-/// by 100 values per second of audio.
+/// Lowest loudness the histograms hold, LUFS (the absolute gate).
+const HIST_MIN_LUFS: f64 = -70.0;
+/// Histogram resolution, LU per bin.
+const HIST_STEP_LU: f64 = 0.005;
+/// Number of bins (−70 … +30 LUFS).
+const HIST_BINS: usize = 20_000;
+
+/// A fine histogram of block loudness that also keeps the exact power sum
+/// and count per bin, so gated means are exact and gates and percentiles are
+/// placed to within 0.005 LU, in constant memory whatever the length.
+#[derive(Debug, Clone)]
+pub struct BlockHistogram {
+    counts: Vec<u64>,
+    powers: Vec<f64>,
+}
+
+impl Default for BlockHistogram {
+    fn default() -> Self {
+        Self {
+            counts: vec![0; HIST_BINS],
+            powers: vec![0.0; HIST_BINS],
+        }
+    }
+}
+
+impl BlockHistogram {
+    fn bin_of(lufs: f64) -> usize {
+        (((lufs - HIST_MIN_LUFS) / HIST_STEP_LU) as usize).min(HIST_BINS - 1)
+    }
+
+    fn bin_low(bin: usize) -> f64 {
+        HIST_MIN_LUFS + bin as f64 * HIST_STEP_LU
+    }
+
+    /// Add one block of mean-square `power`; blocks at or below −70 LUFS are dropped.
+    pub fn add(&mut self, power: f64) {
+        let l = power_to_lufs(power);
+        if l > HIST_MIN_LUFS {
+            let b = Self::bin_of(l);
+            self.counts[b] += 1;
+            self.powers[b] += power;
+        }
+    }
+
+    /// Add another histogram's blocks.
+    pub fn merge(&mut self, other: &Self) {
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            *a += b;
+        }
+        for (a, b) in self.powers.iter_mut().zip(&other.powers) {
+            *a += b;
+        }
+    }
+
+    /// Mean power and count of blocks in bins from `from` on.
+    fn mean_from(&self, from: usize) -> Option<(f64, u64)> {
+        let n: u64 = self.counts[from..].iter().sum();
+        if n == 0 {
+            return None;
+        }
+        let p: f64 = self.powers[from..].iter().sum();
+        Some((p / n as f64, n))
+    }
+
+    /// Gated mean loudness: absolute gate −70 LUFS, then a relative gate
+    /// `relative_lu` below the mean of the absolutely gated blocks.
+    pub fn gated_lufs(&self, relative_lu: f64) -> f64 {
+        let Some((mean, _)) = self.mean_from(0) else {
+            return f64::NEG_INFINITY;
+        };
+        let gate = power_to_lufs(mean) + relative_lu;
+        let from = if gate <= HIST_MIN_LUFS {
+            0
+        } else {
+            Self::bin_of(gate)
+        };
+        // Blocks in the gate's own bin count if their bin lies above it.
+        let from = if Self::bin_low(from) < gate {
+            from + 1
+        } else {
+            from
+        };
+        match self.mean_from(from.min(HIST_BINS - 1)) {
+            Some((m, _)) => power_to_lufs(m),
+            None => f64::NEG_INFINITY,
+        }
+    }
+
+    /// Loudness range (EBU Tech 3342): relative gate −20 LU, then the spread
+    /// between the 10th and 95th percentiles, LU.
+    pub fn loudness_range(&self) -> f64 {
+        let Some((mean, _)) = self.mean_from(0) else {
+            return 0.0;
+        };
+        let gate = power_to_lufs(mean) - 20.0;
+        let mut from = if gate <= HIST_MIN_LUFS {
+            0
+        } else {
+            Self::bin_of(gate)
+        };
+        if Self::bin_low(from) < gate {
+            from += 1;
+        }
+        let n: u64 = self.counts[from.min(HIST_BINS)..].iter().sum();
+        if n == 0 {
+            return 0.0;
+        }
+        let pct = |p: f64| {
+            let rank = ((n - 1) as f64 * p).round() as u64;
+            let mut seen = 0;
+            for b in from..HIST_BINS {
+                seen += self.counts[b];
+                if seen > rank {
+                    return Self::bin_low(b) + HIST_STEP_LU / 2.0;
+                }
+            }
+            Self::bin_low(HIST_BINS - 1)
+        };
+        pct(0.95) - pct(0.10)
+    }
+}
+
+/// What a stretch of audio contributes to the loudness figures; chunks of a
+/// file measured in parallel are combined with [`LoudnessSummary::merge`].
+#[derive(Debug, Clone, Default)]
+pub struct LoudnessSummary {
+    /// 400 ms gating blocks every 100 ms (integrated loudness).
+    pub gating: BlockHistogram,
+    /// 3 s short-term blocks every 100 ms (loudness range).
+    pub short_term: BlockHistogram,
+    /// Highest momentary power (10 ms steps).
+    pub max_momentary_power: f64,
+    /// Highest short-term power (10 ms steps).
+    pub max_short_term_power: f64,
+}
+
+impl LoudnessSummary {
+    /// Combine with another stretch's summary.
+    pub fn merge(&mut self, other: &Self) {
+        self.gating.merge(&other.gating);
+        self.short_term.merge(&other.short_term);
+        self.max_momentary_power = self.max_momentary_power.max(other.max_momentary_power);
+        self.max_short_term_power = self.max_short_term_power.max(other.max_short_term_power);
+    }
+
+    /// The loudness figures.
+    pub fn stats(&self) -> LoudnessStats {
+        LoudnessStats {
+            integrated_lufs: self.gating.gated_lufs(-10.0),
+            loudness_range_lu: self.short_term.loudness_range(),
+            momentary_max_lufs: power_to_lufs(self.max_momentary_power),
+            short_term_max_lufs: power_to_lufs(self.max_short_term_power),
+        }
+    }
+}
+
+/// Streaming BS.1770 meter: K-weighted, channel-weighted energy per 10 ms
+/// sub-block, the last 3 s kept in a ring for momentary and short-term
+/// loudness, gating blocks collected in constant-memory histograms.
+/// Allocation-free while pushing audio (unless series recording is on).
 #[derive(Debug, Clone)]
 pub struct LoudnessMeter {
     rate: u32,
@@ -111,24 +272,37 @@ pub struct LoudnessMeter {
     sub_index: u64,
     sub_end: u64,
     sub_sum: f64,
-    /// Completed sub-blocks: (Σ weighted y², frames).
-    subblocks: Vec<f64>,
-    sub_frames: Vec<u32>,
-    /// When false the filters run but nothing is accumulated (warm-up).
-    accumulate: bool,
+    ring_e: [f64; SHORT_TERM_SUB],
+    ring_n: [u32; SHORT_TERM_SUB],
+    ring_len: usize,
+    ring_head: usize,
+    /// Sub-blocks before this index are only used to settle the filters.
+    ring_from: u64,
+    /// Windows ending before this sub-block are not counted (chunk overlap).
+    emit_from: u64,
+    summary: LoudnessSummary,
+    series: Option<(Vec<f64>, Vec<f64>)>,
 }
 
 impl LoudnessMeter {
     /// A meter at `rate` Hz with BS.1770 channel `weights` (1.0, 1.41 or 0.0).
     pub fn new(rate: u32, weights: &[f64]) -> Self {
-        Self::starting_at(rate, weights, 0)
+        Self::for_chunk(rate, weights, 0, 0, 0)
     }
 
-    /// A meter whose first frame has absolute index `frame` (for chunked
-    /// analysis); `frame` must be a sub-block boundary to accumulate.
-    pub fn starting_at(rate: u32, weights: &[f64], frame: u64) -> Self {
-        let mut sub_index = frame * 100 / u64::from(rate);
-        while subblock_start(sub_index + 1, rate) <= frame {
+    /// A meter for one chunk of a longer stream: its first frame has absolute
+    /// index `first_frame`; sub-blocks before index `ring_from` only settle
+    /// the filters; windows are counted from those ending at sub-block
+    /// `emit_from` on (the sub-blocks between fill the 3 s history).
+    pub fn for_chunk(
+        rate: u32,
+        weights: &[f64],
+        first_frame: u64,
+        ring_from: u64,
+        emit_from: u64,
+    ) -> Self {
+        let mut sub_index = first_frame * 100 / u64::from(rate);
+        while subblock_start(sub_index + 1, rate) <= first_frame {
             sub_index += 1;
         }
         Self {
@@ -141,24 +315,102 @@ impl LoudnessMeter {
                     weight: w,
                 })
                 .collect(),
-            frame,
+            frame: first_frame,
             sub_index,
             sub_end: subblock_start(sub_index + 1, rate),
             sub_sum: 0.0,
-            subblocks: Vec::new(),
-            sub_frames: Vec::new(),
-            accumulate: true,
+            ring_e: [0.0; SHORT_TERM_SUB],
+            ring_n: [0; SHORT_TERM_SUB],
+            ring_len: 0,
+            ring_head: 0,
+            ring_from,
+            emit_from,
+            summary: LoudnessSummary::default(),
+            series: None,
         }
     }
 
-    /// Run the filters without recording energy (filter warm-up).
-    pub fn set_accumulate(&mut self, on: bool) {
-        self.accumulate = on;
+    /// Also record momentary and short-term loudness at every 10 ms step
+    /// (for tests and loudness-history displays; grows with length).
+    pub fn record_series(&mut self) {
+        self.series = Some((Vec::new(), Vec::new()));
+    }
+
+    /// Recorded momentary (400 ms) loudness per 10 ms step, LUFS; index `k`
+    /// is the window ending at sub-block `k + 40`.
+    pub fn momentary_series(&self) -> &[f64] {
+        self.series.as_ref().map_or(&[], |s| &s.0)
+    }
+
+    /// Recorded short-term (3 s) loudness per 10 ms step, LUFS; index `k`
+    /// is the window ending at sub-block `k + 300`.
+    pub fn short_term_series(&self) -> &[f64] {
+        self.series.as_ref().map_or(&[], |s| &s.1)
     }
 
     /// Sample rate in Hz.
     pub fn rate(&self) -> u32 {
         self.rate
+    }
+
+    /// Forget all measurements (keeps filter state continuous).
+    pub fn reset_measurements(&mut self) {
+        self.summary = LoudnessSummary::default();
+        self.ring_len = 0;
+        if let Some(s) = self.series.as_mut() {
+            s.0.clear();
+            s.1.clear();
+        }
+    }
+
+    /// Mean power of the last `len` sub-blocks, if that many are held.
+    fn window_power(&self, len: usize) -> Option<f64> {
+        if self.ring_len < len {
+            return None;
+        }
+        let mut e = 0.0;
+        let mut n = 0u64;
+        for k in 0..len {
+            let idx = (self.ring_head + SHORT_TERM_SUB - 1 - k) % SHORT_TERM_SUB;
+            e += self.ring_e[idx];
+            n += u64::from(self.ring_n[idx]);
+        }
+        Some((e / n as f64).max(0.0))
+    }
+
+    fn finish_subblock(&mut self) {
+        let j = self.sub_index;
+        if j >= self.ring_from {
+            let len = self.sub_end - subblock_start(j, self.rate);
+            self.ring_e[self.ring_head] = self.sub_sum;
+            self.ring_n[self.ring_head] = len as u32;
+            self.ring_head = (self.ring_head + 1) % SHORT_TERM_SUB;
+            self.ring_len = (self.ring_len + 1).min(SHORT_TERM_SUB);
+            if j >= self.emit_from {
+                let hop = (j + 1).is_multiple_of(HOP_SUB as u64);
+                if let Some(p) = self.window_power(MOMENTARY_SUB) {
+                    self.summary.max_momentary_power = self.summary.max_momentary_power.max(p);
+                    if hop {
+                        self.summary.gating.add(p);
+                    }
+                    if let Some(s) = self.series.as_mut() {
+                        s.0.push(power_to_lufs(p));
+                    }
+                }
+                if let Some(p) = self.window_power(SHORT_TERM_SUB) {
+                    self.summary.max_short_term_power = self.summary.max_short_term_power.max(p);
+                    if hop {
+                        self.summary.short_term.add(p);
+                    }
+                    if let Some(s) = self.series.as_mut() {
+                        s.1.push(power_to_lufs(p));
+                    }
+                }
+            }
+        }
+        self.sub_sum = 0.0;
+        self.sub_index += 1;
+        self.sub_end = subblock_start(self.sub_index + 1, self.rate);
     }
 
     /// Feed planar samples (`planar[c][i]`, `frames` valid frames).
@@ -185,6 +437,12 @@ impl LoudnessMeter {
                     s21 = f2.b2 * y1 - f2.a2 * y2;
                     acc += y2 * y2;
                 }
+                // Flush denormals so long silences stay fast.
+                for s in [&mut s10, &mut s11, &mut s20, &mut s21] {
+                    if s.abs() < 1e-30 {
+                        *s = 0.0;
+                    }
+                }
                 state.s = [[s10, s11], [s20, s21]];
                 sum += acc * state.weight;
             }
@@ -192,65 +450,35 @@ impl LoudnessMeter {
             self.frame += n as u64;
             i += n;
             if self.frame == self.sub_end {
-                if self.accumulate {
-                    self.subblocks.push(self.sub_sum);
-                    let len = self.sub_end - subblock_start(self.sub_index, self.rate);
-                    self.sub_frames.push(len as u32);
-                }
-                self.sub_sum = 0.0;
-                self.sub_index += 1;
-                self.sub_end = subblock_start(self.sub_index + 1, self.rate);
+                self.finish_subblock();
             }
         }
     }
 
-    /// Completed sub-blocks so far: energy sums and their lengths in frames.
-    pub fn subblocks(&self) -> (&[f64], &[u32]) {
-        (&self.subblocks, &self.sub_frames)
-    }
-
-    /// Take the completed sub-blocks (for merging chunks).
-    pub fn into_subblocks(self) -> (Vec<f64>, Vec<u32>) {
-        (self.subblocks, self.sub_frames)
-    }
-
     /// Momentary loudness (LUFS) of the last 400 ms, −∞ before 400 ms.
     pub fn momentary(&self) -> f64 {
-        window_lufs(
-            &self.subblocks,
-            &self.sub_frames,
-            self.subblocks.len(),
-            MOMENTARY_SUB,
-        )
+        self.window_power(MOMENTARY_SUB)
+            .map_or(f64::NEG_INFINITY, power_to_lufs)
     }
 
     /// Short-term loudness (LUFS) of the last 3 s, −∞ before 3 s.
     pub fn short_term(&self) -> f64 {
-        window_lufs(
-            &self.subblocks,
-            &self.sub_frames,
-            self.subblocks.len(),
-            SHORT_TERM_SUB,
-        )
+        self.window_power(SHORT_TERM_SUB)
+            .map_or(f64::NEG_INFINITY, power_to_lufs)
     }
 
-    /// Summary over everything fed so far.
+    /// The mergeable summary so far.
+    pub fn summary(&self) -> &LoudnessSummary {
+        &self.summary
+    }
+
+    /// Summary figures over everything fed so far.
     pub fn stats(&self) -> LoudnessStats {
-        LoudnessStats::from_subblocks(&self.subblocks, &self.sub_frames)
+        self.summary.stats()
     }
 }
 
-/// Loudness of the window of `len` sub-blocks ending before index `end`.
-fn window_lufs(sums: &[f64], frames: &[u32], end: usize, len: usize) -> f64 {
-    if end < len {
-        return f64::NEG_INFINITY;
-    }
-    let e: f64 = sums[end - len..end].iter().sum();
-    let n: u64 = frames[end - len..end].iter().map(|&f| u64::from(f)).sum();
-    power_to_lufs(e / n as f64)
-}
-
-/// Loudness figures derived from a list of sub-blocks.
+/// Loudness figures of a stream.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LoudnessStats {
     /// Integrated (gated programme) loudness, LUFS.
@@ -261,105 +489,6 @@ pub struct LoudnessStats {
     pub momentary_max_lufs: f64,
     /// Highest short-term loudness (3 s, 10 ms resolution), LUFS.
     pub short_term_max_lufs: f64,
-}
-
-/// Sliding sums of `len` sub-blocks (mean power), one per sub-block end from
-/// `len` on, stepping by `step`.
-fn sliding_powers(sums: &[f64], frames: &[u32], len: usize, step: usize) -> Vec<f64> {
-    let mut out = Vec::new();
-    if sums.len() < len {
-        return out;
-    }
-    // Exact window sums via prefix sums (f64, so no drift to speak of).
-    let mut prefix_e = Vec::with_capacity(sums.len() + 1);
-    let mut prefix_n = Vec::with_capacity(sums.len() + 1);
-    prefix_e.push(0.0);
-    prefix_n.push(0u64);
-    for (e, n) in sums.iter().zip(frames) {
-        prefix_e.push(prefix_e.last().copied().unwrap_or(0.0) + e);
-        prefix_n.push(prefix_n.last().copied().unwrap_or(0) + u64::from(*n));
-    }
-    let mut end = len;
-    while end <= sums.len() {
-        let e = prefix_e[end] - prefix_e[end - len];
-        let n = prefix_n[end] - prefix_n[end - len];
-        out.push((e / n as f64).max(0.0));
-        end += step;
-    }
-    out
-}
-
-impl LoudnessStats {
-    /// Compute integrated loudness, LRA and the maxima from sub-blocks.
-    pub fn from_subblocks(sums: &[f64], frames: &[u32]) -> Self {
-        let abs_gate = lufs_to_power(-70.0);
-        // Integrated: 400 ms blocks every 100 ms.
-        let blocks = sliding_powers(sums, frames, MOMENTARY_SUB, HOP_SUB);
-        let gated: Vec<f64> = blocks.iter().copied().filter(|&p| p > abs_gate).collect();
-        let integrated_lufs = if gated.is_empty() {
-            f64::NEG_INFINITY
-        } else {
-            let mean = gated.iter().sum::<f64>() / gated.len() as f64;
-            let rel_gate = mean * 10f64.powf(-10.0 / 10.0);
-            let kept: Vec<f64> = gated.iter().copied().filter(|&p| p > rel_gate).collect();
-            if kept.is_empty() {
-                f64::NEG_INFINITY
-            } else {
-                power_to_lufs(kept.iter().sum::<f64>() / kept.len() as f64)
-            }
-        };
-        // LRA: 3 s windows every 100 ms.
-        let st = sliding_powers(sums, frames, SHORT_TERM_SUB, HOP_SUB);
-        let st_gated: Vec<f64> = st.iter().copied().filter(|&p| p > abs_gate).collect();
-        let loudness_range_lu = if st_gated.is_empty() {
-            0.0
-        } else {
-            let mean = st_gated.iter().sum::<f64>() / st_gated.len() as f64;
-            let rel_gate = mean * 10f64.powf(-20.0 / 10.0);
-            let mut kept: Vec<f64> = st_gated
-                .iter()
-                .copied()
-                .filter(|&p| p > rel_gate)
-                .map(power_to_lufs)
-                .collect();
-            if kept.is_empty() {
-                0.0
-            } else {
-                kept.sort_by(f64::total_cmp);
-                let pct = |p: f64| kept[((kept.len() - 1) as f64 * p).round() as usize];
-                pct(0.95) - pct(0.10)
-            }
-        };
-        let max_of = |len: usize| {
-            sliding_powers(sums, frames, len, 1)
-                .into_iter()
-                .fold(0.0f64, f64::max)
-        };
-        Self {
-            integrated_lufs,
-            loudness_range_lu,
-            momentary_max_lufs: power_to_lufs(max_of(MOMENTARY_SUB)),
-            short_term_max_lufs: power_to_lufs(max_of(SHORT_TERM_SUB)),
-        }
-    }
-}
-
-/// Momentary (400 ms) loudness at every 10 ms step, LUFS: index `k` is the
-/// window ending at sub-block `k + 40`.
-pub fn momentary_series(sums: &[f64], frames: &[u32]) -> Vec<f64> {
-    sliding_powers(sums, frames, MOMENTARY_SUB, 1)
-        .into_iter()
-        .map(power_to_lufs)
-        .collect()
-}
-
-/// Short-term (3 s) loudness at every 10 ms step, LUFS: index `k` is the
-/// window ending at sub-block `k + 300`.
-pub fn short_term_series(sums: &[f64], frames: &[u32]) -> Vec<f64> {
-    sliding_powers(sums, frames, SHORT_TERM_SUB, 1)
-        .into_iter()
-        .map(power_to_lufs)
-        .collect()
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use crate::error::Result;
 use crate::io::{AudioBlock, AudioSource, FileSource, SourceInfo};
 use crate::units::linear_to_db;
-use loudness::{LoudnessMeter, LoudnessStats, subblock_start};
+use loudness::{LoudnessMeter, LoudnessStats, LoudnessSummary, subblock_start};
 use truepeak::TruePeakMeter;
 
 /// Frames decoded per read while analysing.
@@ -98,40 +98,39 @@ impl FileAnalysis {
 
 /// Partial measurement of one stretch of a file.
 struct ChunkResult {
-    sums: Vec<f64>,
-    frames_per_sub: Vec<u32>,
+    summary: LoudnessSummary,
     true_peak: f64,
     sample_peak: f64,
     frames: u64,
     warnings: Vec<String>,
 }
 
-/// Measure frames `start..end` (end `None`: to the end) of `source`, first
-/// running the filters over up to one second before `start` to settle them.
+/// Measure sub-blocks `first_sub..` up to frame `end` (`None`: to the end)
+/// of `source`. A chunk that does not start the file begins 3 s early to
+/// fill the window history and 1 s before that to settle the filters.
 fn measure_range(
     source: &mut dyn AudioSource,
-    start: u64,
+    first_sub: u64,
     end: Option<u64>,
 ) -> Result<ChunkResult> {
     let info = source.info().clone();
     let rate = info.sample_rate;
-    let warm = if start == 0 {
-        0
-    } else {
-        u64::from(rate).min(start)
-    };
-    let from = start - warm;
+    let start = subblock_start(first_sub, rate);
+    let ring_from = first_sub.saturating_sub(300);
+    let history_start = subblock_start(ring_from, rate);
+    let from = history_start.saturating_sub(if ring_from == 0 { 0 } else { u64::from(rate) });
     if from > 0 {
         source.seek(from)?;
     }
-    let mut meter = LoudnessMeter::starting_at(rate, &info.channel_weights, from);
+    let mut meter =
+        LoudnessMeter::for_chunk(rate, &info.channel_weights, from, ring_from, first_sub);
     let mut tps: Vec<TruePeakMeter> = (0..info.channels)
         .map(|_| TruePeakMeter::new(rate))
         .collect();
     let mut block = AudioBlock::new(info.channels, BLOCK_FRAMES);
     let mut pos = from;
-    // Warm-up.
-    meter.set_accumulate(false);
+    // Warm-up and history: the loudness meter sorts out what counts; the
+    // true-peak meters only need their filter history.
     while pos < start {
         let want = ((start - pos) as usize).min(BLOCK_FRAMES);
         let n = read_up_to(source, &mut block, want)?;
@@ -144,7 +143,6 @@ fn measure_range(
         }
         pos += n as u64;
     }
-    meter.set_accumulate(true);
     for tp in &mut tps {
         tp.reset_peaks();
     }
@@ -173,10 +171,8 @@ fn measure_range(
         .iter()
         .map(TruePeakMeter::sample_peak)
         .fold(0.0, f64::max);
-    let (sums, frames_per_sub) = meter.into_subblocks();
     Ok(ChunkResult {
-        sums,
-        frames_per_sub,
+        summary: meter.summary().clone(),
         true_peak,
         sample_peak,
         frames,
@@ -219,18 +215,13 @@ pub fn analyze_file_with(path: &Path, threads: usize) -> Result<FileAnalysis> {
     let results: Vec<ChunkResult> = if parallel {
         let subs_total = total * 100 / u64::from(info.sample_rate);
         let bounds: Vec<u64> = (0..=threads as u64)
-            .map(|k| subblock_start(subs_total * k / threads as u64, info.sample_rate))
+            .map(|k| subs_total * k / threads as u64)
             .collect();
         let jobs: Vec<(u64, Option<u64>)> = (0..threads)
             .map(|k| {
-                (
-                    bounds[k],
-                    if k + 1 == threads {
-                        None
-                    } else {
-                        Some(bounds[k + 1])
-                    },
-                )
+                let end =
+                    (k + 1 < threads).then(|| subblock_start(bounds[k + 1], info.sample_rate));
+                (bounds[k], end)
             })
             .collect();
         let mut first = Some(source);
@@ -250,15 +241,13 @@ pub fn analyze_file_with(path: &Path, threads: usize) -> Result<FileAnalysis> {
     } else {
         vec![measure_range(&mut source, 0, None)?]
     };
-    let mut sums = Vec::new();
-    let mut subs = Vec::new();
+    let mut summary = LoudnessSummary::default();
     let mut tp = 0.0f64;
     let mut sp = 0.0f64;
     let mut frames = 0;
     let mut warnings = Vec::new();
     for r in results {
-        sums.extend_from_slice(&r.sums);
-        subs.extend_from_slice(&r.frames_per_sub);
+        summary.merge(&r.summary);
         tp = tp.max(r.true_peak);
         sp = sp.max(r.sample_peak);
         frames += r.frames;
@@ -276,7 +265,7 @@ pub fn analyze_file_with(path: &Path, threads: usize) -> Result<FileAnalysis> {
         bits_per_sample: info.bits_per_sample,
         duration_s: frames as f64 / f64::from(info.sample_rate),
         frames,
-        loudness: LoudnessStats::from_subblocks(&sums, &subs),
+        loudness: summary.stats(),
         true_peak_dbtp: linear_to_db(tp),
         sample_peak_dbfs: linear_to_db(sp),
         warnings,

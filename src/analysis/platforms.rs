@@ -88,10 +88,10 @@ pub fn normalize(
     if gain > 0.0 {
         if !platform.turns_up {
             gain = 0.0;
-        } else if let Some(limit) = platform.peak_limit_dbtp {
-            if true_peak_dbtp.is_finite() {
-                gain = gain.min((limit - true_peak_dbtp).max(0.0));
-            }
+        } else if let Some(limit) = platform.peak_limit_dbtp
+            && true_peak_dbtp.is_finite()
+        {
+            gain = gain.min((limit - true_peak_dbtp).max(0.0));
         }
     }
     let after = true_peak_dbtp + gain;

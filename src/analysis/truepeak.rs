@@ -161,7 +161,10 @@ mod tests {
             })
             .collect();
         let mut m = TruePeakMeter::new(rate);
-        m.push(&x);
+        // Skip the abrupt onset, whose ideal reconstruction rings (Gibbs).
+        m.push(&x[..2400]);
+        m.reset_peaks();
+        m.push(&x[2400..]);
         let db = 20.0 * m.true_peak().log10();
         assert!((db + 6.02).abs() < 0.1, "true peak {db} dBTP");
         assert!((20.0 * m.sample_peak().log10() + 9.03).abs() < 0.01);

@@ -49,7 +49,7 @@ pub fn design_lowpass(pass_hz: f64, stop_hz: f64, rate: f64) -> Vec<f64> {
     let beta = 0.1102 * (a - 8.7);
     let dw = 2.0 * std::f64::consts::PI * (stop_hz - pass_hz) / rate;
     let mut n = ((a - 7.95) / (2.285 * dw)).ceil() as usize + 1;
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         n += 1;
     }
     let fc = (pass_hz + stop_hz) / 2.0 / rate; // cycles per sample

@@ -72,7 +72,9 @@ pub fn write_wav_i24(path: &std::path::Path, planar: &[Vec<f32>], rate: u32) {
     let mut w = hound::WavWriter::create(path, spec).expect("create fixture");
     for i in 0..planar[0].len() {
         for c in planar {
-            let v = (f64::from(c[i]) * 8_388_608.0).round().clamp(-8_388_608.0, 8_388_607.0) as i32;
+            let v = (f64::from(c[i]) * 8_388_608.0)
+                .round()
+                .clamp(-8_388_608.0, 8_388_607.0) as i32;
             w.write_sample(v).expect("write fixture");
         }
     }
