@@ -12,3 +12,4 @@ pub mod io;
 pub mod units;
 
 pub use error::{LatheError, Result};
+pub mod dsp;
