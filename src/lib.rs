@@ -9,6 +9,7 @@ pub mod cli;
 pub mod demo;
 pub mod error;
 pub mod io;
+pub mod session;
 pub mod units;
 
 pub use error::{LatheError, Result};

@@ -9,7 +9,7 @@
 //! lowers its under-reading at high frequencies.
 
 /// Taps per polyphase branch.
-const TAPS_PER_PHASE: usize = 16;
+pub const TAPS_PER_PHASE: usize = 16;
 const KAISER_BETA: f64 = 7.0;
 
 /// Oversampling factor BS.1770 asks for at `rate` Hz.
@@ -39,7 +39,7 @@ fn bessel_i0(x: f64) -> f64 {
 /// Polyphase branches (phases 1..L) of the interpolator for factor `l`,
 /// each `TAPS_PER_PHASE` long, in the order they multiply the history
 /// (oldest sample first).
-fn design(l: usize) -> Vec<[f32; TAPS_PER_PHASE]> {
+pub fn design(l: usize) -> Vec<[f32; TAPS_PER_PHASE]> {
     let n = l * TAPS_PER_PHASE;
     let center = (TAPS_PER_PHASE / 2 * l) as f64;
     let half = n as f64 / 2.0;

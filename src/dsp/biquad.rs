@@ -82,17 +82,20 @@ pub fn analog_mag2(proto: Prototype, q: f64, x: f64) -> f64 {
         Prototype::HighPass => x2 * x2 / ((1.0 - x2).powi(2) + (x / q).powi(2)),
         Prototype::Bell { gain_db } => {
             let a = 10f64.powf(gain_db / 40.0);
-            ((1.0 - x2).powi(2) + (x * a / q).powi(2)) / ((1.0 - x2).powi(2) + (x / (a * q)).powi(2))
+            ((1.0 - x2).powi(2) + (x * a / q).powi(2))
+                / ((1.0 - x2).powi(2) + (x / (a * q)).powi(2))
         }
         Prototype::LowShelf { gain_db } => {
             let a = 10f64.powf(gain_db / 40.0);
             let sa = a.sqrt();
-            a * a * ((a - x2).powi(2) + (sa * x / q).powi(2)) / ((1.0 - a * x2).powi(2) + (sa * x / q).powi(2))
+            a * a * ((a - x2).powi(2) + (sa * x / q).powi(2))
+                / ((1.0 - a * x2).powi(2) + (sa * x / q).powi(2))
         }
         Prototype::HighShelf { gain_db } => {
             let a = 10f64.powf(gain_db / 40.0);
             let sa = a.sqrt();
-            a * a * ((1.0 - a * x2).powi(2) + (sa * x / q).powi(2)) / ((a - x2).powi(2) + (sa * x / q).powi(2))
+            a * a * ((1.0 - a * x2).powi(2) + (sa * x / q).powi(2))
+                / ((a - x2).powi(2) + (sa * x / q).powi(2))
         }
     }
 }
@@ -153,7 +156,11 @@ pub fn matched(proto: Prototype, f0: f64, q: f64, rate: f64) -> Coeffs {
     // analog magnitude (relative error) on a log grid from f0/8 to Nyquist,
     // which spreads the unavoidable biquad error thinly instead of leaving
     // it all between the last match point and Nyquist.
-    let b0_sq = if matches!(proto, Prototype::HighPass) { 0.0 } else { target(0.0) * den(0.0) };
+    let b0_sq = if matches!(proto, Prototype::HighPass) {
+        0.0
+    } else {
+        target(0.0) * den(0.0)
+    };
     let wm = w0.min(0.9 * PI);
     let (pm0, pm1, pm2) = phis(wm);
     let rhs_m = target(wm) * den(wm) - b0_sq * pm0;
@@ -182,7 +189,11 @@ pub fn matched(proto: Prototype, f0: f64, q: f64, rate: f64) -> Coeffs {
     let disc = (w * w + b2_big).max(0.0);
     let b0 = 0.5 * (w + disc.sqrt());
     let b1 = 0.5 * (sb0 - sb1);
-    let b2 = if b0.abs() > 1e-300 { -b2_big / (4.0 * b0) } else { 0.0 };
+    let b2 = if b0.abs() > 1e-300 {
+        -b2_big / (4.0 * b0)
+    } else {
+        0.0
+    };
     Coeffs { b0, b1, b2, a1, a2 }
 }
 
@@ -227,7 +238,12 @@ pub fn butterworth_qs(order: usize) -> &'static [f64] {
     match order {
         2 => &[std::f64::consts::FRAC_1_SQRT_2],
         4 => &[0.541_196_100_146_197, 1.306_562_964_876_376_8],
-        _ => &[0.509_795_579_104_159_2, 0.601_344_886_935_045_3, 0.899_976_223_136_415_6, 2.562_915_447_741_506],
+        _ => &[
+            0.509_795_579_104_159_2,
+            0.601_344_886_935_045_3,
+            0.899_976_223_136_415_6,
+            2.562_915_447_741_506,
+        ],
     }
 }
 
@@ -249,7 +265,11 @@ impl Default for Biquad {
 impl Biquad {
     /// A filter with coefficients `c` and silent state.
     pub fn new(c: Coeffs) -> Self {
-        Self { c, s1: 0.0, s2: 0.0 }
+        Self {
+            c,
+            s1: 0.0,
+            s2: 0.0,
+        }
     }
 
     /// Filter one sample.
@@ -294,7 +314,10 @@ impl Crossover {
         let q = std::f64::consts::FRAC_1_SQRT_2;
         let lp = Biquad::new(bilinear_pass(false, f, q, rate));
         let hp = Biquad::new(bilinear_pass(true, f, q, rate));
-        Self { lp: [lp, lp], hp: [hp, hp] }
+        Self {
+            lp: [lp, lp],
+            hp: [hp, hp],
+        }
     }
 
     /// Move the crossover to `f` Hz (keeps state).
@@ -376,7 +399,10 @@ mod tests {
                 // bell), ≤ 0.05 dB at 96 kHz; a bilinear design is off by
                 // several dB near Nyquist at 44.1 kHz.
                 let tol = if rate < 50_000.0 { 0.25 } else { 0.05 };
-                assert!(worst < tol, "{proto:?} {f0} Hz q {q} at {rate} Hz: worst error {worst:.3} dB");
+                assert!(
+                    worst < tol,
+                    "{proto:?} {f0} Hz q {q} at {rate} Hz: worst error {worst:.3} dB"
+                );
                 // Exact at the centre for bells.
                 if let Prototype::Bell { gain_db } = proto {
                     assert!((db(c.magnitude(f0, rate)) - gain_db).abs() < 0.01);

@@ -1,1 +1,318 @@
-//! placeholder
+//! The one chain used by the renderer, the playback engine and the TUI.
+//!
+//! [`Chain::from_config`] builds the modules of a [`ChainConfig`] in order;
+//! the true-peak limiter is always last, preceded by the loudness-target
+//! gain. The chain is split in two so a renderer can convert the sample
+//! rate between them (chain at the source rate → SRC → target gain and
+//! limiter at the delivery rate → dither): [`Chain::process_pre`] and
+//! [`Chain::process_post`]. A bypassed module with latency is replaced by a
+//! delay of the same length, so bypassing never shifts the output in time.
+
+use super::compressor::Compressor;
+use super::dc::DcRemoval;
+use super::declick::Declick;
+use super::dehiss::Dehiss;
+use super::eq::Eq;
+use super::gain::{Gain, apply_smoothed_gain};
+use super::hum::Hum;
+use super::imager::Imager;
+use super::limiter::Limiter;
+use super::multiband::Multiband;
+use super::smoother::Smoother;
+use super::{DelayLine, Processor};
+use crate::error::{LatheError, Result};
+use crate::io::AudioBlock;
+use crate::session::chain::{ChainConfig, ModuleConfig};
+use crate::units::db_to_linear;
+
+/// A built module.
+#[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)]
+pub enum Module {
+    /// Gain / trim.
+    Gain(Gain),
+    /// DC removal.
+    Dc(DcRemoval),
+    /// Parametric EQ.
+    Eq(Eq),
+    /// Compressor.
+    Compressor(Compressor),
+    /// Multiband compressor.
+    Multiband(Multiband),
+    /// Stereo imager.
+    Imager(Imager),
+    /// De-clicker.
+    Declick(Declick),
+    /// De-hisser.
+    Dehiss(Dehiss),
+    /// Hum removal.
+    Hum(Hum),
+}
+
+impl Module {
+    fn proc(&mut self) -> &mut dyn Processor {
+        match self {
+            Module::Gain(m) => m,
+            Module::Dc(m) => m,
+            Module::Eq(m) => m,
+            Module::Compressor(m) => m,
+            Module::Multiband(m) => m,
+            Module::Imager(m) => m,
+            Module::Declick(m) => m,
+            Module::Dehiss(m) => m,
+            Module::Hum(m) => m,
+        }
+    }
+
+    fn proc_ref(&self) -> &dyn Processor {
+        match self {
+            Module::Gain(m) => m,
+            Module::Dc(m) => m,
+            Module::Eq(m) => m,
+            Module::Compressor(m) => m,
+            Module::Multiband(m) => m,
+            Module::Imager(m) => m,
+            Module::Declick(m) => m,
+            Module::Dehiss(m) => m,
+            Module::Hum(m) => m,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Slot {
+    module: Module,
+    bypass: bool,
+    bypass_delay: DelayLine,
+}
+
+/// A built chain for one rate and channel count.
+#[derive(Debug, Clone)]
+pub struct Chain {
+    rate: u32,
+    channels: usize,
+    slots: Vec<Slot>,
+    target_gain: Smoother,
+    limiter: Limiter,
+    limiter_bypass: bool,
+    limiter_delay: DelayLine,
+}
+
+impl Chain {
+    /// Build the chain of `cfg` for `channels` channels (1 or 2) at `rate` Hz.
+    pub fn from_config(cfg: &ChainConfig, rate: u32, channels: usize) -> Result<Self> {
+        if !(1..=2).contains(&channels) {
+            return Err(LatheError::Invalid(format!(
+                "the mastering chain takes mono or stereo; this audio has {channels} channels"
+            )));
+        }
+        let mut slots = Vec::with_capacity(cfg.modules.len());
+        let mut limiter_cfg = None;
+        for m in &cfg.modules {
+            let module = match m {
+                ModuleConfig::Gain(c) => Module::Gain(Gain::new(c, rate)),
+                ModuleConfig::DcRemoval(c) => Module::Dc(DcRemoval::new(c, rate, channels)),
+                ModuleConfig::Eq(c) => Module::Eq(Eq::new(c, rate, channels)),
+                ModuleConfig::Compressor(c) => {
+                    Module::Compressor(Compressor::new(c, rate, channels))
+                }
+                ModuleConfig::Multiband(c) => Module::Multiband(Multiband::new(c, rate, channels)),
+                ModuleConfig::Imager(c) => Module::Imager(Imager::new(c, rate)),
+                ModuleConfig::Declick(c) => Module::Declick(Declick::new(c, rate, channels)),
+                ModuleConfig::Dehiss(c) => Module::Dehiss(Dehiss::new(c, rate, channels)),
+                ModuleConfig::Hum(c) => Module::Hum(Hum::new(c, rate, channels)),
+                ModuleConfig::Limiter(c) => {
+                    limiter_cfg = Some(c.clone());
+                    continue;
+                }
+            };
+            let latency = module.proc_ref().latency();
+            slots.push(Slot {
+                module,
+                bypass: m.bypass(),
+                bypass_delay: DelayLine::new(channels, latency),
+            });
+        }
+        let lc = limiter_cfg.unwrap_or_default();
+        let limiter = Limiter::new(&lc, rate, channels);
+        let limiter_delay = DelayLine::new(channels, limiter.latency());
+        Ok(Self {
+            rate,
+            channels,
+            slots,
+            target_gain: Smoother::new(1.0, 20.0, f64::from(rate)),
+            limiter,
+            limiter_bypass: lc.bypass,
+            limiter_delay,
+        })
+    }
+
+    /// Sample rate, Hz.
+    pub fn rate(&self) -> u32 {
+        self.rate
+    }
+
+    /// Channel count.
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+
+    /// Run every module before the limiter.
+    pub fn process_pre(&mut self, block: &mut AudioBlock) {
+        for slot in &mut self.slots {
+            if slot.bypass {
+                slot.bypass_delay.process(block);
+            } else {
+                slot.module.proc().process(block);
+            }
+        }
+    }
+
+    /// Run the loudness-target gain and the limiter.
+    pub fn process_post(&mut self, block: &mut AudioBlock) {
+        apply_smoothed_gain(&mut self.target_gain, block);
+        if self.limiter_bypass {
+            self.limiter_delay.process(block);
+        } else {
+            self.limiter.process(block);
+        }
+    }
+
+    /// Run the whole chain.
+    pub fn process(&mut self, block: &mut AudioBlock) {
+        self.process_pre(block);
+        self.process_post(block);
+    }
+
+    /// Latency of the modules before the limiter, frames.
+    pub fn latency_pre(&self) -> usize {
+        self.slots
+            .iter()
+            .map(|s| {
+                if s.bypass {
+                    s.bypass_delay.len()
+                } else {
+                    s.module.proc_ref().latency()
+                }
+            })
+            .sum()
+    }
+
+    /// Latency of the limiter, frames.
+    pub fn latency_post(&self) -> usize {
+        self.limiter.latency()
+    }
+
+    /// Whole-chain latency, frames.
+    pub fn latency(&self) -> usize {
+        self.latency_pre() + self.latency_post()
+    }
+
+    /// Set the gain into the limiter (loudness targeting), dB; smoothed.
+    pub fn set_target_gain_db(&mut self, db: f64) {
+        self.target_gain.set(db_to_linear(db));
+    }
+
+    /// Set the gain into the limiter at once (before processing starts).
+    pub fn jump_target_gain_db(&mut self, db: f64) {
+        self.target_gain.jump(db_to_linear(db));
+    }
+
+    /// Bypass or enable module `index` (the limiter is index `modules().len()`).
+    pub fn set_bypass(&mut self, index: usize, bypass: bool) {
+        if let Some(s) = self.slots.get_mut(index) {
+            s.bypass = bypass;
+        } else if index == self.slots.len() {
+            self.limiter_bypass = bypass;
+        }
+    }
+
+    /// Per module (limiter last): name and gain reduction in the last block, dB.
+    pub fn gain_reductions(&self) -> impl Iterator<Item = (&'static str, f64)> + '_ {
+        self.slots
+            .iter()
+            .map(|s| {
+                (
+                    s.module.proc_ref().name(),
+                    s.module.proc_ref().gain_reduction_db(),
+                )
+            })
+            .chain(std::iter::once((
+                "limiter",
+                self.limiter.gain_reduction_db(),
+            )))
+    }
+
+    /// Limiter gain reduction in the last block, dB.
+    pub fn limiter_gain_reduction_db(&self) -> f64 {
+        self.limiter.gain_reduction_db()
+    }
+
+    /// Output correlation from the first imager, if the chain has one.
+    pub fn correlation(&self) -> Option<f64> {
+        self.slots.iter().find_map(|s| match &s.module {
+            Module::Imager(i) => Some(i.correlation()),
+            _ => None,
+        })
+    }
+
+    /// Clear all state to silence.
+    pub fn reset(&mut self) {
+        for s in &mut self.slots {
+            s.module.proc().reset();
+            s.bypass_delay.reset();
+        }
+        self.limiter.reset();
+        self.limiter_delay.reset();
+    }
+
+    /// Apply parameter changes in place when `cfg` has the same structure
+    /// (same modules in the same order, same EQ band shapes); returns false
+    /// when the chain must be rebuilt instead.
+    pub fn update(&mut self, cfg: &ChainConfig) -> bool {
+        let pre: Vec<&ModuleConfig> = cfg
+            .modules
+            .iter()
+            .filter(|m| !matches!(m, ModuleConfig::Limiter(_)))
+            .collect();
+        if pre.len() != self.slots.len() {
+            return false;
+        }
+        for (slot, m) in self.slots.iter().zip(&pre) {
+            let same = match (&slot.module, m) {
+                (Module::Gain(_), ModuleConfig::Gain(_))
+                | (Module::Dc(_), ModuleConfig::DcRemoval(_))
+                | (Module::Compressor(_), ModuleConfig::Compressor(_))
+                | (Module::Multiband(_), ModuleConfig::Multiband(_))
+                | (Module::Imager(_), ModuleConfig::Imager(_))
+                | (Module::Declick(_), ModuleConfig::Declick(_))
+                | (Module::Dehiss(_), ModuleConfig::Dehiss(_))
+                | (Module::Hum(_), ModuleConfig::Hum(_)) => true,
+                (Module::Eq(e), ModuleConfig::Eq(c)) => e.same_structure(c),
+                _ => false,
+            };
+            if !same {
+                return false;
+            }
+        }
+        for (slot, m) in self.slots.iter_mut().zip(pre) {
+            slot.bypass = m.bypass();
+            match (&mut slot.module, m) {
+                (Module::Gain(x), ModuleConfig::Gain(c)) => x.set_config(c),
+                (Module::Dc(x), ModuleConfig::DcRemoval(c)) => x.set_config(c),
+                (Module::Eq(x), ModuleConfig::Eq(c)) => x.set_config(c),
+                (Module::Compressor(x), ModuleConfig::Compressor(c)) => x.set_config(c),
+                (Module::Multiband(x), ModuleConfig::Multiband(c)) => x.set_config(c),
+                (Module::Imager(x), ModuleConfig::Imager(c)) => x.set_config(c),
+                (Module::Declick(x), ModuleConfig::Declick(c)) => x.set_config(c),
+                (Module::Dehiss(x), ModuleConfig::Dehiss(c)) => x.set_config(c),
+                (Module::Hum(x), ModuleConfig::Hum(c)) => x.set_config(c),
+                _ => {}
+            }
+        }
+        let lc = cfg.limiter();
+        self.limiter_bypass = lc.bypass;
+        self.limiter.set_config(&lc);
+        true
+    }
+}

@@ -89,9 +89,7 @@ impl DelayLine {
         for (line, ch) in self.buf.iter_mut().zip(block.channels.iter_mut()) {
             let mut p = start;
             for s in &mut ch[..block.frames] {
-                let out = line[p];
-                line[p] = *s;
-                *s = out;
+                std::mem::swap(&mut line[p], s);
                 p += 1;
                 if p == len {
                     p = 0;

@@ -47,7 +47,7 @@ impl Smoother {
 
     /// Advance one sample and return the new value.
     #[inline]
-    pub fn next(&mut self) -> f64 {
+    pub fn tick(&mut self) -> f64 {
         self.current = self.target + (self.current - self.target) * self.coeff;
         if !self.is_moving() {
             self.current = self.target;
@@ -75,13 +75,13 @@ mod tests {
         s.set(1.0);
         let mut v = 0.0;
         for _ in 0..960 {
-            v = s.next();
+            v = s.tick();
         }
         assert!((v - 1.0).abs() < 1e-3, "after 20 ms: {v}");
         // And it moves smoothly: no step larger than the first.
         let mut s = Smoother::new(0.0, 20.0, 48_000.0);
         s.set(1.0);
-        let first = s.next();
+        let first = s.tick();
         assert!(first < 0.01);
     }
 }

@@ -1,0 +1,7 @@
+//! The data model users edit and save: chain settings (and, later, album
+//! sessions), as TOML.
+
+pub mod chain;
+pub mod presets;
+
+pub use chain::{ChainConfig, ModuleConfig};

@@ -1,0 +1,93 @@
+//! Real-time safety: the whole chain, every module enabled, processes audio
+//! and takes parameter changes without a single allocation. The test binary
+//! installs `assert_no_alloc`'s allocator; any allocation inside the guarded
+//! closure aborts the process, failing the test.
+
+#[cfg(debug_assertions)]
+#[global_allocator]
+static ALLOC: assert_no_alloc::AllocDisabler = assert_no_alloc::AllocDisabler;
+
+use lathe::dsp::chain::Chain;
+use lathe::io::AudioBlock;
+use lathe::session::chain::ChainConfig;
+
+const FULL_CHAIN: &str = r#"
+[[module]]
+type = "dc-removal"
+[[module]]
+type = "declick"
+[[module]]
+type = "dehiss"
+[[module]]
+type = "hum"
+[[module]]
+type = "gain"
+gain_db = -1.0
+[[module]]
+type = "eq"
+[[module.band]]
+type = "high-pass"
+freq_hz = 25.0
+slope_db_oct = 48
+[[module.band]]
+type = "bell"
+freq_hz = 300.0
+gain_db = -2.0
+channels = "mid"
+[[module.band]]
+type = "high-shelf"
+freq_hz = 9000.0
+gain_db = 1.5
+channels = "side"
+[[module]]
+type = "compressor"
+link = "mid-side"
+sidechain_hp_hz = 90.0
+[[module]]
+type = "multiband"
+[[module]]
+type = "imager"
+width_pct = 120.0
+bass_mono_hz = 120.0
+[[module]]
+type = "limiter"
+"#;
+
+#[test]
+fn the_full_chain_never_allocates_while_processing() {
+    if !cfg!(debug_assertions) {
+        println!("SKIPPED: the allocation guard is compiled only into debug builds");
+        return;
+    }
+    let cfg = ChainConfig::from_toml(FULL_CHAIN, "full").unwrap_or_else(|e| panic!("{e}"));
+    let mut changed = cfg.clone();
+    if let Some(lathe::session::ModuleConfig::Eq(eq)) = changed.modules.get_mut(5) {
+        eq.bands[1].gain_db = 4.0;
+        eq.bands[1].freq_hz = 900.0;
+    }
+    let mut chain = Chain::from_config(&cfg, 48_000, 2).unwrap_or_else(|e| panic!("{e}"));
+    let mut block = AudioBlock::new(2, 256);
+    let mut phase = 0.0f32;
+    // Prepare the changed configuration outside the guard; apply inside.
+    for i in 0..400 {
+        for ch in &mut block.channels {
+            for (k, s) in ch.iter_mut().enumerate() {
+                *s = 0.5 * (phase + k as f32 * 0.05).sin();
+            }
+        }
+        phase += 256.0 * 0.05;
+        block.frames = 256;
+        let target = i as f64 * 0.01;
+        assert_no_alloc::assert_no_alloc(|| {
+            chain.set_target_gain_db(target);
+            chain.process(&mut block);
+        });
+        if i == 200 {
+            assert!(
+                chain.update(&changed),
+                "parameter-only change must apply in place"
+            );
+        }
+    }
+    assert!(block.channels[0].iter().all(|v| v.is_finite()));
+}
