@@ -30,6 +30,50 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Master one file through a preset or chain to a loudness target and true-peak ceiling.
+    Master {
+        /// Input audio file.
+        #[arg(required_unless_present = "list_presets")]
+        input: Option<PathBuf>,
+        /// Output WAV file.
+        #[arg(
+            short,
+            long,
+            value_name = "OUT",
+            required_unless_present = "list_presets"
+        )]
+        output: Option<PathBuf>,
+        /// A built-in preset (default: streaming). See --list-presets.
+        #[arg(long, value_name = "NAME", conflicts_with = "chain")]
+        preset: Option<String>,
+        /// A chain file (TOML).
+        #[arg(long, value_name = "FILE.toml")]
+        chain: Option<PathBuf>,
+        /// Integrated loudness target, LUFS (-40 to 0); overrides the preset or chain.
+        #[arg(long, value_name = "LUFS", allow_hyphen_values = true)]
+        target: Option<f64>,
+        /// True-peak ceiling, dBTP (-12 to 0); overrides the preset or chain.
+        #[arg(long, value_name = "DBTP", allow_hyphen_values = true)]
+        ceiling: Option<f64>,
+        /// Output sample rate, Hz (default: the input's).
+        #[arg(long, value_name = "HZ")]
+        rate: Option<u32>,
+        /// Output word length: 16, 24 or 32f (float). Default 24.
+        #[arg(long, value_name = "16|24|32f", default_value = "24")]
+        bits: String,
+        /// Dither for integer output: tpdf, shaped or none. Default tpdf.
+        #[arg(long, value_name = "tpdf|shaped|none", default_value = "tpdf")]
+        dither: String,
+        /// Replace OUT if it exists.
+        #[arg(long)]
+        force: bool,
+        /// Print the report as one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// List the built-in presets with their chains and exit.
+        #[arg(long)]
+        list_presets: bool,
+    },
     /// Write the synthesized demo album and analyze it (no audio of your own needed).
     Demo {
         /// Write the demo into this folder and stop (default: a temporary folder, analyzed, then removed).
@@ -47,6 +91,47 @@ pub fn run() -> ExitCode {
     match cli.command {
         Command::Analyze { files, json } => cmd_analyze(&files, json),
         Command::Demo { write, force } => cmd_demo(write, force),
+        Command::Master {
+            input,
+            output,
+            preset,
+            chain,
+            target,
+            ceiling,
+            rate,
+            bits,
+            dither,
+            force,
+            json,
+            list_presets,
+        } => {
+            if list_presets {
+                for p in crate::session::presets::PRESETS {
+                    println!("# {} — {}\n{}", p.name, p.description, p.toml);
+                }
+                return ExitCode::SUCCESS;
+            }
+            let args = MasterArgs {
+                input,
+                output,
+                preset,
+                chain,
+                target,
+                ceiling,
+                rate,
+                bits,
+                dither,
+                force,
+                json,
+            };
+            match cmd_master(args) {
+                Ok(code) => code,
+                Err(e) => {
+                    eprint_error(&e.to_string());
+                    ExitCode::from(1)
+                }
+            }
+        }
     }
 }
 
@@ -251,4 +336,208 @@ fn cmd_demo(write: Option<PathBuf>, force: bool) -> ExitCode {
             code
         }
     }
+}
+
+struct MasterArgs {
+    input: Option<PathBuf>,
+    output: Option<PathBuf>,
+    preset: Option<String>,
+    chain: Option<PathBuf>,
+    target: Option<f64>,
+    ceiling: Option<f64>,
+    rate: Option<u32>,
+    bits: String,
+    dither: String,
+    force: bool,
+    json: bool,
+}
+
+fn cmd_master(a: MasterArgs) -> crate::Result<ExitCode> {
+    use crate::LatheError;
+    use crate::io::dither::DitherKind;
+    use crate::io::encode::SampleFormat;
+    let (Some(input), Some(output)) = (a.input, a.output) else {
+        return Err(LatheError::Invalid("master needs IN and -o OUT".into()));
+    };
+    let format = SampleFormat::parse(&a.bits)
+        .ok_or_else(|| LatheError::Invalid(format!("--bits {}: use 16, 24 or 32f", a.bits)))?;
+    let dither = DitherKind::parse(&a.dither).ok_or_else(|| {
+        LatheError::Invalid(format!("--dither {}: use tpdf, shaped or none", a.dither))
+    })?;
+    if let Some(t) = a.target
+        && !(-40.0..=0.0).contains(&t)
+    {
+        return Err(LatheError::Invalid(format!(
+            "--target {t}: allowed -40 to 0 LUFS"
+        )));
+    }
+    if let Some(c) = a.ceiling
+        && !(-12.0..=0.0).contains(&c)
+    {
+        return Err(LatheError::Invalid(format!(
+            "--ceiling {c}: allowed -12 to 0 dBTP"
+        )));
+    }
+    let (mut cfg, name) = match (&a.chain, &a.preset) {
+        (Some(path), _) => (
+            crate::session::ChainConfig::load(path)?,
+            path.display().to_string(),
+        ),
+        (None, Some(p)) => (crate::session::presets::preset(p)?, p.clone()),
+        (None, None) => (
+            crate::session::presets::preset("streaming")?,
+            "streaming".to_string(),
+        ),
+    };
+    if a.target.is_some() {
+        cfg.target_lufs = a.target;
+    }
+    cfg = cfg.with_limiter(a.ceiling);
+    crate::cancel::install_handler();
+    let opts = crate::render::MasterOptions {
+        input,
+        output,
+        chain: cfg,
+        chain_name: name,
+        rate: a.rate,
+        format,
+        dither,
+        force: a.force,
+        progress: !a.json,
+    };
+    let r = crate::render::master_file(&opts)?;
+    let over = r.after.true_peak_dbtp > r.ceiling_dbtp;
+    if a.json {
+        println!("{}", master_json(&r, &opts));
+    } else {
+        print!("{}", master_text(&r, &opts));
+    }
+    if over {
+        eprint_error(&format!(
+            "{}: true peak {:.2} dBTP exceeds the {:.1} dBTP ceiling",
+            opts.output.display(),
+            r.after.true_peak_dbtp,
+            r.ceiling_dbtp
+        ));
+        return Ok(ExitCode::from(1));
+    }
+    if !r.target_reached {
+        eprintln!(
+            "lathe: warning: target {:.1} LUFS not reached ({:.1} LUFS) within the {:.1} dBTP ceiling",
+            r.target_lufs.unwrap_or(0.0),
+            r.after.loudness.integrated_lufs,
+            r.ceiling_dbtp
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn master_text(r: &crate::render::MasterReport, o: &crate::render::MasterOptions) -> String {
+    let mut s = format!(
+        "{} -> {}\n  chain {}, {} Hz, {}, dither {}\n",
+        o.input.display(),
+        o.output.display(),
+        r.chain_name,
+        r.after.sample_rate,
+        match r.format {
+            crate::io::encode::SampleFormat::Float32 => "32-bit float".to_string(),
+            f => format!("{}-bit", f.bits()),
+        },
+        r.dither.name()
+    );
+    s.push_str(&format!("  {:<16}{:>12}  {:>12}\n", "", "before", "after"));
+    let row = |label: &str, b: f64, a: f64, unit: &str, note: String| {
+        format!(
+            "  {label:<16}{:>12}  {:>12}{note}\n",
+            fmt_num(b, unit),
+            fmt_num(a, unit)
+        )
+    };
+    s.push_str(&row(
+        "Integrated",
+        r.before.loudness.integrated_lufs,
+        r.after.loudness.integrated_lufs,
+        "LUFS",
+        r.target_lufs
+            .map(|t| format!("   target {t:.1}"))
+            .unwrap_or_default(),
+    ));
+    s.push_str(&row(
+        "Loudness range",
+        r.before.loudness.loudness_range_lu,
+        r.after.loudness.loudness_range_lu,
+        "LU",
+        String::new(),
+    ));
+    s.push_str(&row(
+        "True peak",
+        r.before.true_peak_dbtp,
+        r.after.true_peak_dbtp,
+        "dBTP",
+        format!("   ceiling {:.1}", r.ceiling_dbtp),
+    ));
+    s.push_str(&row(
+        "PLR",
+        r.before.plr_db(),
+        r.after.plr_db(),
+        "dB",
+        String::new(),
+    ));
+    s.push_str(&format!(
+        "  Gain into limiter {:+.2} dB ({} search passes)\n",
+        r.gain_db, r.search_passes
+    ));
+    let grs: Vec<String> = r
+        .max_gain_reduction
+        .iter()
+        .filter(|(_, g)| *g > 0.005)
+        .map(|(n, g)| format!("{n} {g:.1} dB"))
+        .collect();
+    if !grs.is_empty() {
+        s.push_str(&format!("  Max gain reduction: {}\n", grs.join(", ")));
+    }
+    s
+}
+
+fn master_json(
+    r: &crate::render::MasterReport,
+    o: &crate::render::MasterOptions,
+) -> serde_json::Value {
+    let num = |v: f64| {
+        if v.is_finite() {
+            serde_json::json!((v * 1000.0).round() / 1000.0)
+        } else {
+            serde_json::Value::Null
+        }
+    };
+    let side = |a: &FileAnalysis| {
+        serde_json::json!({
+            "integrated_lufs": num(a.loudness.integrated_lufs),
+            "loudness_range_lu": num(a.loudness.loudness_range_lu),
+            "true_peak_dbtp": num(a.true_peak_dbtp),
+            "sample_peak_dbfs": num(a.sample_peak_dbfs),
+            "plr_db": num(a.plr_db()),
+            "sample_rate": a.sample_rate,
+        })
+    };
+    let gr: serde_json::Map<String, serde_json::Value> = r
+        .max_gain_reduction
+        .iter()
+        .map(|(n, g)| (n.clone(), num(*g)))
+        .collect();
+    serde_json::json!({
+        "input": o.input.display().to_string(),
+        "output": o.output.display().to_string(),
+        "chain": r.chain_name,
+        "target_lufs": r.target_lufs,
+        "ceiling_dbtp": r.ceiling_dbtp,
+        "gain_db": num(r.gain_db),
+        "target_reached": r.target_reached,
+        "bits": r.format.bits(),
+        "float": !r.format.is_int(),
+        "dither": r.dither.name(),
+        "before": side(&r.before),
+        "after": side(&r.after),
+        "max_gain_reduction_db": gr,
+    })
 }

@@ -5,10 +5,12 @@
 //! an [`io::AudioSource`] through analysis, processing and encoding.
 
 pub mod analysis;
+pub mod cancel;
 pub mod cli;
 pub mod demo;
 pub mod error;
 pub mod io;
+pub mod render;
 pub mod session;
 pub mod units;
 

@@ -1,0 +1,450 @@
+//! `lathe master`: one file through a chain to a delivery format.
+//!
+//! Order (so the true-peak ceiling holds in the delivered file): decode →
+//! chain modules at the source rate (latency removed) → sample-rate
+//! conversion to the delivery rate → loudness-target gain → true-peak
+//! limiter at the delivery rate → dither → quantize → atomic write → re-read
+//! and measure.
+//!
+//! **Loudness targeting.** A limiter lowers integrated loudness by an amount
+//! that depends on the material, so the gain into it is found by search: the
+//! processed signal is spooled to a temporary file once; starting from
+//! `target − I(pre-limiter)`, each step runs the limiter and a BS.1770 meter
+//! over the spool (hundreds of times real time) and updates the gain by the
+//! secant method on `I(gain) − target`, stopping within 0.05 LU (at most 10
+//! passes). The final pass uses exactly that gain, so the written file's
+//! loudness is what the search measured (dither changes it by far less than
+//! 0.01 LU). If the ceiling makes the target unreachable the report says so.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use crate::analysis::loudness::LoudnessMeter;
+use crate::analysis::{FileAnalysis, analyze_file};
+use crate::cancel;
+use crate::dsp::chain::Chain;
+use crate::error::{LatheError, Result};
+use crate::io::dither::{DitherKind, Quantizer};
+use crate::io::encode::{SampleFormat, WavOutput};
+use crate::io::resample::Resampler;
+use crate::io::{AudioBlock, AudioSource, FileSource};
+use crate::session::chain::{ChainConfig, ModuleConfig};
+
+use super::spool::Spool;
+
+const BLOCK: usize = 8192;
+/// Loudness search stops within this many LU of the target.
+pub const SEARCH_TOLERANCE_LU: f64 = 0.05;
+const MAX_PASSES: usize = 10;
+
+/// What to master and how.
+#[derive(Debug, Clone)]
+pub struct MasterOptions {
+    /// Input file.
+    pub input: PathBuf,
+    /// Output WAV file.
+    pub output: PathBuf,
+    /// The chain (a limiter is appended if missing).
+    pub chain: ChainConfig,
+    /// A name for the chain in reports (preset name or file).
+    pub chain_name: String,
+    /// Output sample rate, Hz (None: the input's).
+    pub rate: Option<u32>,
+    /// Output sample format.
+    pub format: SampleFormat,
+    /// Dither for integer output.
+    pub dither: DitherKind,
+    /// Replace an existing output.
+    pub force: bool,
+    /// Show a progress bar on stderr (only if it is a terminal).
+    pub progress: bool,
+}
+
+/// What `lathe master` did, measured on the written file.
+#[derive(Debug, Clone)]
+pub struct MasterReport {
+    /// The input as analyzed.
+    pub before: FileAnalysis,
+    /// The written file as re-read and analyzed.
+    pub after: FileAnalysis,
+    /// Target loudness, LUFS, if any.
+    pub target_lufs: Option<f64>,
+    /// Limiter ceiling, dBTP.
+    pub ceiling_dbtp: f64,
+    /// Gain into the limiter, dB.
+    pub gain_db: f64,
+    /// Whether the target was met within 0.3 LU.
+    pub target_reached: bool,
+    /// Limiter passes the loudness search ran.
+    pub search_passes: usize,
+    /// Largest gain reduction per module over the whole file, dB.
+    pub max_gain_reduction: Vec<(String, f64)>,
+    /// Chain name.
+    pub chain_name: String,
+    /// Dither used.
+    pub dither: DitherKind,
+    /// Output format.
+    pub format: SampleFormat,
+}
+
+struct Progress(Option<indicatif::ProgressBar>);
+
+impl Progress {
+    fn new(enabled: bool, total: u64) -> Self {
+        if enabled && std::io::stderr().is_terminal() {
+            let pb = indicatif::ProgressBar::new(total);
+            if let Ok(style) =
+                indicatif::ProgressStyle::with_template("{msg:>18} [{bar:40}] {percent:>3}% {eta}")
+            {
+                pb.set_style(style.progress_chars("=> "));
+            }
+            Self(Some(pb))
+        } else {
+            Self(None)
+        }
+    }
+    fn stage(&self, msg: &str, len: u64) {
+        if let Some(pb) = &self.0 {
+            pb.set_message(msg.to_string());
+            pb.set_length(len);
+            pb.set_position(0);
+        }
+    }
+    fn inc(&self, n: u64) {
+        if let Some(pb) = &self.0 {
+            pb.inc(n);
+        }
+    }
+    fn finish(&self) {
+        if let Some(pb) = &self.0 {
+            pb.finish_and_clear();
+        }
+    }
+}
+
+/// Run the chain's pre-limiter modules over `source`, convert to `out_rate`,
+/// and spool the result. Returns the spool and its integrated loudness.
+pub fn process_to_spool(
+    source: &mut dyn AudioSource,
+    chain: &mut Chain,
+    out_rate: u32,
+    spool_dir: &Path,
+    progress: &dyn Fn(u64),
+    gr: &mut [f64],
+) -> Result<(Spool, f64)> {
+    let info = source.info().clone();
+    let channels = info.channels;
+    let mut spool = Spool::create(spool_dir, channels)?;
+    let mut resampler = if out_rate != info.sample_rate {
+        Some(Resampler::new(info.sample_rate, out_rate, channels)?)
+    } else {
+        None
+    };
+    let mut meter = LoudnessMeter::new(out_rate, &info.channel_weights);
+    let mut block = AudioBlock::new(channels, BLOCK);
+    let mut to_drop = chain.latency_pre();
+    let mut flush_left = to_drop;
+    let mut converted: Vec<Vec<f32>> = vec![Vec::new(); channels];
+    let mut out_block = AudioBlock::new(channels, BLOCK * 8 + 64);
+    let mut emit = |frames: &mut AudioBlock,
+                    spool: &mut Spool,
+                    meter: &mut LoudnessMeter,
+                    rs: &mut Option<Resampler>,
+                    last: bool|
+     -> Result<()> {
+        match rs {
+            None => {
+                meter.push(&frames.channels, frames.frames);
+                spool.write(frames)
+            }
+            Some(r) => {
+                for c in &mut converted {
+                    c.clear();
+                }
+                r.process(frames, &mut converted)?;
+                if last {
+                    r.finish(&mut converted)?;
+                }
+                let n = converted[0].len();
+                let mut pos = 0;
+                while pos < n {
+                    let k = (n - pos).min(out_block.capacity());
+                    for (d, s) in out_block.channels.iter_mut().zip(&converted) {
+                        d[..k].copy_from_slice(&s[pos..pos + k]);
+                    }
+                    out_block.frames = k;
+                    meter.push(&out_block.channels, k);
+                    spool.write(&out_block)?;
+                    pos += k;
+                }
+                Ok(())
+            }
+        }
+    };
+    loop {
+        cancel::check()?;
+        let n = source.read(&mut block)?;
+        let last_input = n == 0;
+        if last_input {
+            // Flush the chain's latency with silence.
+            let k = flush_left.min(BLOCK);
+            for ch in &mut block.channels {
+                ch[..k].iter_mut().for_each(|v| *v = 0.0);
+            }
+            block.frames = k;
+            flush_left -= k;
+        } else {
+            progress(n as u64);
+        }
+        chain.process_pre(&mut block);
+        for (g, (_, r)) in gr.iter_mut().zip(chain.gain_reductions()) {
+            *g = g.max(r);
+        }
+        // Drop the first `latency` frames so the output lines up with the input.
+        if to_drop > 0 {
+            let d = to_drop.min(block.frames);
+            for ch in &mut block.channels {
+                ch.copy_within(d..block.frames, 0);
+            }
+            block.frames -= d;
+            to_drop -= d;
+        }
+        let done = last_input && flush_left == 0;
+        emit(&mut block, &mut spool, &mut meter, &mut resampler, done)?;
+        if done {
+            break;
+        }
+    }
+    spool.finish()?;
+    Ok((spool, meter.stats().integrated_lufs))
+}
+
+/// Run the loudness-target gain and the limiter over a spool, latency
+/// removed, handing each output block to `sink`. Returns the limiter's
+/// largest gain reduction, dB.
+pub fn limit_spool(
+    spool: &Spool,
+    limiter_chain: &ChainConfig,
+    rate: u32,
+    channels: usize,
+    gain_db: f64,
+    sink: &mut dyn FnMut(&mut AudioBlock) -> Result<()>,
+) -> Result<f64> {
+    let mut chain = Chain::from_config(limiter_chain, rate, channels)?;
+    chain.jump_target_gain_db(gain_db);
+    let mut reader = spool.reader()?;
+    let mut block = AudioBlock::new(channels, BLOCK);
+    let mut to_drop = chain.latency_post();
+    let mut flush_left = to_drop;
+    let mut max_gr = 0.0f64;
+    loop {
+        cancel::check()?;
+        let n = reader.read(&mut block)?;
+        if n == 0 {
+            if flush_left == 0 {
+                break;
+            }
+            let k = flush_left.min(BLOCK);
+            for ch in &mut block.channels {
+                ch[..k].iter_mut().for_each(|v| *v = 0.0);
+            }
+            block.frames = k;
+            flush_left -= k;
+        }
+        chain.process_post(&mut block);
+        max_gr = max_gr.max(chain.limiter_gain_reduction_db());
+        if to_drop > 0 {
+            let d = to_drop.min(block.frames);
+            for ch in &mut block.channels {
+                ch.copy_within(d..block.frames, 0);
+            }
+            block.frames -= d;
+            to_drop -= d;
+        }
+        if block.frames > 0 {
+            sink(&mut block)?;
+        }
+    }
+    Ok(max_gr)
+}
+
+/// Search the gain into the limiter that brings the spool to `target` LUFS
+/// (see the module docs). Returns (gain dB, measured LUFS, passes).
+pub fn search_gain(
+    spool: &Spool,
+    limiter_chain: &ChainConfig,
+    rate: u32,
+    weights: &[f64],
+    pre_lufs: f64,
+    target: f64,
+    progress: &dyn Fn(usize),
+) -> Result<(f64, f64, usize)> {
+    let measure = |g: f64| -> Result<f64> {
+        let mut meter = LoudnessMeter::new(rate, weights);
+        limit_spool(spool, limiter_chain, rate, weights.len(), g, &mut |b| {
+            meter.push(&b.channels, b.frames);
+            Ok(())
+        })?;
+        Ok(meter.stats().integrated_lufs)
+    };
+    if !pre_lufs.is_finite() {
+        return Ok((0.0, f64::NEG_INFINITY, 0));
+    }
+    let mut g0 = (target - pre_lufs).clamp(-40.0, 40.0);
+    let mut l0 = measure(g0)?;
+    let mut passes = 1;
+    progress(passes);
+    let mut best = (g0, l0);
+    if (l0 - target).abs() <= SEARCH_TOLERANCE_LU {
+        return Ok((g0, l0, passes));
+    }
+    let mut g1 = (g0 + (target - l0)).clamp(-40.0, 40.0);
+    while passes < MAX_PASSES {
+        let l1 = measure(g1)?;
+        passes += 1;
+        progress(passes);
+        if (l1 - target).abs() < (best.1 - target).abs() {
+            best = (g1, l1);
+        }
+        if (l1 - target).abs() <= SEARCH_TOLERANCE_LU {
+            return Ok((g1, l1, passes));
+        }
+        let slope = (l1 - l0) / (g1 - g0);
+        let step = if slope.is_finite() && slope > 0.05 {
+            (target - l1) / slope
+        } else {
+            target - l1
+        };
+        let g2 = (g1 + step.clamp(-12.0, 12.0)).clamp(-40.0, 40.0);
+        if (g2 - g1).abs() < 0.001 {
+            break;
+        }
+        g0 = g1;
+        l0 = l1;
+        g1 = g2;
+    }
+    Ok((best.0, best.1, passes))
+}
+
+fn limiter_only(cfg: &ChainConfig) -> ChainConfig {
+    ChainConfig {
+        name: None,
+        target_lufs: None,
+        modules: vec![ModuleConfig::Limiter(cfg.limiter())],
+    }
+}
+
+/// Master one file (see the module docs for the order of operations).
+pub fn master_file(opts: &MasterOptions) -> Result<MasterReport> {
+    let inputs = [opts.input.clone()];
+    crate::io::atomic::check_output(&opts.output, &inputs, opts.force)?;
+    let chain_cfg = opts.chain.clone().with_limiter(None);
+    let mut source = FileSource::open(&opts.input)?;
+    let info = source.info().clone();
+    let mut chain = Chain::from_config(&chain_cfg, info.sample_rate, info.channels)
+        .map_err(|e| LatheError::decode(&opts.input, e.to_string()))?;
+    let out_rate = opts.rate.unwrap_or(info.sample_rate);
+    if !(crate::io::decode::MIN_SAMPLE_RATE..=crate::io::decode::MAX_SAMPLE_RATE)
+        .contains(&out_rate)
+    {
+        return Err(LatheError::Invalid(format!(
+            "--rate {out_rate} is outside 8000..=384000 Hz"
+        )));
+    }
+    let before = analyze_file(&opts.input)?;
+    let total = info.total_frames.unwrap_or(before.frames);
+    let progress = Progress::new(opts.progress, total);
+    progress.stage("processing", total);
+    let out_dir = match opts.output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let names: Vec<String> = chain
+        .gain_reductions()
+        .map(|(n, _)| n.to_string())
+        .collect();
+    let mut gr = vec![0.0; names.len()];
+    let (spool, pre_lufs) = process_to_spool(
+        &mut source,
+        &mut chain,
+        out_rate,
+        &out_dir,
+        &|n| progress.inc(n),
+        &mut gr,
+    )?;
+    let lim_cfg = limiter_only(&chain_cfg);
+    let ceiling = chain_cfg.limiter().ceiling_dbtp;
+    let target = chain_cfg.target_lufs;
+    let (gain_db, passes) = match target {
+        Some(t) => {
+            progress.stage("loudness search", MAX_PASSES as u64);
+            let (g, _, p) = search_gain(
+                &spool,
+                &lim_cfg,
+                out_rate,
+                &info.channel_weights,
+                pre_lufs,
+                t,
+                &|p| {
+                    if let Some(pb) = &progress.0 {
+                        pb.set_position(p as u64);
+                    }
+                },
+            )?;
+            (g, p)
+        }
+        None => (0.0, 0),
+    };
+    progress.stage("writing", spool.frames());
+    let mut out = WavOutput::create(
+        &opts.output,
+        out_rate,
+        info.channels,
+        opts.format,
+        &inputs,
+        opts.force,
+    )?;
+    let mut quant = opts
+        .format
+        .is_int()
+        .then(|| Quantizer::new(opts.format.bits(), opts.dither, info.channels, 0x1a7e_5eed));
+    let lim_gr = limit_spool(
+        &spool,
+        &lim_cfg,
+        out_rate,
+        info.channels,
+        gain_db,
+        &mut |b| {
+            if let Some(q) = quant.as_mut() {
+                q.process(b);
+            }
+            progress.inc(b.frames as u64);
+            out.write_block(b)
+        },
+    )?;
+    drop(spool);
+    out.finish()?;
+    progress.finish();
+    if let Some(last) = gr.last_mut() {
+        *last = last.max(lim_gr);
+    }
+    let after = analyze_file(&opts.output)?;
+    let target_reached = target.is_none_or(|t| (after.loudness.integrated_lufs - t).abs() <= 0.3);
+    Ok(MasterReport {
+        before,
+        after,
+        target_lufs: target,
+        ceiling_dbtp: ceiling,
+        gain_db,
+        target_reached,
+        search_passes: passes,
+        max_gain_reduction: names.into_iter().zip(gr).collect(),
+        chain_name: opts.chain_name.clone(),
+        dither: if opts.format.is_int() {
+            opts.dither
+        } else {
+            DitherKind::None
+        },
+        format: opts.format,
+    })
+}

@@ -1,0 +1,7 @@
+//! Offline rendering: source → chain → sample-rate conversion → loudness
+//! target gain → true-peak limiter → dither → encode, then re-measure.
+
+pub mod master;
+pub mod spool;
+
+pub use master::{MasterOptions, MasterReport, master_file};
