@@ -9,6 +9,9 @@
 
 use std::path::Path;
 use std::process::Command;
+
+#[path = "launch.rs"]
+mod launch;
 use std::time::{Duration, Instant};
 
 fn write_music_like(path: &Path, seconds: usize) {
@@ -40,26 +43,6 @@ fn write_music_like(path: &Path, seconds: usize) {
     w.finalize().expect("finish");
 }
 
-/// Run a command, return (wall time, peak RSS in MB, success).
-#[allow(clippy::zombie_processes)] // reaped by wait4 below
-fn run(cmd: &mut Command) -> (Duration, f64, bool) {
-    let start = Instant::now();
-    let child = cmd
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: rusage is plain data; wait4 fills it for our own child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: pid is our child; pointers are valid for the call.
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    let wall = start.elapsed();
-    let ok = r == pid && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
-    (wall, usage.ru_maxrss as f64 / 1024.0, ok)
-}
-
 fn median3(mut f: impl FnMut() -> (Duration, f64, bool)) -> (Duration, f64, bool) {
     let mut v: Vec<_> = (0..3).map(|_| f()).collect();
     v.sort_by_key(|r| r.0);
@@ -74,6 +57,7 @@ fn have_ffmpeg() -> bool {
 }
 
 fn main() {
+    launch::launcher_main();
     let lathe = env!("CARGO_BIN_EXE_lathe");
     let dir = tempfile::tempdir().expect("tmp");
     let four = dir.path().join("four-minutes.wav");
@@ -84,7 +68,7 @@ fn main() {
             .map(|m| m.len() / 1_000_000)
             .unwrap_or(0)
     );
-    let (lt, lmem, lok) = median3(|| run(Command::new(lathe).arg("analyze").arg(&four)));
+    let (lt, lmem, lok) = median3(|| launch::run(lathe, &["analyze".as_ref(), four.as_os_str()]));
     assert!(lok, "lathe analyze failed");
     println!(
         "  lathe analyze                 {:>8.3} s   peak RSS {:>6.1} MB   ({:.0}x real time)",
@@ -94,10 +78,20 @@ fn main() {
     );
     if have_ffmpeg() {
         let (ft, fmem, fok) = median3(|| {
-            run(Command::new("ffmpeg")
-                .args(["-hide_banner", "-nostats", "-i"])
-                .arg(&four)
-                .args(["-af", "ebur128=peak=true", "-f", "null", "-"]))
+            launch::run(
+                "ffmpeg",
+                &[
+                    "-hide_banner".as_ref(),
+                    "-nostats".as_ref(),
+                    "-i".as_ref(),
+                    four.as_os_str(),
+                    "-af".as_ref(),
+                    "ebur128=peak=true".as_ref(),
+                    "-f".as_ref(),
+                    "null".as_ref(),
+                    "-".as_ref(),
+                ],
+            )
         });
         assert!(fok, "ffmpeg failed");
         println!(
@@ -117,7 +111,7 @@ fn main() {
     write_music_like(&sixty, 3600);
     // Measured before the in-process part below, whose memory a forked
     // child's peak-RSS figure would otherwise include.
-    let (t60, mem60, ok60) = run(Command::new(lathe).arg("analyze").arg(&sixty));
+    let (t60, mem60, ok60) = launch::run(lathe, &["analyze".as_ref(), sixty.as_os_str()]);
     assert!(ok60, "lathe analyze (60 min) failed");
     println!(
         "  lathe analyze, 60-minute file {:>8.3} s   peak RSS {:>6.1} MB   (4-minute file: {:.1} MB)",

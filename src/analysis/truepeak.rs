@@ -131,6 +131,17 @@ fn interp_peaks_impl(buf: &[f32], phases: &[[f32; TAPS_PER_PHASE]], out: &mut [f
     }
 }
 
+/// The largest L1 norm of the phases (at least 1): no interpolated value
+/// exceeds the window's largest absolute sample times this (plus a hair for
+/// f32 rounding).
+pub fn l1_bound(phases: &[[f32; TAPS_PER_PHASE]]) -> f32 {
+    phases
+        .iter()
+        .map(|p| p.iter().map(|v| v.abs()).sum::<f32>())
+        .fold(1.0f32, f32::max)
+        * 1.0001
+}
+
 /// Streaming true-peak meter for one channel.
 #[derive(Debug, Clone)]
 pub struct TruePeakMeter {
@@ -138,6 +149,7 @@ pub struct TruePeakMeter {
     /// The last TAPS_PER_PHASE − 1 samples, then room for new input.
     buf: Vec<f32>,
     scratch: Vec<f32>,
+    gain_bound: f32,
     peak: f32,
     sample_peak: f32,
 }
@@ -145,8 +157,10 @@ pub struct TruePeakMeter {
 impl TruePeakMeter {
     /// A meter for a channel at `rate` Hz.
     pub fn new(rate: u32) -> Self {
+        let phases = design(oversampling_for(rate));
         Self {
-            phases: design(oversampling_for(rate)),
+            gain_bound: l1_bound(&phases),
+            phases,
             buf: vec![0.0; TAPS_PER_PHASE - 1],
             scratch: Vec::new(),
             peak: 0.0,
@@ -166,10 +180,16 @@ impl TruePeakMeter {
         if !self.phases.is_empty() {
             self.buf.truncate(hist);
             self.buf.extend_from_slice(x);
-            let n = self.buf.len() - hist;
-            self.scratch.resize(n, 0.0);
-            interp_peaks(&self.buf, &self.phases, &mut self.scratch);
-            peak = self.scratch.iter().fold(peak, |m, v| m.max(*v));
+            // No interpolated point can exceed the window's largest sample
+            // times the largest phase's L1 norm: skip blocks that cannot
+            // raise the peak (exact, not an approximation).
+            let block_max = self.buf.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            if block_max * self.gain_bound > peak {
+                let n = self.buf.len() - hist;
+                self.scratch.resize(n, 0.0);
+                interp_peaks(&self.buf, &self.phases, &mut self.scratch);
+                peak = self.scratch.iter().fold(peak, |m, v| m.max(*v));
+            }
             let len = self.buf.len();
             self.buf.copy_within(len - hist.., 0);
             self.buf.truncate(hist);

@@ -27,6 +27,16 @@ pub fn gain_computer(x: f64, t: f64, r: f64, w: f64) -> f64 {
     y - x
 }
 
+/// dB to linear gain via `exp` (faster than `powf`); exactly 1.0 at 0 dB.
+#[inline]
+fn fast_db_to_linear(db: f64) -> f64 {
+    if db == 0.0 {
+        1.0
+    } else {
+        (db * (std::f64::consts::LN_10 / 20.0)).exp()
+    }
+}
+
 /// One detector-and-gain path (a channel pair when linked, or mid or side).
 #[derive(Debug, Clone, Copy)]
 struct Path {
@@ -101,9 +111,23 @@ impl Compressor {
     }
 
     #[inline]
-    fn smooth_gain(&mut self, path: usize, level: f64, t: f64, r: f64, w: f64) -> f64 {
-        let x_db = 20.0 * (level.abs() + 1e-12).log10();
-        let gc = gain_computer(x_db, t, r, w);
+    /// Smoothed gain (dB, ≤ 0) for detector `level`. Levels under the knee
+    /// (`quiet_below`, linear) skip the logarithm: their static gain is 0 dB.
+    fn smooth_gain(
+        &mut self,
+        path: usize,
+        level: f64,
+        t: f64,
+        r: f64,
+        w: f64,
+        quiet_below: f64,
+    ) -> f64 {
+        let lvl = level.abs();
+        let gc = if lvl < quiet_below {
+            0.0
+        } else {
+            gain_computer(20.0 * (lvl + 1e-12).log10(), t, r, w)
+        };
         let p = &mut self.paths[path];
         let a = if gc < p.env_db {
             self.attack
@@ -111,6 +135,9 @@ impl Compressor {
             self.release
         };
         p.env_db = a * p.env_db + (1.0 - a) * gc;
+        if p.env_db > -1e-9 {
+            p.env_db = 0.0;
+        }
         p.env_db
     }
 
@@ -122,10 +149,28 @@ impl Compressor {
         let (first, rest) = block.channels.split_at_mut(1);
         let a = &mut first[0][..frames];
         let mut b = rest.first_mut().map(|v| &mut v[..frames]);
+        let moving = self.threshold.is_moving() || self.ratio.is_moving() || self.knee.is_moving();
+        let quiet = |t: f64, w: f64| {
+            if moving {
+                0.0
+            } else {
+                10f64.powf((t - w / 2.0) / 20.0) * 0.999
+            }
+        };
+        let mut quiet_below = quiet(self.threshold.current(), self.knee.current());
         for i in 0..frames {
-            let t = self.threshold.tick();
-            let r = self.ratio.tick();
-            let w = self.knee.tick();
+            let (t, r, w) = if moving {
+                (self.threshold.tick(), self.ratio.tick(), self.knee.tick())
+            } else {
+                (
+                    self.threshold.current(),
+                    self.ratio.current(),
+                    self.knee.current(),
+                )
+            };
+            if moving {
+                quiet_below = 0.0;
+            }
             let mk = self.makeup.tick();
             let xa = f64::from(a[i]);
             let xb = b.as_ref().map_or(0.0, |b| f64::from(b[i]));
@@ -134,11 +179,11 @@ impl Compressor {
                 let s = 0.5 * (xa - xb);
                 let dm = self.paths[0].sc_hp[0].tick(m);
                 let ds = self.paths[1].sc_hp[0].tick(s);
-                let gm = self.smooth_gain(0, dm, t, r, w);
-                let gs = self.smooth_gain(1, ds, t, r, w);
+                let gm = self.smooth_gain(0, dm, t, r, w, quiet_below);
+                let gs = self.smooth_gain(1, ds, t, r, w, quiet_below);
                 max_gr = max_gr.max(-gm).max(-gs);
-                let m2 = m * db_to_linear(gm) * mk;
-                let s2 = s * db_to_linear(gs) * mk;
+                let m2 = m * fast_db_to_linear(gm) * mk;
+                let s2 = s * fast_db_to_linear(gs) * mk;
                 a[i] = (m2 + s2) as f32;
                 if let Some(b) = b.as_mut() {
                     b[i] = (m2 - s2) as f32;
@@ -146,9 +191,9 @@ impl Compressor {
             } else {
                 let da = self.paths[0].sc_hp[0].tick(xa);
                 let db = self.paths[0].sc_hp[1].tick(xb);
-                let g = self.smooth_gain(0, da.abs().max(db.abs()), t, r, w);
+                let g = self.smooth_gain(0, da.abs().max(db.abs()), t, r, w, quiet_below);
                 max_gr = max_gr.max(-g);
-                let lin = db_to_linear(g) * mk;
+                let lin = fast_db_to_linear(g) * mk;
                 a[i] = (xa * lin) as f32;
                 if let Some(b) = b.as_mut() {
                     b[i] = (xb * lin) as f32;

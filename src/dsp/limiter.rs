@@ -24,7 +24,7 @@
 //! peaks, up to twice as long under sustained limiting, which avoids pumping.
 
 use super::Processor;
-use crate::analysis::truepeak::{TAPS_PER_PHASE, design, interp_peaks, oversampling_for};
+use crate::analysis::truepeak::{TAPS_PER_PHASE, design, interp_peaks, l1_bound, oversampling_for};
 use crate::io::AudioBlock;
 use crate::session::chain::LimiterConfig;
 use crate::units::db_to_linear;
@@ -49,6 +49,7 @@ pub struct Limiter {
     hist: Vec<Vec<f32>>,
     peaks: Vec<f32>,
     tmp: Vec<f32>,
+    gain_bound: f32,
     prev_peak: f64,
     /// Monotonic deque of (index, required gain) for the sliding minimum.
     dq_idx: Vec<u64>,
@@ -79,6 +80,7 @@ impl Limiter {
             cfg: cfg.clone(),
             ceiling: 1.0,
             lookahead,
+            gain_bound: l1_bound(&design(oversampling_for(rate))),
             phases: design(oversampling_for(rate)),
             hist: vec![vec![0.0; HIST - 1 + CHUNK]; channels],
             peaks: vec![0.0; CHUNK],
@@ -172,9 +174,14 @@ impl Processor for Limiter {
             self.peaks[..chunk].iter_mut().for_each(|p| *p = 0.0);
             for (h, ch) in self.hist.iter_mut().zip(block.channels.iter()) {
                 h[hist..hist + chunk].copy_from_slice(&ch[i..i + chunk]);
-                interp_peaks(&h[..hist + chunk], &self.phases, &mut self.tmp[..chunk]);
-                for (p, t) in self.peaks[..chunk].iter_mut().zip(&self.tmp[..chunk]) {
-                    *p = p.max(*t);
+                // Only peaks over the ceiling matter; if none is possible
+                // (largest sample × the interpolator's L1 bound), skip.
+                let window_max = h[..hist + chunk].iter().fold(0.0f32, |m, v| m.max(v.abs()));
+                if f64::from(window_max * self.gain_bound) > self.ceiling {
+                    interp_peaks(&h[..hist + chunk], &self.phases, &mut self.tmp[..chunk]);
+                    for (p, t) in self.peaks[..chunk].iter_mut().zip(&self.tmp[..chunk]) {
+                        *p = p.max(*t);
+                    }
                 }
                 h.copy_within(chunk..chunk + hist, 0);
             }

@@ -129,7 +129,7 @@ pub fn process_to_spool(
     chain: &mut Chain,
     out_rate: u32,
     spool_dir: &Path,
-    progress: &dyn Fn(u64),
+    progress: &(dyn Fn(u64) + Sync),
     gr: &mut [f64],
 ) -> Result<(Spool, f64)> {
     let info = source.info().clone();
@@ -141,80 +141,103 @@ pub fn process_to_spool(
         None
     };
     let mut meter = LoudnessMeter::new(out_rate, &info.channel_weights);
-    let mut block = AudioBlock::new(channels, BLOCK);
-    let mut to_drop = chain.latency_pre();
-    let mut flush_left = to_drop;
-    let mut converted: Vec<Vec<f32>> = vec![Vec::new(); channels];
-    let mut out_block = AudioBlock::new(channels, BLOCK * 8 + 64);
-    let mut emit = |frames: &mut AudioBlock,
-                    spool: &mut Spool,
-                    meter: &mut LoudnessMeter,
-                    rs: &mut Option<Resampler>,
-                    last: bool|
-     -> Result<()> {
-        match rs {
-            None => {
-                meter.push(&frames.channels, frames.frames);
-                spool.write(frames)
-            }
-            Some(r) => {
-                for c in &mut converted {
-                    c.clear();
+    // Two stages on two threads: decode + chain here, conversion + metering
+    // + spooling in a helper, connected by a short queue of blocks.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(AudioBlock, bool)>(4);
+    let (free_tx, free_rx) = std::sync::mpsc::channel::<AudioBlock>();
+    for _ in 0..6 {
+        let _ = free_tx.send(AudioBlock::new(channels, BLOCK));
+    }
+    let spool_ref = &mut spool;
+    let meter_ref = &mut meter;
+    let mut writer = |rx: std::sync::mpsc::Receiver<(AudioBlock, bool)>| -> Result<()> {
+        let mut converted: Vec<Vec<f32>> = vec![Vec::new(); channels];
+        let mut out_block = AudioBlock::new(channels, BLOCK * 8 + 64);
+        while let Ok((block, last)) = rx.recv() {
+            match resampler.as_mut() {
+                None => {
+                    meter_ref.push(&block.channels, block.frames);
+                    spool_ref.write(&block)?;
                 }
-                r.process(frames, &mut converted)?;
-                if last {
-                    r.finish(&mut converted)?;
-                }
-                let n = converted[0].len();
-                let mut pos = 0;
-                while pos < n {
-                    let k = (n - pos).min(out_block.capacity());
-                    for (d, s) in out_block.channels.iter_mut().zip(&converted) {
-                        d[..k].copy_from_slice(&s[pos..pos + k]);
+                Some(r) => {
+                    for c in &mut converted {
+                        c.clear();
                     }
-                    out_block.frames = k;
-                    meter.push(&out_block.channels, k);
-                    spool.write(&out_block)?;
-                    pos += k;
+                    r.process(&block, &mut converted)?;
+                    if last {
+                        r.finish(&mut converted)?;
+                    }
+                    let n = converted[0].len();
+                    let mut pos = 0;
+                    while pos < n {
+                        let k = (n - pos).min(out_block.capacity());
+                        for (d, s) in out_block.channels.iter_mut().zip(&converted) {
+                            d[..k].copy_from_slice(&s[pos..pos + k]);
+                        }
+                        out_block.frames = k;
+                        meter_ref.push(&out_block.channels, k);
+                        spool_ref.write(&out_block)?;
+                        pos += k;
+                    }
                 }
-                Ok(())
+            }
+            let _ = free_tx.send(block);
+            if last {
+                break;
+            }
+        }
+        Ok(())
+    };
+    let mut reader = |tx: std::sync::mpsc::SyncSender<(AudioBlock, bool)>| -> Result<()> {
+        let mut to_drop = chain.latency_pre();
+        let mut flush_left = to_drop;
+        loop {
+            cancel::check()?;
+            let mut block = free_rx
+                .recv()
+                .unwrap_or_else(|_| AudioBlock::new(channels, BLOCK));
+            let n = source.read(&mut block)?;
+            let last_input = n == 0;
+            if last_input {
+                // Flush the chain's latency with silence.
+                let k = flush_left.min(BLOCK);
+                for ch in &mut block.channels {
+                    ch[..k].iter_mut().for_each(|v| *v = 0.0);
+                }
+                block.frames = k;
+                flush_left -= k;
+            } else {
+                progress(n as u64);
+            }
+            chain.process_pre(&mut block);
+            for (g, (_, r)) in gr.iter_mut().zip(chain.gain_reductions()) {
+                *g = g.max(r);
+            }
+            // Drop the first `latency` frames so the output lines up with the input.
+            if to_drop > 0 {
+                let d = to_drop.min(block.frames);
+                for ch in &mut block.channels {
+                    ch.copy_within(d..block.frames, 0);
+                }
+                block.frames -= d;
+                to_drop -= d;
+            }
+            let done = last_input && flush_left == 0;
+            if tx.send((block, done)).is_err() || done {
+                return Ok(());
             }
         }
     };
-    loop {
-        cancel::check()?;
-        let n = source.read(&mut block)?;
-        let last_input = n == 0;
-        if last_input {
-            // Flush the chain's latency with silence.
-            let k = flush_left.min(BLOCK);
-            for ch in &mut block.channels {
-                ch[..k].iter_mut().for_each(|v| *v = 0.0);
-            }
-            block.frames = k;
-            flush_left -= k;
-        } else {
-            progress(n as u64);
-        }
-        chain.process_pre(&mut block);
-        for (g, (_, r)) in gr.iter_mut().zip(chain.gain_reductions()) {
-            *g = g.max(r);
-        }
-        // Drop the first `latency` frames so the output lines up with the input.
-        if to_drop > 0 {
-            let d = to_drop.min(block.frames);
-            for ch in &mut block.channels {
-                ch.copy_within(d..block.frames, 0);
-            }
-            block.frames -= d;
-            to_drop -= d;
-        }
-        let done = last_input && flush_left == 0;
-        emit(&mut block, &mut spool, &mut meter, &mut resampler, done)?;
-        if done {
-            break;
-        }
+    let (read_result, write_result) = std::thread::scope(|s| {
+        let w = s.spawn(move || writer(rx));
+        let r = reader(tx);
+        (r, w.join())
+    });
+    match write_result {
+        Ok(r) => r?,
+        Err(_) => return Err(LatheError::Invalid("the conversion stage failed".into())),
     }
+    read_result?;
     spool.finish()?;
     Ok((spool, meter.stats().integrated_lufs))
 }
@@ -230,14 +253,41 @@ pub fn limit_spool(
     gain_db: f64,
     sink: &mut dyn FnMut(&mut AudioBlock) -> Result<()>,
 ) -> Result<f64> {
+    limit_range(
+        spool,
+        limiter_chain,
+        rate,
+        channels,
+        gain_db,
+        0,
+        u64::MAX,
+        sink,
+    )
+}
+
+/// [`limit_spool`] for output frames `start..end` only: the limiter starts
+/// fresh at `start` (callers that need a settled state start earlier and
+/// discard the first output).
+#[allow(clippy::too_many_arguments)]
+pub fn limit_range(
+    spool: &Spool,
+    limiter_chain: &ChainConfig,
+    rate: u32,
+    channels: usize,
+    gain_db: f64,
+    start: u64,
+    end: u64,
+    sink: &mut dyn FnMut(&mut AudioBlock) -> Result<()>,
+) -> Result<f64> {
     let mut chain = Chain::from_config(limiter_chain, rate, channels)?;
     chain.jump_target_gain_db(gain_db);
-    let mut reader = spool.reader()?;
+    let mut reader = spool.reader_at(start)?;
     let mut block = AudioBlock::new(channels, BLOCK);
     let mut to_drop = chain.latency_post();
     let mut flush_left = to_drop;
     let mut max_gr = 0.0f64;
-    loop {
+    let mut out_pos = start;
+    while out_pos < end {
         cancel::check()?;
         let n = reader.read(&mut block)?;
         if n == 0 {
@@ -261,11 +311,81 @@ pub fn limit_spool(
             block.frames -= d;
             to_drop -= d;
         }
-        if block.frames > 0 {
+        let keep = (end - out_pos).min(block.frames as u64) as usize;
+        block.frames = keep;
+        out_pos += keep as u64;
+        if keep > 0 {
             sink(&mut block)?;
         }
     }
     Ok(max_gr)
+}
+
+/// Integrated loudness after the gain and limiter, measured on two halves
+/// in parallel. The second half's limiter starts 4 s early (its release has
+/// settled long before) and its meter gets the 3 s window history it needs,
+/// so the result matches one sequential pass to within 0.01 LU.
+fn limited_loudness(
+    spool: &Spool,
+    limiter_chain: &ChainConfig,
+    rate: u32,
+    weights: &[f64],
+    gain_db: f64,
+) -> Result<f64> {
+    use crate::analysis::loudness::subblock_start;
+    let channels = weights.len();
+    let subs = spool.frames() * 100 / u64::from(rate);
+    let mid_sub = subs / 2;
+    if mid_sub < 1000 {
+        let mut meter = LoudnessMeter::new(rate, weights);
+        limit_spool(spool, limiter_chain, rate, channels, gain_db, &mut |b| {
+            meter.push(&b.channels, b.frames);
+            Ok(())
+        })?;
+        return Ok(meter.stats().integrated_lufs);
+    }
+    let mid = subblock_start(mid_sub, rate);
+    let warm_sub = mid_sub - 400;
+    let warm = subblock_start(warm_sub, rate);
+    let (a, b) = rayon::join(
+        || -> Result<crate::analysis::loudness::LoudnessSummary> {
+            let mut meter = LoudnessMeter::new(rate, weights);
+            limit_range(
+                spool,
+                limiter_chain,
+                rate,
+                channels,
+                gain_db,
+                0,
+                mid,
+                &mut |b| {
+                    meter.push(&b.channels, b.frames);
+                    Ok(())
+                },
+            )?;
+            Ok(meter.summary().clone())
+        },
+        || -> Result<crate::analysis::loudness::LoudnessSummary> {
+            let mut meter = LoudnessMeter::for_chunk(rate, weights, warm, mid_sub - 300, mid_sub);
+            limit_range(
+                spool,
+                limiter_chain,
+                rate,
+                channels,
+                gain_db,
+                warm,
+                u64::MAX,
+                &mut |b| {
+                    meter.push(&b.channels, b.frames);
+                    Ok(())
+                },
+            )?;
+            Ok(meter.summary().clone())
+        },
+    );
+    let mut summary = a?;
+    summary.merge(&b?);
+    Ok(summary.stats().integrated_lufs)
 }
 
 /// Search the gain into the limiter that brings the spool to `target` LUFS
@@ -279,14 +399,7 @@ pub fn search_gain(
     target: f64,
     progress: &dyn Fn(usize),
 ) -> Result<(f64, f64, usize)> {
-    let measure = |g: f64| -> Result<f64> {
-        let mut meter = LoudnessMeter::new(rate, weights);
-        limit_spool(spool, limiter_chain, rate, weights.len(), g, &mut |b| {
-            meter.push(&b.channels, b.frames);
-            Ok(())
-        })?;
-        Ok(meter.stats().integrated_lufs)
-    };
+    let measure = |g: f64| limited_loudness(spool, limiter_chain, rate, weights, g);
     if !pre_lufs.is_finite() {
         return Ok((0.0, f64::NEG_INFINITY, 0));
     }
@@ -351,8 +464,14 @@ pub fn master_file(opts: &MasterOptions) -> Result<MasterReport> {
             "--rate {out_rate} is outside 8000..=384000 Hz"
         )));
     }
-    let before = analyze_file(&opts.input)?;
-    let total = info.total_frames.unwrap_or(before.frames);
+    let timing = std::env::var_os("LATHE_TIMING").is_some();
+    let t0 = std::time::Instant::now();
+    let stamp = |what: &str| {
+        if timing {
+            eprintln!("{what}: {:.3} s", t0.elapsed().as_secs_f64());
+        }
+    };
+    let total = info.total_frames.unwrap_or(0);
     let progress = Progress::new(opts.progress, total);
     progress.stage("processing", total);
     let out_dir = match opts.output.parent() {
@@ -364,14 +483,23 @@ pub fn master_file(opts: &MasterOptions) -> Result<MasterReport> {
         .map(|(n, _)| n.to_string())
         .collect();
     let mut gr = vec![0.0; names.len()];
-    let (spool, pre_lufs) = process_to_spool(
-        &mut source,
-        &mut chain,
-        out_rate,
-        &out_dir,
-        &|n| progress.inc(n),
-        &mut gr,
-    )?;
+    // Measure the input on one core while the chain runs on the other.
+    let (before, processed) = rayon::join(
+        || analyze_file(&opts.input),
+        || {
+            process_to_spool(
+                &mut source,
+                &mut chain,
+                out_rate,
+                &out_dir,
+                &|n| progress.inc(n),
+                &mut gr,
+            )
+        },
+    );
+    let before = before?;
+    let (spool, pre_lufs) = processed?;
+    stamp("analyze input + chain + SRC to spool");
     let lim_cfg = limiter_only(&chain_cfg);
     let ceiling = chain_cfg.limiter().ceiling_dbtp;
     let target = chain_cfg.target_lufs;
@@ -395,6 +523,7 @@ pub fn master_file(opts: &MasterOptions) -> Result<MasterReport> {
         }
         None => (0.0, 0),
     };
+    stamp("loudness search");
     progress.stage("writing", spool.frames());
     let mut out = WavOutput::create(
         &opts.output,
@@ -428,7 +557,9 @@ pub fn master_file(opts: &MasterOptions) -> Result<MasterReport> {
     if let Some(last) = gr.last_mut() {
         *last = last.max(lim_gr);
     }
+    stamp("limit, dither, write");
     let after = analyze_file(&opts.output)?;
+    stamp("analyze output");
     let target_reached = target.is_none_or(|t| (after.loudness.integrated_lufs - t).abs() <= 0.3);
     Ok(MasterReport {
         before,

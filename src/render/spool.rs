@@ -75,14 +75,20 @@ impl Spool {
 
     /// A reader from the start.
     pub fn reader(&self) -> Result<SpoolReader> {
+        self.reader_at(0)
+    }
+
+    /// A reader starting at frame `frame`.
+    pub fn reader_at(&self, frame: u64) -> Result<SpoolReader> {
+        let frame = frame.min(self.frames);
         let mut f =
             File::open(&self.path).map_err(|e| LatheError::open(&self.path, e.to_string()))?;
-        f.seek(SeekFrom::Start(0))
+        f.seek(SeekFrom::Start(frame * self.channels as u64 * 4))
             .map_err(|e| LatheError::open(&self.path, e.to_string()))?;
         Ok(SpoolReader {
             inner: BufReader::with_capacity(1 << 20, f),
             channels: self.channels,
-            left: self.frames,
+            left: self.frames - frame,
             bytes: Vec::new(),
         })
     }
