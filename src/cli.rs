@@ -74,6 +74,23 @@ pub enum Command {
         #[arg(long)]
         list_presets: bool,
     },
+    /// Render an album session to every delivery (per-track files, album file + CUE), then measure them.
+    Render {
+        /// The session file (TOML).
+        session: PathBuf,
+        /// Output folder; one subfolder per delivery (default: ./render).
+        #[arg(short, long, value_name = "DIR", default_value = "render")]
+        output: PathBuf,
+        /// Render only this delivery.
+        #[arg(long, value_name = "NAME")]
+        delivery: Option<String>,
+        /// Print one JSON object per written audio file, one per line.
+        #[arg(long)]
+        json: bool,
+        /// Replace existing outputs.
+        #[arg(long)]
+        force: bool,
+    },
     /// Write the synthesized demo album and analyze it (no audio of your own needed).
     Demo {
         /// Write the demo into this folder and stop (default: a temporary folder, analyzed, then removed).
@@ -91,6 +108,13 @@ pub fn run() -> ExitCode {
     match cli.command {
         Command::Analyze { files, json } => cmd_analyze(&files, json),
         Command::Demo { write, force } => cmd_demo(write, force),
+        Command::Render {
+            session,
+            output,
+            delivery,
+            json,
+            force,
+        } => cmd_render(session, output, delivery, json, force),
         Command::Master {
             input,
             output,
@@ -297,11 +321,14 @@ fn cmd_demo(write: Option<PathBuf>, force: bool) -> ExitCode {
                 eprint_error(&format!("{}: cannot create folder: {e}", dir.display()));
                 return ExitCode::from(1);
             }
-            match crate::demo::write_demo_audio(&dir, force) {
-                Ok(paths) => {
-                    for p in paths {
-                        println!("wrote {}", p.display());
-                    }
+            match crate::demo::write_demo_session(&dir, force) {
+                Ok(session) => {
+                    println!("wrote the demo album and {}", session.display());
+                    println!(
+                        "try: lathe render \"{}\" -o \"{}\"",
+                        session.display(),
+                        dir.join("render").display()
+                    );
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
@@ -317,7 +344,7 @@ fn cmd_demo(write: Option<PathBuf>, force: bool) -> ExitCode {
                 return ExitCode::from(1);
             }
             println!(
-                "lathe demo: synthesizing a {}-track demo album in {}",
+                "lathe demo: a synthesized {}-track album in {}",
                 crate::demo::DEMO_TRACKS.len(),
                 dir.display()
             );
@@ -325,8 +352,28 @@ fn cmd_demo(write: Option<PathBuf>, force: bool) -> ExitCode {
                 println!("  {:02} {:<14} {}", i + 1, t.title, t.character);
             }
             println!();
-            let code = match crate::demo::write_demo_audio(&dir, true) {
-                Ok(paths) => cmd_analyze(&paths, false),
+            let code = match crate::demo::write_demo_session(&dir, true) {
+                Ok(session) => {
+                    println!("The sources:\n");
+                    let paths: Vec<PathBuf> = (0..crate::demo::DEMO_TRACKS.len())
+                        .map(|i| {
+                            dir.join(format!(
+                                "{:02} {}.wav",
+                                i + 1,
+                                crate::demo::DEMO_TRACKS[i].title
+                            ))
+                        })
+                        .collect();
+                    let c = cmd_analyze(&paths, false);
+                    if c != ExitCode::SUCCESS {
+                        c
+                    } else {
+                        println!(
+                            "\nRendering the session (CD: 44.1 kHz/16-bit + album file and CUE; streaming: 48 kHz/24-bit, -14 LUFS):\n"
+                        );
+                        cmd_render(session, dir.join("render"), None, false, true)
+                    }
+                }
                 Err(e) => {
                     eprint_error(&e.to_string());
                     ExitCode::from(1)
@@ -540,4 +587,129 @@ fn master_json(
         "after": side(&r.after),
         "max_gain_reduction_db": gr,
     })
+}
+
+fn cmd_render(
+    session: PathBuf,
+    out_dir: PathBuf,
+    delivery: Option<String>,
+    json: bool,
+    force: bool,
+) -> ExitCode {
+    use std::io::IsTerminal;
+    crate::cancel::install_handler();
+    let opts = crate::render::album::RenderOptions {
+        session,
+        out_dir,
+        delivery,
+        force,
+    };
+    let pb = (!json && std::io::stderr().is_terminal()).then(|| {
+        let pb = indicatif::ProgressBar::new_spinner();
+        pb.enable_steady_tick(std::time::Duration::from_millis(120));
+        pb
+    });
+    let piped = !json && pb.is_none();
+    let progress = |msg: &str| {
+        if let Some(pb) = &pb {
+            pb.set_message(msg.to_string());
+        } else if piped {
+            eprintln!("lathe: {msg}");
+        }
+    };
+    let result = crate::render::album::render_session(&opts, &progress);
+    if let Some(pb) = &pb {
+        pb.finish_and_clear();
+    }
+    let reports = match result {
+        Ok(r) => r,
+        Err(e) => {
+            eprint_error(&e.to_string());
+            return ExitCode::from(1);
+        }
+    };
+    let num = |v: f64| {
+        if v.is_finite() {
+            serde_json::json!((v * 1000.0).round() / 1000.0)
+        } else {
+            serde_json::Value::Null
+        }
+    };
+    if json {
+        for r in &reports {
+            let v = serde_json::json!({
+                "delivery": r.delivery,
+                "file": r.file.display().to_string(),
+                "track": r.track.map(|i| i + 1),
+                "integrated_lufs": num(r.analysis.loudness.integrated_lufs),
+                "true_peak_dbtp": num(r.analysis.true_peak_dbtp),
+                "loudness_range_lu": num(r.analysis.loudness.loudness_range_lu),
+                "target_lufs": r.target_lufs,
+                "ceiling_dbtp": r.ceiling_dbtp,
+                "sample_rate": r.analysis.sample_rate,
+                "bits": r.bits,
+                "gain_db": num(r.gain_db),
+                "before_integrated_lufs": r.before.as_ref().map(|b| num(b.loudness.integrated_lufs)),
+                "before_true_peak_dbtp": r.before.as_ref().map(|b| num(b.true_peak_dbtp)),
+                "ok": r.failure.is_none(),
+                "failure": r.failure,
+            });
+            println!("{v}");
+        }
+    } else {
+        let width = reports
+            .iter()
+            .map(|r| r.file.display().to_string().chars().count())
+            .max()
+            .unwrap_or(4)
+            .clamp(4, 60);
+        println!(
+            "{:<width$}  {:>22}  {:>8}  {:>22}  {:>8}",
+            "File", "Integrated before/after", "LRA", "True peak before/after", "Gain"
+        );
+        for r in &reports {
+            let (bi, bt) = r.before.as_ref().map_or((f64::NAN, f64::NAN), |b| {
+                (b.loudness.integrated_lufs, b.true_peak_dbtp)
+            });
+            let opt = |v: f64, unit: &str| {
+                if v.is_nan() {
+                    format!("{:>6} {unit}", "")
+                } else {
+                    fmt_num(v, unit)
+                }
+            };
+            println!(
+                "{:<width$}  {} {}  {}  {} {}  {:>8}{}",
+                r.file.display(),
+                opt(bi, ""),
+                fmt_num(r.analysis.loudness.integrated_lufs, "LUFS"),
+                fmt_num(r.analysis.loudness.loudness_range_lu, "LU"),
+                opt(bt, ""),
+                fmt_num(r.analysis.true_peak_dbtp, "dBTP"),
+                if r.gain_db.is_finite() {
+                    format!("{:+.2} dB", r.gain_db)
+                } else {
+                    String::new()
+                },
+                r.failure
+                    .as_ref()
+                    .map(|f| format!("  FAILED: {f}"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    let failed: Vec<&crate::render::album::FileReport> =
+        reports.iter().filter(|r| r.failure.is_some()).collect();
+    for f in &failed {
+        eprint_error(&format!(
+            "{}: {}",
+            f.file.display(),
+            f.failure.clone().unwrap_or_default()
+        ));
+    }
+    if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }

@@ -193,3 +193,97 @@ pub fn write_demo_audio(dir: &Path, force: bool) -> Result<Vec<PathBuf>> {
     }
     Ok(paths)
 }
+
+/// The demo session's TOML (tracks refer to the files [`write_demo_audio`] writes).
+pub fn demo_session_toml() -> String {
+    let mut s = String::from(
+        r#"version = 1
+
+[album]
+title = "lathe demo"
+artist = "lathe"
+year = 2026
+balance = "album"
+
+[chain]
+target_lufs = -14.0
+
+[[chain.module]]
+type = "dc-removal"
+
+[[chain.module]]
+type = "eq"
+[[chain.module.band]]
+type = "high-pass"
+freq_hz = 25.0
+slope_db_oct = 24
+[[chain.module.band]]
+type = "high-shelf"
+freq_hz = 10000.0
+gain_db = 1.0
+
+[[chain.module]]
+type = "compressor"
+threshold_db = -20.0
+ratio = 1.5
+knee_db = 8.0
+attack_ms = 30.0
+release_ms = 250.0
+
+[[chain.module]]
+type = "limiter"
+ceiling_dbtp = -1.0
+"#,
+    );
+    let extra = [
+        "fade_in_s = 0.5\ngap_s = 0.0\n",
+        "gap_s = 2.0\n",
+        "gap_s = 0.0\n\n[[track.module]]\ntype = \"declick\"\n\n[[track.module]]\ntype = \"dehiss\"\n",
+        "gap_s = 1.5\nfade_out_s = 3.0\n",
+    ];
+    for (i, t) in DEMO_TRACKS.iter().enumerate() {
+        s.push_str(&format!(
+            "\n[[track]]\npath = \"{:02} {}.wav\"\ntitle = \"{}\"\nisrc = \"XX-LTH-26-{:05}\"\n{}",
+            i + 1,
+            t.title,
+            t.title,
+            i + 1,
+            extra[i % extra.len()]
+        ));
+    }
+    s.push_str(
+        r#"
+[[delivery]]
+name = "cd"
+format = "wav"
+bits = "16"
+rate_hz = 44100
+dither = "tpdf"
+target_lufs = -11.0
+ceiling_dbtp = -0.5
+track_files = true
+album_file = true
+
+[[delivery]]
+name = "streaming"
+format = "wav"
+bits = "24"
+rate_hz = 48000
+target_lufs = -14.0
+ceiling_dbtp = -1.0
+"#,
+    );
+    s
+}
+
+/// Write the demo album's audio and `session.toml` into `dir`; returns the session path.
+pub fn write_demo_session(dir: &Path, force: bool) -> Result<PathBuf> {
+    write_demo_audio(dir, force)?;
+    let path = dir.join("session.toml");
+    crate::io::atomic::check_output(&path, &[], force)?;
+    let mut f = crate::io::atomic::AtomicFile::create(&path, &[], force)?;
+    use std::io::Write;
+    f.write_all(demo_session_toml().as_bytes())
+        .map_err(|e| crate::LatheError::write(&path, e.to_string()))?;
+    f.commit()
+}

@@ -19,7 +19,7 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use crate::analysis::loudness::LoudnessMeter;
+use crate::analysis::loudness::{LoudnessMeter, LoudnessSummary};
 use crate::analysis::{FileAnalysis, analyze_file};
 use crate::cancel;
 use crate::dsp::chain::Chain;
@@ -131,7 +131,7 @@ pub fn process_to_spool(
     spool_dir: &Path,
     progress: &(dyn Fn(u64) + Sync),
     gr: &mut [f64],
-) -> Result<(Spool, f64)> {
+) -> Result<(Spool, LoudnessSummary)> {
     let info = source.info().clone();
     let channels = info.channels;
     let mut spool = Spool::create(spool_dir, channels)?;
@@ -239,7 +239,7 @@ pub fn process_to_spool(
     }
     read_result?;
     spool.finish()?;
-    Ok((spool, meter.stats().integrated_lufs))
+    Ok((spool, meter.summary().clone()))
 }
 
 /// Run the loudness-target gain and the limiter over a spool, latency
@@ -332,6 +332,22 @@ fn limited_loudness(
     weights: &[f64],
     gain_db: f64,
 ) -> Result<f64> {
+    Ok(
+        limited_summary(spool, limiter_chain, rate, weights, gain_db)?
+            .stats()
+            .integrated_lufs,
+    )
+}
+
+/// The loudness summary of a spool after gain and limiter (see
+/// [`limited_loudness`]), mergeable across tracks.
+pub fn limited_summary(
+    spool: &Spool,
+    limiter_chain: &ChainConfig,
+    rate: u32,
+    weights: &[f64],
+    gain_db: f64,
+) -> Result<LoudnessSummary> {
     use crate::analysis::loudness::subblock_start;
     let channels = weights.len();
     let subs = spool.frames() * 100 / u64::from(rate);
@@ -342,7 +358,7 @@ fn limited_loudness(
             meter.push(&b.channels, b.frames);
             Ok(())
         })?;
-        return Ok(meter.stats().integrated_lufs);
+        return Ok(meter.summary().clone());
     }
     let mid = subblock_start(mid_sub, rate);
     let warm_sub = mid_sub - 400;
@@ -385,7 +401,7 @@ fn limited_loudness(
     );
     let mut summary = a?;
     summary.merge(&b?);
-    Ok(summary.stats().integrated_lufs)
+    Ok(summary)
 }
 
 /// Search the gain into the limiter that brings the spool to `target` LUFS
@@ -439,7 +455,8 @@ pub fn search_gain(
     Ok((best.0, best.1, passes))
 }
 
-fn limiter_only(cfg: &ChainConfig) -> ChainConfig {
+/// A chain holding only `cfg`'s limiter.
+pub fn limiter_only(cfg: &ChainConfig) -> ChainConfig {
     ChainConfig {
         name: None,
         target_lufs: None,
@@ -498,7 +515,8 @@ pub fn master_file(opts: &MasterOptions) -> Result<MasterReport> {
         },
     );
     let before = before?;
-    let (spool, pre_lufs) = processed?;
+    let (spool, pre_summary) = processed?;
+    let pre_lufs = pre_summary.stats().integrated_lufs;
     stamp("analyze input + chain + SRC to spool");
     let lim_cfg = limiter_only(&chain_cfg);
     let ceiling = chain_cfg.limiter().ceiling_dbtp;

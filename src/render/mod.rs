@@ -1,6 +1,7 @@
 //! Offline rendering: source → chain → sample-rate conversion → loudness
 //! target gain → true-peak limiter → dither → encode, then re-measure.
 
+pub mod album;
 pub mod master;
 pub mod spool;
 

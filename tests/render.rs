@@ -1,0 +1,310 @@
+//! `lathe render` and album sessions end to end, on the demo session and
+//! variations of it.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use lathe::session::album::Session;
+
+fn lathe(args: &[&std::ffi::OsStr]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lathe"))
+        .args(args)
+        .output()
+        .expect("run lathe")
+}
+
+fn os(s: &str) -> &std::ffi::OsStr {
+    s.as_ref()
+}
+
+struct Demo {
+    _d: tempfile::TempDir,
+    dir: PathBuf,
+    session: PathBuf,
+}
+
+fn demo() -> Demo {
+    let d = tempfile::tempdir().expect("tmp");
+    let dir = d.path().to_path_buf();
+    let o = lathe(&[os("demo"), os("--write"), dir.as_os_str()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let session = dir.join("session.toml");
+    assert!(session.exists());
+    Demo {
+        _d: d,
+        dir,
+        session,
+    }
+}
+
+fn render_json(session: &Path, out: &Path, extra: &[&str]) -> (Output, Vec<serde_json::Value>) {
+    let mut args = vec![
+        os("render"),
+        session.as_os_str(),
+        os("-o"),
+        out.as_os_str(),
+        os("--json"),
+    ];
+    args.extend(extra.iter().map(|s| os(s)));
+    let o = lathe(&args);
+    let lines = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    (o, lines)
+}
+
+#[test]
+fn the_demo_session_renders_every_delivery_within_its_limits() {
+    let d = demo();
+    let out = d.dir.join("out");
+    let (o, lines) = render_json(&d.session, &out, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // CD: 4 track files + album file; streaming: 4 track files.
+    assert_eq!(lines.len(), 9, "{lines:?}");
+    for l in &lines {
+        for key in [
+            "delivery",
+            "file",
+            "integrated_lufs",
+            "true_peak_dbtp",
+            "loudness_range_lu",
+            "target_lufs",
+            "ceiling_dbtp",
+            "sample_rate",
+            "bits",
+            "gain_db",
+        ] {
+            assert!(l.get(key).is_some(), "missing {key} in {l}");
+        }
+        let tp = l["true_peak_dbtp"].as_f64().expect("tp");
+        assert!(tp <= l["ceiling_dbtp"].as_f64().expect("ceiling"), "{l}");
+        let file = out.join(l["file"].as_str().expect("file"));
+        assert!(file.exists(), "{}", file.display());
+        assert_eq!(l["ok"], true);
+    }
+    let cd: Vec<&serde_json::Value> = lines.iter().filter(|l| l["delivery"] == "cd").collect();
+    assert!(
+        cd.iter()
+            .all(|l| l["sample_rate"] == 44_100 && l["bits"] == 16)
+    );
+    let album = cd
+        .iter()
+        .find(|l| l["track"].is_null())
+        .expect("album file");
+    assert!(
+        (album["integrated_lufs"].as_f64().unwrap_or(0.0) + 11.0).abs() <= 0.5,
+        "{album}"
+    );
+    // Album balance keeps relative levels: one gain for every track.
+    let gains: Vec<f64> = cd.iter().filter_map(|l| l["gain_db"].as_f64()).collect();
+    assert!(
+        gains.windows(2).all(|w| (w[0] - w[1]).abs() < 1e-9),
+        "{gains:?}"
+    );
+    let streaming: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["delivery"] == "streaming")
+        .collect();
+    assert!(
+        streaming
+            .iter()
+            .all(|l| l["sample_rate"] == 48_000 && l["bits"] == 24)
+    );
+    // No partial or spool files are left anywhere.
+    for sub in ["cd", "streaming"] {
+        for e in std::fs::read_dir(out.join(sub)).expect("ls").flatten() {
+            let n = e.file_name().to_string_lossy().into_owned();
+            assert!(!n.starts_with('.'), "left behind: {n}");
+        }
+    }
+}
+
+fn wav_frames(path: &Path) -> (u32, Vec<i32>, usize) {
+    let mut r = hound::WavReader::open(path).expect("wav");
+    let spec = r.spec();
+    let s: Vec<i32> = r.samples::<i32>().map(|v| v.expect("sample")).collect();
+    (spec.sample_rate, s, spec.channels as usize)
+}
+
+#[test]
+fn album_file_gaps_and_cue_sheet_land_on_the_track_starts() {
+    let d = demo();
+    let out = d.dir.join("out");
+    let (o, _) = render_json(&d.session, &out, &["--delivery", "cd"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let session = Session::load(&d.session).expect("session");
+    let (rate, album, ch) = wav_frames(&out.join("cd/lathe demo.wav"));
+    assert_eq!(rate, 44_100);
+    let mut starts = Vec::new();
+    let mut pos = 0usize;
+    for (i, t) in session.tracks.iter().enumerate() {
+        let len = {
+            let (_, s, c) = wav_frames(&out.join(format!("cd/{:02} {}.wav", i + 1, t.title)));
+            s.len() / c
+        };
+        let gap = (t.gap_s * 44_100.0).round() as usize;
+        let start = (pos + gap).div_ceil(588) * 588;
+        // The gap is silence (dither only: at most 2 LSB).
+        for f in pos..start {
+            for c in 0..ch {
+                assert!(
+                    album[f * ch + c].abs() <= 2,
+                    "gap before track {} not silent at {f}",
+                    i + 1
+                );
+            }
+        }
+        assert!(
+            start - pos >= gap && start - pos < gap + 588,
+            "gap rounding"
+        );
+        starts.push(start);
+        pos = start + len;
+    }
+    assert_eq!(album.len() / ch, pos, "album length = tracks + gaps");
+    let cue = std::fs::read_to_string(out.join("cd/lathe demo.cue")).expect("cue");
+    let index01: Vec<usize> = cue
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("INDEX 01 "))
+        .map(|t| {
+            let p: Vec<usize> = t.split(':').map(|x| x.parse().expect("mm:ss:ff")).collect();
+            ((p[0] * 60 + p[1]) * 75 + p[2]) * 588
+        })
+        .collect();
+    assert_eq!(index01, starts, "{cue}");
+    // A gap makes an INDEX 00 pregap; the gapless track has none.
+    assert_eq!(
+        cue.matches("INDEX 00").count(),
+        session.tracks.iter().filter(|t| t.gap_s > 0.0).count()
+    );
+    assert!(cue.contains("ISRC XXLTH2600001"), "{cue}");
+}
+
+#[test]
+fn track_balance_brings_every_track_to_the_target() {
+    let d = demo();
+    let text = std::fs::read_to_string(&d.session)
+        .expect("read")
+        .replace("balance = \"album\"", "balance = \"track\"");
+    std::fs::write(&d.session, text).expect("write");
+    let out = d.dir.join("out");
+    let (o, lines) = render_json(&d.session, &out, &["--delivery", "streaming"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for l in &lines {
+        assert!(
+            (l["integrated_lufs"].as_f64().unwrap_or(0.0) + 14.0).abs() <= 0.5,
+            "{l}"
+        );
+    }
+}
+
+#[test]
+fn sessions_round_trip_and_saving_keeps_a_backup() {
+    let d = demo();
+    let s = Session::load(&d.session).expect("load");
+    let copy = d.dir.join("copy.toml");
+    s.save(&copy).expect("save");
+    assert_eq!(Session::load(&copy).expect("reload"), s);
+    s.save(&copy).expect("save again");
+    assert!(d.dir.join("copy.toml.bak").exists());
+}
+
+/// Files (not folders) under `dir`, recursively.
+fn count_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|r| {
+            r.flatten()
+                .map(|e| {
+                    if e.path().is_dir() {
+                        count_files(&e.path())
+                    } else {
+                        1
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn bad_sessions_fail_before_writing_anything() {
+    let d = demo();
+    let base = std::fs::read_to_string(&d.session).expect("read");
+    let out = d.dir.join("out");
+    let cases: Vec<(String, &str)> = vec![
+        (
+            base.replace("02 Loud Single.wav", "02 Missing.wav"),
+            "02 Missing.wav: no such file",
+        ),
+        (
+            base.replace(
+                "path = \"03 Dusty Tape.wav\"",
+                "path = \"01 Quiet Ballad.wav\"",
+            ),
+            "already track 1",
+        ),
+        (
+            base.replace("bits = \"16\"", "bits = \"16f\""),
+            "impossible",
+        ),
+        (
+            base.replace("name = \"streaming\"", "name = \"cd\""),
+            "used twice",
+        ),
+        (
+            base.replace("balance = \"album\"", "balance = \"album\"\nbalanse = 1"),
+            "balanse",
+        ),
+        (
+            base.replace("isrc = \"XX-LTH-26-00002\"", "isrc = \"nope\""),
+            "isrc",
+        ),
+        (base.replace("version = 1", "version = 9"), "version = 9"),
+        (
+            base.replace(
+                "format = \"wav\"\nbits = \"24\"",
+                "format = \"flac\"\nbits = \"32f\"",
+            ),
+            "impossible",
+        ),
+    ];
+    for (text, want) in cases {
+        std::fs::write(&d.session, &text).expect("write");
+        let o = lathe(&[
+            os("render"),
+            d.session.as_os_str(),
+            os("-o"),
+            out.as_os_str(),
+        ]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{want}: {err}");
+        assert!(err.contains(want), "expected '{want}' in: {err}");
+        assert_eq!(err.lines().count(), 1, "not one line: {err}");
+        assert_eq!(count_files(&out), 0, "{want}: files written");
+    }
+    std::fs::write(&d.session, &base).expect("restore");
+    // Unknown delivery name.
+    let o = lathe(&[
+        os("render"),
+        d.session.as_os_str(),
+        os("-o"),
+        out.as_os_str(),
+        os("--delivery"),
+        os("vinyl"),
+    ]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no delivery named 'vinyl'"));
+    // Existing outputs are not replaced without --force.
+    let (o, _) = render_json(&d.session, &out, &["--delivery", "streaming"]);
+    assert!(o.status.success());
+    let before = std::fs::read(out.join("streaming/01 Quiet Ballad.wav")).expect("read");
+    let (o, _) = render_json(&d.session, &out, &["--delivery", "streaming"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("already exists"));
+    assert_eq!(
+        std::fs::read(out.join("streaming/01 Quiet Ballad.wav")).expect("read"),
+        before
+    );
+}
