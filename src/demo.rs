@@ -266,7 +266,7 @@ album_file = true
 
 [[delivery]]
 name = "streaming"
-format = "wav"
+format = "flac"
 bits = "24"
 rate_hz = 48000
 target_lufs = -14.0

@@ -265,7 +265,7 @@ fn bad_sessions_fail_before_writing_anything() {
         (base.replace("version = 1", "version = 9"), "version = 9"),
         (
             base.replace(
-                "format = \"wav\"\nbits = \"24\"",
+                "format = \"flac\"\nbits = \"24\"",
                 "format = \"flac\"\nbits = \"32f\"",
             ),
             "impossible",
@@ -299,12 +299,12 @@ fn bad_sessions_fail_before_writing_anything() {
     // Existing outputs are not replaced without --force.
     let (o, _) = render_json(&d.session, &out, &["--delivery", "streaming"]);
     assert!(o.status.success());
-    let before = std::fs::read(out.join("streaming/01 Quiet Ballad.wav")).expect("read");
+    let before = std::fs::read(out.join("streaming/01 Quiet Ballad.flac")).expect("read");
     let (o, _) = render_json(&d.session, &out, &["--delivery", "streaming"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("already exists"));
     assert_eq!(
-        std::fs::read(out.join("streaming/01 Quiet Ballad.wav")).expect("read"),
+        std::fs::read(out.join("streaming/01 Quiet Ballad.flac")).expect("read"),
         before
     );
 }

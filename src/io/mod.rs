@@ -8,6 +8,7 @@ pub mod atomic;
 pub mod decode;
 pub mod dither;
 pub mod encode;
+pub mod flac;
 pub mod resample;
 
 pub use decode::{AudioSource, FileSource, SourceInfo, open_source};

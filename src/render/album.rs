@@ -26,6 +26,7 @@ use crate::error::{LatheError, Result};
 use crate::io::atomic::{AtomicFile, check_output};
 use crate::io::dither::{DitherKind, Quantizer};
 use crate::io::encode::{SampleFormat, WavOutput};
+use crate::io::flac::FlacOutput;
 use crate::io::{AudioBlock, AudioSource, FileSource, SourceInfo};
 use crate::session::album::{Balance, Container, Delivery, Session, Track};
 use crate::session::chain::{ChainConfig, LimiterConfig, ModuleConfig};
@@ -66,6 +67,51 @@ pub struct FileReport {
     pub gain_db: f64,
     /// Why this file fails its delivery, if it does.
     pub failure: Option<String>,
+}
+
+/// A WAV or FLAC output.
+enum Out {
+    Wav(WavOutput),
+    Flac(Box<FlacOutput>),
+}
+
+impl Out {
+    fn create(
+        d: &Delivery,
+        path: &Path,
+        rate: u32,
+        channels: usize,
+        format: SampleFormat,
+        frames: u64,
+        force: bool,
+    ) -> Result<Self> {
+        Ok(match d.format {
+            Container::Wav => {
+                Out::Wav(WavOutput::create(path, rate, channels, format, &[], force)?)
+            }
+            Container::Flac => Out::Flac(Box::new(FlacOutput::create(
+                path,
+                rate,
+                channels,
+                format.bits(),
+                frames,
+                &[],
+                force,
+            )?)),
+        })
+    }
+    fn write_block(&mut self, b: &AudioBlock) -> Result<()> {
+        match self {
+            Out::Wav(w) => w.write_block(b),
+            Out::Flac(w) => w.write_block(b),
+        }
+    }
+    fn finish(self) -> Result<PathBuf> {
+        match self {
+            Out::Wav(w) => w.finish(),
+            Out::Flac(w) => (*w).finish(),
+        }
+    }
 }
 
 /// A track input trimmed to `start..start+len` frames.
@@ -221,15 +267,6 @@ pub fn preflight(opts: &RenderOptions) -> Result<(Session, Vec<Delivery>)> {
         }
         None => session.deliveries.clone(),
     };
-    for d in &deliveries {
-        if d.format == Container::Flac {
-            return Err(LatheError::Invalid(format!(
-                "{}: delivery '{}': FLAC output is not available in this build yet; use format = \"wav\"",
-                opts.session.display(),
-                d.name
-            )));
-        }
-    }
     // Every track readable, decodable, mono or stereo.
     let mut inputs = Vec::new();
     for t in &session.tracks {
@@ -395,12 +432,13 @@ pub fn render_session(
                 let fade_in = ((t.fade_in_s * f64::from(rate)) as u64).min(total);
                 let fade_out = ((t.fade_out_s * f64::from(rate)) as u64).min(total);
                 let mut writer = if d.track_files {
-                    Some(WavOutput::create(
+                    Some(Out::create(
+                        d,
                         &opts.out_dir.join(&files[i]),
                         rate,
                         p.channels,
                         format,
-                        &[],
+                        total,
                         opts.force,
                     )?)
                 } else {
@@ -477,25 +515,33 @@ pub fn render_session(
             let audio = files[files.len() - 2].clone();
             let cue = files[files.len() - 1].clone();
             let ch = befores.iter().map(|b| b.channels).max().unwrap_or(2);
-            let mut out = WavOutput::create(
-                &opts.out_dir.join(&audio),
-                rate,
-                ch,
-                format,
-                &[],
-                opts.force,
-            )?;
-            let mut quant = format
-                .is_int()
-                .then(|| Quantizer::new(format.bits(), dither, ch, 0xa1b));
             let cd_frame = if rate % 75 == 0 {
                 u64::from(rate / 75)
             } else {
                 1
             };
+            // Total length first (FLAC wants it): gaps rounded to CD frames.
+            let mut total = 0u64;
+            for (i, post) in posts.iter().enumerate() {
+                let gap = (session.tracks[i].gap_s * f64::from(rate)).round() as u64;
+                total = (total + gap).div_ceil(cd_frame) * cd_frame;
+                total += post.as_ref().map_or(0, Spool::frames);
+            }
+            let mut out = Out::create(
+                d,
+                &opts.out_dir.join(&audio),
+                rate,
+                ch,
+                format,
+                total,
+                opts.force,
+            )?;
+            let mut quant = format
+                .is_int()
+                .then(|| Quantizer::new(format.bits(), dither, ch, 0xa1b));
             let mut pos = 0u64;
             let mut cue_text = format!(
-                "PERFORMER \"{}\"\nTITLE \"{}\"\nFILE \"{}\" WAVE\n",
+                "PERFORMER \"{}\"\nTITLE \"{}\"\nFILE \"{}\" {}\n",
                 quote(&session.album.artist),
                 quote(&session.album.title),
                 quote(
@@ -503,7 +549,12 @@ pub fn render_session(
                         .file_name()
                         .map(|n| n.to_string_lossy().into_owned())
                         .unwrap_or_default()
-                )
+                ),
+                if d.format == Container::Flac {
+                    "FLAC"
+                } else {
+                    "WAVE"
+                }
             );
             let mut block = AudioBlock::new(ch, 8192);
             for (i, post) in posts.iter().enumerate() {
