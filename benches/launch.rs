@@ -1,5 +1,5 @@
 //! Shared by the benchmarks: run a peer or lathe as a child and report its
-//! wall time and peak resident memory.
+//! wall time, peak resident memory and CPU time.
 //!
 //! A forked child's peak RSS (`ru_maxrss`) counts memory it shared with its
 //! parent, so children are launched through a fresh, small copy of the
@@ -19,19 +19,25 @@ pub fn launcher_main() {
         std::process::exit(2);
     };
     let start = Instant::now();
-    let (maxrss, ok) = spawn_wait(Command::new(prog).args(rest));
-    println!("LAUNCH {} {} {}", start.elapsed().as_secs_f64(), maxrss, ok);
+    let (maxrss, cpu, ok) = spawn_wait(Command::new(prog).args(rest));
+    println!(
+        "LAUNCH {} {} {} {}",
+        start.elapsed().as_secs_f64(),
+        maxrss,
+        ok,
+        cpu
+    );
     std::process::exit(0);
 }
 
 #[allow(clippy::zombie_processes)] // reaped by wait4 below
-fn spawn_wait(cmd: &mut Command) -> (i64, bool) {
+fn spawn_wait(cmd: &mut Command) -> (i64, f64, bool) {
     let Ok(child) = cmd
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
     else {
-        return (0, false);
+        return (0, 0.0, false);
     };
     let pid = child.id() as libc::pid_t;
     let mut status = 0;
@@ -39,32 +45,41 @@ fn spawn_wait(cmd: &mut Command) -> (i64, bool) {
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: pid is our child; the pointers are valid for the call.
     let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    (
-        usage.ru_maxrss,
-        r == pid && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-    )
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+    let cpu = secs(usage.ru_utime) + secs(usage.ru_stime);
+    let ok = r == pid && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+    (usage.ru_maxrss, cpu, ok)
 }
 
 /// Run `prog args…` through a launcher; returns (wall time, peak RSS MB, success).
+#[allow(dead_code)]
 pub fn run(prog: &str, args: &[&std::ffi::OsStr]) -> (Duration, f64, bool) {
+    let (t, m, ok, _) = run_cpu(prog, args);
+    (t, m, ok)
+}
+
+/// Like [`run`], also returning the child's CPU time (user + system), seconds.
+pub fn run_cpu(prog: &str, args: &[&std::ffi::OsStr]) -> (Duration, f64, bool, f64) {
+    let fail = (Duration::ZERO, 0.0, false, 0.0);
     let Ok(me) = std::env::current_exe() else {
-        return (Duration::ZERO, 0.0, false);
+        return fail;
     };
-    let out = Command::new(me)
+    let Ok(out) = Command::new(me)
         .env("LATHE_BENCH_LAUNCH", "1")
         .arg(prog)
         .args(args)
-        .output();
-    let Ok(out) = out else {
-        return (Duration::ZERO, 0.0, false);
+        .output()
+    else {
+        return fail;
     };
     let text = String::from_utf8_lossy(&out.stdout);
     let Some(line) = text.lines().find(|l| l.starts_with("LAUNCH ")) else {
-        return (Duration::ZERO, 0.0, false);
+        return fail;
     };
     let f: Vec<&str> = line.split_whitespace().collect();
     let secs: f64 = f.get(1).and_then(|v| v.parse().ok()).unwrap_or(0.0);
     let kb: f64 = f.get(2).and_then(|v| v.parse().ok()).unwrap_or(0.0);
     let ok = f.get(3) == Some(&"true");
-    (Duration::from_secs_f64(secs), kb / 1024.0, ok)
+    let cpu: f64 = f.get(4).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    (Duration::from_secs_f64(secs), kb / 1024.0, ok, cpu)
 }

@@ -308,3 +308,113 @@ fn bad_sessions_fail_before_writing_anything() {
         before
     );
 }
+
+#[test]
+fn crossfades_overlap_tracks_in_the_album_file() {
+    let d = demo();
+    // Track 3 follows track 2 with no gap and a 1 s crossfade.
+    let text = std::fs::read_to_string(&d.session).expect("read").replace(
+        "gap_s = 0.0\n\n[[track.module]]",
+        "gap_s = 0.0\ncrossfade_s = 1.0\n\n[[track.module]]",
+    );
+    std::fs::write(&d.session, text).expect("write");
+    let session = Session::load(&d.session).expect("session");
+    assert_eq!(session.tracks[2].crossfade_s, 1.0);
+    let out = d.dir.join("out");
+    let (o, lines) = render_json(&d.session, &out, &["--delivery", "cd"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(lines.iter().all(|l| l["ok"] == true), "{lines:?}");
+    let (_, album, ch) = wav_frames(&out.join("cd/lathe demo.wav"));
+    let tracks: Vec<Vec<i32>> = (0..4)
+        .map(|i| {
+            wav_frames(&out.join(format!("cd/{:02} {}.wav", i + 1, session.tracks[i].title))).1
+        })
+        .collect();
+    let len = |i: usize| tracks[i].len() / ch;
+    let xf = 44_100usize;
+    // Album length: tracks + gaps − the crossfade.
+    let mut pos = 0usize;
+    let mut starts = Vec::new();
+    for (i, t) in session.tracks.iter().enumerate() {
+        let gap = (t.gap_s * 44_100.0).round() as usize;
+        let start = if gap > 0 {
+            (pos + gap).div_ceil(588) * 588
+        } else if i == 2 {
+            pos - xf
+        } else {
+            pos
+        };
+        starts.push(start);
+        pos = start + len(i);
+    }
+    assert_eq!(album.len() / ch, pos);
+    // In the overlap the album is the complementary mix of the two tracks (dither: a few LSB).
+    let s3 = starts[2];
+    let tail2 = len(1) - xf;
+    for j in (0..xf).step_by(997) {
+        let g = (j as f64 + 0.5) / xf as f64;
+        for c in 0..ch {
+            let want = f64::from(tracks[1][(tail2 + j) * ch + c]) * (1.0 - g)
+                + f64::from(tracks[2][j * ch + c]) * g;
+            let got = f64::from(album[(s3 + j) * ch + c]);
+            assert!((got - want).abs() <= 4.0, "frame {j}: {got} vs {want}");
+        }
+    }
+    let cue = std::fs::read_to_string(out.join("cd/lathe demo.cue")).expect("cue");
+    let idx: Vec<&str> = cue
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("INDEX 01 "))
+        .collect();
+    let p: Vec<usize> = idx[2].split(':').map(|x| x.parse().expect("n")).collect();
+    let frames75 = (p[0] * 60 + p[1]) * 75 + p[2];
+    assert_eq!(frames75, s3 * 75 / 44_100, "{cue}");
+}
+
+#[test]
+fn ctrl_c_stops_cleanly_without_partial_files() {
+    let d = demo();
+    let out = d.dir.join("out");
+    let child = Command::new(env!("CARGO_BIN_EXE_lathe"))
+        .args([
+            os("render"),
+            d.session.as_os_str(),
+            os("-o"),
+            out.as_os_str(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let o = child.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&o.stderr);
+    if o.status.success() {
+        println!("SKIPPED: the render finished before the signal arrived");
+        return;
+    }
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    fn hidden(dir: &Path) -> Vec<String> {
+        std::fs::read_dir(dir)
+            .map(|r| {
+                r.flatten()
+                    .flat_map(|e| {
+                        if e.path().is_dir() {
+                            hidden(&e.path())
+                        } else {
+                            let n = e.file_name().to_string_lossy().into_owned();
+                            if n.starts_with('.') { vec![n] } else { vec![] }
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+    assert!(
+        hidden(&out).is_empty(),
+        "partial files left: {:?}",
+        hidden(&out)
+    );
+}

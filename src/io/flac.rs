@@ -25,6 +25,10 @@ pub struct FlacOutput {
     pending: Option<PendingFile>,
     target: PathBuf,
     config: flacenc::error::Verified<flacenc::config::Encoder>,
+    /// Verbatim-only settings, for frames the predictive coder makes larger
+    /// than raw PCM (flacenc's Rice parameter tops out at 14, which bloats
+    /// loud, noisy 24-bit material).
+    verbatim: flacenc::error::Verified<flacenc::config::Encoder>,
     info: flacenc::component::StreamInfo,
     ctx: Context,
     channels: usize,
@@ -72,9 +76,16 @@ impl FlacOutput {
             ));
         }
         let err = |e: &dyn std::fmt::Display| LatheError::write(path, format!("FLAC encoder: {e}"));
-        let config = flacenc::config::Encoder::default()
-            .into_verified()
-            .map_err(|e| err(&format!("{e:?}")))?;
+        // Independent or mid/side stereo only (left/side and right/side rarely
+        // win on mastered material and double the work).
+        let mut fast = flacenc::config::Encoder::default();
+        fast.stereo_coding.use_leftside = false;
+        fast.stereo_coding.use_rightside = false;
+        let config = fast.into_verified().map_err(|e| err(&format!("{e:?}")))?;
+        let mut raw = flacenc::config::Encoder::default();
+        raw.subframe_coding.use_lpc = false;
+        raw.subframe_coding.use_fixed = false;
+        let verbatim = raw.into_verified().map_err(|e| err(&format!("{e:?}")))?;
         let info = flacenc::component::StreamInfo::new(rate as usize, channels, bits as usize)
             .map_err(|e| err(&e))?;
         let atomic = AtomicFile::create(path, inputs, force)?;
@@ -88,6 +99,7 @@ impl FlacOutput {
             pending: Some(pending),
             target: path.to_path_buf(),
             config,
+            verbatim,
             info,
             ctx: Context::new(bits as usize, channels),
             channels,
@@ -118,6 +130,18 @@ impl FlacOutput {
                 .map_err(|e| err(&e))?;
         let mut sink = flacenc::bitsink::ByteSink::new();
         frame.write(&mut sink).map_err(|e| err(&e))?;
+        let raw_bytes = n * self.channels * (self.bits as usize / 8) + 32;
+        if sink.as_slice().len() > raw_bytes {
+            let frame = flacenc::encode_fixed_size_frame(
+                &self.verbatim,
+                &fb,
+                self.frame_number,
+                &self.info,
+            )
+            .map_err(|e| err(&e))?;
+            sink = flacenc::bitsink::ByteSink::new();
+            frame.write(&mut sink).map_err(|e| err(&e))?;
+        }
         let bytes = sink.as_slice();
         self.min_frame = self.min_frame.min(bytes.len());
         self.max_frame = self.max_frame.max(bytes.len());

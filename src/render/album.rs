@@ -522,10 +522,28 @@ pub fn render_session(
             };
             // Total length first (FLAC wants it): gaps rounded to CD frames.
             let mut total = 0u64;
-            for (i, post) in posts.iter().enumerate() {
+            let lens: Vec<u64> = posts
+                .iter()
+                .map(|p| p.as_ref().map_or(0, Spool::frames))
+                .collect();
+            let xfades: Vec<u64> = (0..posts.len())
+                .map(|i| {
+                    let t = &session.tracks[i];
+                    if i == 0 || t.gap_s > 0.0 {
+                        0
+                    } else {
+                        ((t.crossfade_s * f64::from(rate)).round() as u64)
+                            .min(lens[i] / 2)
+                            .min(lens[i - 1] / 2)
+                    }
+                })
+                .collect();
+            for (i, len) in lens.iter().enumerate() {
                 let gap = (session.tracks[i].gap_s * f64::from(rate)).round() as u64;
-                total = (total + gap).div_ceil(cd_frame) * cd_frame;
-                total += post.as_ref().map_or(0, Spool::frames);
+                if gap > 0 {
+                    total = (total + gap).div_ceil(cd_frame) * cd_frame;
+                }
+                total = total + len - xfades[i];
             }
             let mut out = Out::create(
                 d,
@@ -557,12 +575,40 @@ pub fn render_session(
                 }
             );
             let mut block = AudioBlock::new(ch, 8192);
+            // Frames of the previous track held back to crossfade with the next.
+            let mut tail: Vec<Vec<f32>> = vec![Vec::new(); ch];
+            let mut write = |block: &mut AudioBlock, out: &mut Out| -> Result<()> {
+                if let Some(q) = quant.as_mut() {
+                    q.process(block);
+                }
+                out.write_block(block)
+            };
             for (i, post) in posts.iter().enumerate() {
                 let t = &session.tracks[i];
-                let mut gap = (t.gap_s * f64::from(rate)).round() as u64;
-                // Round so the track starts on a CD frame (1/75 s).
-                let start = (pos + gap).div_ceil(cd_frame) * cd_frame;
-                gap = start - pos;
+                let gap = (t.gap_s * f64::from(rate)).round() as u64;
+                let xf = xfades[i] as usize;
+                // Flush whatever tail is not crossfaded.
+                let flush = tail[0].len() - xf.min(tail[0].len());
+                let mut k = 0;
+                while k < flush {
+                    let n = (flush - k).min(8192);
+                    for (c, b) in block.channels.iter_mut().enumerate() {
+                        b[..n].copy_from_slice(&tail[c][k..k + n]);
+                    }
+                    block.frames = n;
+                    write(&mut block, &mut out)?;
+                    pos += n as u64;
+                    k += n;
+                }
+                for tc in &mut tail {
+                    tc.drain(..flush);
+                }
+                // Gaps: silence, rounded so the track starts on a CD frame (1/75 s).
+                let start = if gap > 0 {
+                    (pos + gap).div_ceil(cd_frame) * cd_frame
+                } else {
+                    pos
+                };
                 cue_text.push_str(&format!(
                     "  TRACK {:02} AUDIO\n    TITLE \"{}\"\n",
                     i + 1,
@@ -574,23 +620,20 @@ pub fn render_session(
                 if let Some(isrc) = &t.isrc {
                     cue_text.push_str(&format!("    ISRC {}\n", isrc.replace('-', "")));
                 }
-                if gap > 0 {
+                if start > pos {
                     cue_text.push_str(&format!(
                         "    INDEX 00 {}\n",
                         cue_time(pos * 75 / u64::from(rate))
                     ));
                 }
-                let mut left = gap;
+                let mut left = start - pos;
                 while left > 0 {
                     let n = left.min(8192) as usize;
                     for c in &mut block.channels {
                         c[..n].iter_mut().for_each(|v| *v = 0.0);
                     }
                     block.frames = n;
-                    if let Some(q) = quant.as_mut() {
-                        q.process(&mut block);
-                    }
-                    out.write_block(&block)?;
+                    write(&mut block, &mut out)?;
                     left -= n as u64;
                 }
                 pos = start;
@@ -598,9 +641,13 @@ pub fn render_session(
                     "    INDEX 01 {}\n",
                     cue_time(start * 75 / u64::from(rate))
                 ));
+                // The next track's crossfade decides how much of this one to hold back.
+                let hold = xfades.get(i + 1).copied().unwrap_or(0) as usize;
+                let len = lens[i] as usize;
                 if let Some(s) = post {
                     let mut r = s.reader()?;
                     let mut tb = AudioBlock::new(befores[i].channels, 8192);
+                    let mut at = 0usize;
                     loop {
                         let n = r.read(&mut tb)?;
                         if n == 0 {
@@ -610,13 +657,53 @@ pub fn render_session(
                             let src = &tb.channels[c.min(tb.channels.len() - 1)];
                             block.channels[c][..n].copy_from_slice(&src[..n]);
                         }
-                        block.frames = n;
-                        if let Some(q) = quant.as_mut() {
-                            q.process(&mut block);
+                        // Crossfade the head with the held tail: complementary
+                        // linear gains, so the sum never exceeds the louder side
+                        // and the ceiling holds.
+                        let mut from = 0;
+                        while at + from < xf && from < n {
+                            let j = at + from;
+                            let g = (j as f64 + 0.5) / xf as f64;
+                            for (bc, tc) in block.channels.iter_mut().zip(&tail).take(ch) {
+                                let v = f64::from(bc[from]) * g + f64::from(tc[j]) * (1.0 - g);
+                                bc[from] = v as f32;
+                            }
+                            from += 1;
                         }
-                        out.write_block(&block)?;
-                        pos += n as u64;
+                        if xf > 0 && at + n >= xf && !tail[0].is_empty() && at < xf {
+                            // The previous track's tail is used up.
+                            tail.iter_mut().for_each(Vec::clear);
+                        }
+                        // Hold back the last `hold` frames for the next crossfade.
+                        let keep_until = len - hold;
+                        let write_to = n.min(keep_until.saturating_sub(at));
+                        if at + n > keep_until {
+                            let from_h = keep_until.saturating_sub(at);
+                            for (c, tc) in tail.iter_mut().enumerate() {
+                                tc.extend_from_slice(&block.channels[c][from_h..n]);
+                            }
+                        }
+                        if write_to > 0 {
+                            block.frames = write_to;
+                            write(&mut block, &mut out)?;
+                            pos += write_to as u64;
+                        }
+                        at += n;
                     }
+                }
+            }
+            // Whatever tail remains (none unless the last track is held) is written.
+            if !tail[0].is_empty() {
+                let n_total = tail[0].len();
+                let mut k = 0;
+                while k < n_total {
+                    let n = (n_total - k).min(8192);
+                    for (c, b) in block.channels.iter_mut().enumerate() {
+                        b[..n].copy_from_slice(&tail[c][k..k + n]);
+                    }
+                    block.frames = n;
+                    write(&mut block, &mut out)?;
+                    k += n;
                 }
             }
             out.finish()?;

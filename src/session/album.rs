@@ -121,6 +121,10 @@ pub struct Track {
     /// Silence before the track in the album, seconds (0 = gapless).
     #[serde(default)]
     pub gap_s: f64,
+    /// Crossfade with the previous track in the album file, seconds (used
+    /// when `gap_s` is 0; complementary linear gains keep the ceiling).
+    #[serde(default)]
+    pub crossfade_s: f64,
     /// Gain offset, dB (−24 to +24), on top of balancing.
     #[serde(default)]
     pub gain_db: f64,
@@ -304,6 +308,7 @@ impl Session {
                 ("fade_in_s", t.fade_in_s, 0.0, 600.0),
                 ("fade_out_s", t.fade_out_s, 0.0, 600.0),
                 ("gap_s", t.gap_s, 0.0, 600.0),
+                ("crossfade_s", t.crossfade_s, 0.0, 30.0),
                 ("gain_db", t.gain_db, -24.0, 24.0),
             ] {
                 if !(lo..=hi).contains(&v) {
