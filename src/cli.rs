@@ -604,22 +604,36 @@ fn cmd_render(
         delivery,
         force,
     };
-    let pb = (!json && std::io::stderr().is_terminal()).then(|| {
-        let pb = indicatif::ProgressBar::new_spinner();
-        pb.enable_steady_tick(std::time::Duration::from_millis(120));
-        pb
-    });
-    let piped = !json && pb.is_none();
+    // On a terminal: one live line per delivery (indicatif); piped: plain lines.
+    let multi = (!json && std::io::stderr().is_terminal()).then(indicatif::MultiProgress::new);
+    let lines: std::sync::Mutex<Vec<(String, indicatif::ProgressBar)>> = std::sync::Mutex::new(Vec::new());
+    let piped = !json && multi.is_none();
     let progress = |msg: &str| {
-        if let Some(pb) = &pb {
-            pb.set_message(msg.to_string());
+        if let Some(m) = &multi {
+            let (key, text) = msg.split_once(": ").unwrap_or(("", msg));
+            if let Ok(mut l) = lines.lock() {
+                if let Some((_, pb)) = l.iter().find(|(k, _)| k == key) {
+                    pb.set_message(text.to_string());
+                } else {
+                    let pb = m.add(indicatif::ProgressBar::new_spinner());
+                    if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {prefix:>12}  {msg}") {
+                        pb.set_style(style);
+                    }
+                    pb.set_prefix(key.to_string());
+                    pb.set_message(text.to_string());
+                    pb.enable_steady_tick(std::time::Duration::from_millis(120));
+                    l.push((key.to_string(), pb));
+                }
+            }
         } else if piped {
             eprintln!("lathe: {msg}");
         }
     };
     let result = crate::render::album::render_session(&opts, &progress);
-    if let Some(pb) = &pb {
-        pb.finish_and_clear();
+    if let Ok(l) = lines.lock() {
+        for (_, pb) in l.iter() {
+            pb.finish_and_clear();
+        }
     }
     let reports = match result {
         Ok(r) => r,
