@@ -606,7 +606,8 @@ fn cmd_render(
     };
     // On a terminal: one live line per delivery (indicatif); piped: plain lines.
     let multi = (!json && std::io::stderr().is_terminal()).then(indicatif::MultiProgress::new);
-    let lines: std::sync::Mutex<Vec<(String, indicatif::ProgressBar)>> = std::sync::Mutex::new(Vec::new());
+    let lines: std::sync::Mutex<Vec<(String, indicatif::ProgressBar)>> =
+        std::sync::Mutex::new(Vec::new());
     let piped = !json && multi.is_none();
     let progress = |msg: &str| {
         if let Some(m) = &multi {
@@ -616,7 +617,9 @@ fn cmd_render(
                     pb.set_message(text.to_string());
                 } else {
                     let pb = m.add(indicatif::ProgressBar::new_spinner());
-                    if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {prefix:>12}  {msg}") {
+                    if let Ok(style) =
+                        indicatif::ProgressStyle::with_template("{spinner} {prefix:>12}  {msg}")
+                    {
                         pb.set_style(style);
                     }
                     pb.set_prefix(key.to_string());

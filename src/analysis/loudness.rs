@@ -111,7 +111,7 @@ const HIST_BINS: usize = 20_000;
 /// A fine histogram of block loudness that also keeps the exact power sum
 /// and count per bin, so gated means are exact and gates and percentiles are
 /// placed to within 0.005 LU, in constant memory whatever the length.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockHistogram {
     counts: Vec<u64>,
     powers: Vec<f64>,
@@ -225,7 +225,7 @@ impl BlockHistogram {
 
 /// What a stretch of audio contributes to the loudness figures; chunks of a
 /// file measured in parallel are combined with [`LoudnessSummary::merge`].
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct LoudnessSummary {
     /// 400 ms gating blocks every 100 ms (integrated loudness).
     pub gating: BlockHistogram,

@@ -37,6 +37,8 @@ pub struct FileAnalysis {
     pub frames: u64,
     /// Loudness figures.
     pub loudness: LoudnessStats,
+    /// The mergeable loudness summary (to combine files, e.g. an album's tracks).
+    pub summary: LoudnessSummary,
     /// Highest true peak over all channels, dBTP.
     pub true_peak_dbtp: f64,
     /// Highest sample peak over all channels, dBFS.
@@ -266,6 +268,7 @@ pub fn analyze_file_with(path: &Path, threads: usize) -> Result<FileAnalysis> {
         duration_s: frames as f64 / f64::from(info.sample_rate),
         frames,
         loudness: summary.stats(),
+        summary,
         true_peak_dbtp: linear_to_db(tp),
         sample_peak_dbfs: linear_to_db(sp),
         warnings,

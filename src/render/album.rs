@@ -720,6 +720,23 @@ pub fn render_session(
             .par_iter()
             .map(|(f, _)| analyze_file(&opts.out_dir.join(f)))
             .collect::<Result<_>>()?;
+        // With album balance and no album file, the album's loudness is that
+        // of all its written tracks together.
+        let album_miss = match (session.album.balance, target, d.album_file) {
+            (Balance::Album, Some(t), false) => {
+                let mut all = LoudnessSummary::default();
+                for a in &measured {
+                    all.merge(&a.summary);
+                }
+                let l = all.stats().integrated_lufs;
+                ((l - t).abs() > 0.5).then(|| {
+                    format!(
+                        "the album's {l:.2} LUFS misses the {t:.1} LUFS target by more than 0.5 LU"
+                    )
+                })
+            }
+            _ => None,
+        };
         for ((f, track), a) in written.into_iter().zip(measured) {
             let mut failure = None;
             if a.true_peak_dbtp > d.ceiling_dbtp {
@@ -741,6 +758,9 @@ pub fn render_session(
                         a.loudness.integrated_lufs
                     ));
                 }
+            }
+            if failure.is_none() {
+                failure = album_miss.clone();
             }
             reports.push(FileReport {
                 delivery: d.name.clone(),
