@@ -91,6 +91,22 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Play a file through a chain with a one-line live meter (space, a/b, arrows, l, m, q).
+    Play {
+        /// Audio file.
+        file: PathBuf,
+        /// A built-in preset (default: streaming).
+        #[arg(long, value_name = "NAME", conflicts_with = "chain")]
+        preset: Option<String>,
+        /// A chain file (TOML).
+        #[arg(long, value_name = "FILE.toml")]
+        chain: Option<PathBuf>,
+        /// Use the silent output even if a sound card exists.
+        #[arg(long)]
+        silent: bool,
+    },
+    /// List audio output devices with their rates and channel counts.
+    Devices,
     /// Write the synthesized demo album and analyze it (no audio of your own needed).
     Demo {
         /// Write the demo into this folder and stop (default: a temporary folder, analyzed, then removed).
@@ -108,6 +124,19 @@ pub fn run() -> ExitCode {
     match cli.command {
         Command::Analyze { files, json } => cmd_analyze(&files, json),
         Command::Demo { write, force } => cmd_demo(write, force),
+        Command::Play {
+            file,
+            preset,
+            chain,
+            silent,
+        } => match cmd_play(&file, preset, chain, silent) {
+            Ok(c) => c,
+            Err(e) => {
+                eprint_error(&e.to_string());
+                ExitCode::from(1)
+            }
+        },
+        Command::Devices => cmd_devices(),
         Command::Render {
             session,
             output,
@@ -729,4 +758,250 @@ fn cmd_render(
     } else {
         ExitCode::from(1)
     }
+}
+
+fn cmd_devices() -> ExitCode {
+    use cpal::traits::{DeviceTrait, HostTrait};
+    // ALSA is noisy on stderr when no card exists: silence fd 2 while probing.
+    let saved = unsafe_silence_stderr();
+    let host = cpal::default_host();
+    let mut rows = Vec::new();
+    if let Ok(devs) = host.output_devices() {
+        for d in devs {
+            let name = d
+                .description()
+                .map(|x| x.name().to_string())
+                .unwrap_or_else(|_| "?".into());
+            if let Ok(cfgs) = d.supported_output_configs() {
+                let mut ch = Vec::new();
+                let mut lo = u32::MAX;
+                let mut hi = 0;
+                for c in cfgs {
+                    ch.push(c.channels());
+                    lo = lo.min(c.min_sample_rate());
+                    hi = hi.max(c.max_sample_rate());
+                }
+                if let (Some(a), Some(b)) = (ch.iter().min(), ch.iter().max()) {
+                    let chs = if a == b {
+                        format!("{a}")
+                    } else {
+                        format!("{a}-{b}")
+                    };
+                    rows.push(format!("{name}  {lo}-{hi} Hz  {chs} channels"));
+                }
+            }
+        }
+    }
+    restore_stderr(saved);
+    if rows.is_empty() {
+        println!(
+            "no audio output device: lathe plays through its silent output (meters stay live)"
+        );
+    } else {
+        for r in rows {
+            println!("{r}");
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn unsafe_silence_stderr() -> Option<i32> {
+    // SAFETY: plain fd duplication, restored by restore_stderr.
+    unsafe {
+        let saved = libc::dup(2);
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_WRONLY);
+        if saved < 0 || null < 0 {
+            return None;
+        }
+        libc::dup2(null, 2);
+        libc::close(null);
+        Some(saved)
+    }
+}
+
+fn restore_stderr(saved: Option<i32>) {
+    if let Some(fd) = saved {
+        // SAFETY: restoring the descriptor saved above.
+        unsafe {
+            libc::dup2(fd, 2);
+            libc::close(fd);
+        }
+    }
+}
+
+fn meter_line(
+    p: &crate::engine::session::Playback,
+    processed: bool,
+    level_match: bool,
+    listen: crate::engine::ListenMode,
+    playing: bool,
+) -> String {
+    let m = p.meters();
+    let pos = p.position_s();
+    let total = p
+        .total_frames
+        .map(|t| t as f64 / f64::from(p.rate))
+        .unwrap_or(0.0);
+    let gr = p
+        .shared
+        .gr_milli_db
+        .load(std::sync::atomic::Ordering::Relaxed) as f64
+        / 1000.0;
+    let f = |v: f64| {
+        if v.is_finite() {
+            format!("{v:6.1}")
+        } else {
+            "  -inf".into()
+        }
+    };
+    format!(
+        "{} {}/{}  M {} S {} I {} LUFS  TP {} dBTP  GR {:4.1} dB  [{}{}] {:?}  underruns {}",
+        if playing { ">" } else { "||" },
+        format_duration(pos),
+        format_duration(total),
+        f(m.momentary_lufs),
+        f(m.short_term_lufs),
+        f(m.integrated_lufs),
+        f(m.true_peak_dbtp),
+        gr,
+        if processed {
+            "B processed"
+        } else {
+            "A original"
+        },
+        if !processed && level_match {
+            ", level-matched"
+        } else {
+            ""
+        },
+        listen,
+        p.shared
+            .underruns
+            .load(std::sync::atomic::Ordering::Relaxed),
+    )
+}
+
+fn cmd_play(
+    file: &std::path::Path,
+    preset: Option<String>,
+    chain: Option<PathBuf>,
+    silent: bool,
+) -> crate::Result<ExitCode> {
+    use crate::engine::{Command as C, ListenMode};
+    use ratatui::crossterm::event::{self, Event, KeyCode};
+    use std::io::IsTerminal;
+    let cfg = match (chain, preset) {
+        (Some(p), _) => crate::session::ChainConfig::load(&p)?,
+        (None, Some(n)) => crate::session::presets::preset(&n)?,
+        (None, None) => crate::session::presets::preset("streaming")?,
+    };
+    let (gain, input_lufs) = crate::engine::session::gain_plan(file, &cfg)?;
+    let mut p = crate::engine::session::Playback::open(file, &cfg, gain, silent, false)?;
+    let processed_lufs = cfg.target_lufs.unwrap_or(input_lufs);
+    p.send(C::SetMatchGainDb(if input_lufs.is_finite() {
+        processed_lufs - input_lufs
+    } else {
+        0.0
+    }));
+    p.send(C::Play);
+    eprintln!(
+        "lathe play: {} through {} (gain into limiter {:+.2} dB); output: {}",
+        file.display(),
+        cfg.name.clone().unwrap_or_else(|| "chain".into()),
+        gain,
+        p.output_description()
+    );
+    let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let (mut processed, mut level_match, mut listen, mut playing) =
+        (true, true, ListenMode::Stereo, true);
+    let modes = [
+        ListenMode::Stereo,
+        ListenMode::Mono,
+        ListenMode::Mid,
+        ListenMode::Side,
+        ListenMode::Left,
+        ListenMode::Right,
+    ];
+    if !interactive {
+        // Piped: play to the end, a meter line per second.
+        let mut last = std::time::Instant::now();
+        while !(p.shared.finished.load(std::sync::atomic::Ordering::Acquire)
+            && p.position_s() >= p.total_frames.unwrap_or(0) as f64 / f64::from(p.rate) - 0.01)
+        {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            if last.elapsed().as_secs_f64() >= 1.0 {
+                println!(
+                    "{}",
+                    meter_line(&p, processed, level_match, listen, playing)
+                );
+                last = std::time::Instant::now();
+            }
+        }
+        println!(
+            "{}",
+            meter_line(&p, processed, level_match, listen, playing)
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    ratatui::crossterm::terminal::enable_raw_mode()
+        .map_err(|e| crate::LatheError::Invalid(format!("terminal: {e}")))?;
+    let mut run_keys = || -> crate::Result<()> {
+        loop {
+            print!(
+                "\r\x1b[2K{}",
+                meter_line(&p, processed, level_match, listen, playing)
+            );
+            let _ = std::io::Write::flush(&mut std::io::stdout());
+            if event::poll(std::time::Duration::from_millis(100)).unwrap_or(false)
+                && let Ok(Event::Key(k)) = event::read()
+            {
+                let step = |p: &crate::engine::session::Playback, s: f64| {
+                    ((p.position_s() + s).max(0.0) * f64::from(p.rate)) as u64
+                };
+                match k.code {
+                    KeyCode::Char('q') | KeyCode::Esc => break,
+                    KeyCode::Char(' ') => {
+                        playing = !playing;
+                        p.send(if playing { C::Play } else { C::Pause });
+                    }
+                    KeyCode::Char('a') | KeyCode::Char('b') => {
+                        processed = k.code == KeyCode::Char('b')
+                            || !processed && k.code != KeyCode::Char('a');
+                        p.send(C::SetProcessed(processed));
+                    }
+                    KeyCode::Char('l') => {
+                        level_match = !level_match;
+                        p.send(C::SetLevelMatch(level_match));
+                    }
+                    KeyCode::Char('m') => {
+                        let i = modes.iter().position(|m| *m == listen).unwrap_or(0);
+                        listen = modes[(i + 1) % modes.len()];
+                        p.send(C::SetListen(listen));
+                    }
+                    KeyCode::Left => {
+                        let f = step(&p, -5.0);
+                        p.seek(f)
+                    }
+                    KeyCode::Right => {
+                        let f = step(&p, 5.0);
+                        p.seek(f)
+                    }
+                    KeyCode::Down => {
+                        let f = step(&p, -30.0);
+                        p.seek(f)
+                    }
+                    KeyCode::Up => {
+                        let f = step(&p, 30.0);
+                        p.seek(f)
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    };
+    let result = run_keys();
+    let _ = ratatui::crossterm::terminal::disable_raw_mode();
+    println!();
+    result.map(|_| ExitCode::SUCCESS)
 }

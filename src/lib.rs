@@ -8,6 +8,7 @@ pub mod analysis;
 pub mod cancel;
 pub mod cli;
 pub mod demo;
+pub mod engine;
 pub mod error;
 pub mod io;
 pub mod render;

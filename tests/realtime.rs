@@ -91,3 +91,53 @@ fn the_full_chain_never_allocates_while_processing() {
     }
     assert!(block.channels[0].iter().all(|v| v.is_finite()));
 }
+
+#[test]
+fn the_playback_callback_never_allocates() {
+    use lathe::engine::{Command, ListenMode, Player, PlayerShared};
+    if !cfg!(debug_assertions) {
+        println!("SKIPPED: the allocation guard is compiled only into debug builds");
+        return;
+    }
+    let cfg = ChainConfig::from_toml(FULL_CHAIN, "full").unwrap_or_else(|e| panic!("{e}"));
+    let chain = Chain::from_config(&cfg, 48_000, 2).unwrap_or_else(|e| panic!("{e}"));
+    let (mut in_tx, in_rx) = rtrb::RingBuffer::<f32>::new(48_000 * 2);
+    let (mut cmd_tx, cmd_rx) = rtrb::RingBuffer::<Command>::new(64);
+    let (tap_tx, mut tap_rx) = rtrb::RingBuffer::<f32>::new(4096);
+    let shared = std::sync::Arc::new(PlayerShared::default());
+    let mut player = Player::new(chain, 2, in_rx, cmd_rx, tap_tx, shared.clone());
+    let mut out = vec![0f32; 512];
+    let _ = cmd_tx.push(Command::Play);
+    for i in 0..300 {
+        for k in 0..256 {
+            let v = 0.4 * ((i * 256 + k) as f32 * 0.03).sin();
+            let _ = in_tx.push(v);
+            let _ = in_tx.push(-v);
+        }
+        match i {
+            50 => {
+                let _ = cmd_tx.push(Command::SetProcessed(false));
+            }
+            80 => {
+                let _ = cmd_tx.push(Command::SetListen(ListenMode::Side));
+            }
+            120 => {
+                let _ = cmd_tx.push(Command::SetBypass(3, true));
+            }
+            150 => {
+                let _ = cmd_tx.push(Command::SetLevelMatch(false));
+            }
+            200 => shared
+                .flushing
+                .store(true, std::sync::atomic::Ordering::Release),
+            201 => shared
+                .flushing
+                .store(false, std::sync::atomic::Ordering::Release),
+            _ => {}
+        }
+        assert_no_alloc::assert_no_alloc(|| player.render(&mut out, 2));
+        // Drain the tap like the meter thread would (outside the guard).
+        while tap_rx.pop().is_ok() {}
+    }
+    assert!(out.iter().all(|v| v.is_finite()));
+}

@@ -1,0 +1,15 @@
+//! The real-time playback engine (first cut): a read-ahead thread decodes
+//! into a lock-free ring; the audio callback ([`Player::render`]) drains
+//! control commands from another lock-free queue, runs the same [`Chain`]
+//! the renderer uses, crossfades between processed and original (A/B,
+//! level-matched), applies the listen mode and taps its output into a third
+//! ring for the meter thread. The callback never allocates, locks, does I/O
+//! or logs (tested under an allocation-failing guard). Output goes to a cpal
+//! device, or, with no device (SSH, CI), to a silent output clocked in real
+//! time so every meter stays live.
+
+pub mod null_output;
+pub mod player;
+pub mod session;
+
+pub use player::{Command, ListenMode, Player, PlayerShared};
