@@ -271,7 +271,16 @@ pub fn preflight(opts: &RenderOptions) -> Result<(Session, Vec<Delivery>)> {
     let mut inputs = Vec::new();
     for t in &session.tracks {
         let p = session.track_path(&opts.session, t);
-        let src = FileSource::open(&p)?;
+        // Name the session file and the track's line as well as the audio file.
+        let src = FileSource::open(&p).map_err(|e| {
+            let text = std::fs::read_to_string(&opts.session).unwrap_or_default();
+            let line = crate::session::album::line_of(&text, "[[track]]", inputs.len());
+            LatheError::Invalid(format!(
+                "{}:{line}: track {}: {e}",
+                opts.session.display(),
+                inputs.len() + 1
+            ))
+        })?;
         if src.info().channels > 2 {
             return Err(LatheError::decode(
                 &p,

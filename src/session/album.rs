@@ -243,7 +243,8 @@ pub fn valid_upc(s: &str) -> bool {
     (10 - sum % 10) % 10 == d[d.len() - 1]
 }
 
-fn line_of(text: &str, needle: &str, nth: usize) -> usize {
+/// Line (1-based) of the `nth` line starting with `needle` (1 if none).
+pub fn line_of(text: &str, needle: &str, nth: usize) -> usize {
     let mut count = 0;
     for (i, l) in text.lines().enumerate() {
         if l.trim_start().starts_with(needle) {
