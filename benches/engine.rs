@@ -1,0 +1,158 @@
+//! Playback engine figures (run: `cargo bench --bench engine`):
+//! - callback CPU time for the full chain (EQ 6 bands + compressor + imager
+//!   + limiter) at 48 kHz with 256-frame buffers: mean, 99th and 99.9th
+//!   percentile as a share of the 5.33 ms buffer period (target < 10 %);
+//! - seek time to arbitrary points of a 10-minute FLAC (target < 50 ms);
+//! - an hour of freewheeling playback: underruns and memory.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use lathe::dsp::chain::Chain;
+use lathe::engine::{Command, Player, PlayerShared};
+use lathe::io::{AudioBlock, AudioSource};
+use lathe::session::chain::ChainConfig;
+
+const CHAIN: &str = r#"
+[[module]]
+type = "eq"
+[[module.band]]
+type = "high-pass"
+freq_hz = 25.0
+slope_db_oct = 24
+[[module.band]]
+type = "low-shelf"
+freq_hz = 90.0
+gain_db = 1.0
+[[module.band]]
+type = "bell"
+freq_hz = 300.0
+gain_db = -1.5
+[[module.band]]
+type = "bell"
+freq_hz = 2500.0
+gain_db = 1.0
+channels = "mid"
+[[module.band]]
+type = "high-shelf"
+freq_hz = 10000.0
+gain_db = 1.5
+[[module.band]]
+type = "low-pass"
+freq_hz = 20000.0
+[[module]]
+type = "compressor"
+[[module]]
+type = "imager"
+width_pct = 110.0
+bass_mono_hz = 100.0
+[[module]]
+type = "limiter"
+"#;
+
+fn rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .unwrap_or(0)
+}
+
+fn main() {
+    let cfg = ChainConfig::from_toml(CHAIN, "bench").expect("chain");
+    let chain = Chain::from_config(&cfg, 48_000, 2).expect("build");
+    let (mut tx, rx) = rtrb::RingBuffer::<f32>::new(1 << 16);
+    let (mut ctx, crx) = rtrb::RingBuffer::<Command>::new(16);
+    let (ttx, mut trx) = rtrb::RingBuffer::<f32>::new(1 << 16);
+    let shared = Arc::new(PlayerShared::default());
+    let mut player = Player::new(chain, 2, rx, crx, ttx, shared.clone());
+    let _ = ctx.push(Command::Play);
+    let mut buf = vec![0f32; 512];
+    let mut times = Vec::new();
+    let mut x = 1u64;
+    let callbacks = 48_000 * 60 / 256; // one minute
+    for _ in 0..callbacks {
+        for _ in 0..256 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let v = ((x >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.8;
+            let _ = tx.push(v);
+            let _ = tx.push(v * 0.7);
+        }
+        let t = Instant::now();
+        player.render(&mut buf, 2);
+        times.push(t.elapsed().as_secs_f64());
+        while trx.pop().is_ok() {}
+    }
+    times.sort_by(f64::total_cmp);
+    let period = 256.0 / 48_000.0;
+    let pct = |p: f64| times[((times.len() - 1) as f64 * p) as usize] / period * 100.0;
+    let mean = times.iter().sum::<f64>() / times.len() as f64 / period * 100.0;
+    println!("engine benchmark: full chain at 48 kHz, 256-frame callbacks ({} callbacks)", times.len());
+    println!("  callback CPU: mean {mean:.2} %, p99 {:.2} %, p99.9 {:.2} %, max {:.2} % of the 5.33 ms period (target < 10 %)", pct(0.99), pct(0.999), pct(1.0));
+
+    // Seek in a 10-minute FLAC.
+    let dir = tempfile::tempdir().expect("tmp");
+    let flac = dir.path().join("ten.flac");
+    let frames = 48_000u64 * 600;
+    let mut w = lathe::io::flac::FlacOutput::create(&flac, 48_000, 2, 24, frames, &[], false).expect("flac");
+    let mut b = AudioBlock::new(2, 48_000);
+    let mut written = 0;
+    while written < frames {
+        for (c, ch) in b.channels.iter_mut().enumerate() {
+            for (i, s) in ch.iter_mut().enumerate() {
+                *s = 0.3 * (((written as usize + i) as f32) * 0.01 * (c + 1) as f32).sin();
+            }
+        }
+        b.frames = 48_000;
+        w.write_block(&b).expect("write");
+        written += 48_000;
+    }
+    w.finish().expect("finish");
+    let mut src = lathe::io::open_source(&flac).expect("open");
+    let mut worst = 0.0f64;
+    let mut total = 0.0;
+    let mut block = AudioBlock::new(2, 256);
+    let targets = [300u64, 17, 599, 1, 450, 123, 42, 577, 250, 9];
+    for t in targets {
+        let start = Instant::now();
+        src.seek(t * 48_000 + 12_345).expect("seek");
+        src.read(&mut block).expect("read");
+        let e = start.elapsed().as_secs_f64() * 1000.0;
+        worst = worst.max(e);
+        total += e;
+    }
+    println!("  seek in a 10-minute FLAC (seek + first read): mean {:.2} ms, worst {:.2} ms (target < 50 ms)", total / targets.len() as f64, worst);
+
+    // An hour of freewheeling playback through the null output.
+    let rss0 = rss_kb();
+    let chain = Chain::from_config(&cfg, 48_000, 2).expect("build");
+    let (mut tx, rx) = rtrb::RingBuffer::<f32>::new(1 << 16);
+    let (mut ctx, crx) = rtrb::RingBuffer::<Command>::new(16);
+    let (ttx, mut trx) = rtrb::RingBuffer::<f32>::new(1 << 16);
+    let shared = Arc::new(PlayerShared::default());
+    let mut player = Player::new(chain, 2, rx, crx, ttx, shared.clone());
+    let _ = ctx.push(Command::Play);
+    let t = Instant::now();
+    let hour_callbacks = 48_000 * 3600 / 256;
+    let mut rss_mid = 0;
+    for i in 0..hour_callbacks {
+        for _ in 0..256 {
+            let _ = tx.push(0.1);
+            let _ = tx.push(-0.1);
+        }
+        player.render(&mut buf, 2);
+        while trx.pop().is_ok() {}
+        if i == hour_callbacks / 2 {
+            rss_mid = rss_kb();
+        }
+    }
+    println!(
+        "  one hour freewheeling: {:.1} s, underruns {}, RSS {} KB at start, {} KB halfway, {} KB at the end",
+        t.elapsed().as_secs_f64(),
+        shared.underruns.load(std::sync::atomic::Ordering::Relaxed),
+        rss0,
+        rss_mid,
+        rss_kb()
+    );
+}
