@@ -53,7 +53,11 @@ type = "limiter"
 fn rss_kb() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -88,14 +92,23 @@ fn main() {
     let period = 256.0 / 48_000.0;
     let pct = |p: f64| times[((times.len() - 1) as f64 * p) as usize] / period * 100.0;
     let mean = times.iter().sum::<f64>() / times.len() as f64 / period * 100.0;
-    println!("engine benchmark: full chain at 48 kHz, 256-frame callbacks ({} callbacks)", times.len());
-    println!("  callback CPU: mean {mean:.2} %, p99 {:.2} %, p99.9 {:.2} %, max {:.2} % of the 5.33 ms period (target < 10 %)", pct(0.99), pct(0.999), pct(1.0));
+    println!(
+        "engine benchmark: full chain at 48 kHz, 256-frame callbacks ({} callbacks)",
+        times.len()
+    );
+    println!(
+        "  callback CPU: mean {mean:.2} %, p99 {:.2} %, p99.9 {:.2} %, max {:.2} % of the 5.33 ms period (target < 10 %)",
+        pct(0.99),
+        pct(0.999),
+        pct(1.0)
+    );
 
     // Seek in a 10-minute FLAC.
     let dir = tempfile::tempdir().expect("tmp");
     let flac = dir.path().join("ten.flac");
     let frames = 48_000u64 * 600;
-    let mut w = lathe::io::flac::FlacOutput::create(&flac, 48_000, 2, 24, frames, &[], false).expect("flac");
+    let mut w = lathe::io::flac::FlacOutput::create(&flac, 48_000, 2, 24, frames, &[], false)
+        .expect("flac");
     let mut b = AudioBlock::new(2, 48_000);
     let mut written = 0;
     while written < frames {
@@ -122,7 +135,11 @@ fn main() {
         worst = worst.max(e);
         total += e;
     }
-    println!("  seek in a 10-minute FLAC (seek + first read): mean {:.2} ms, worst {:.2} ms (target < 50 ms)", total / targets.len() as f64, worst);
+    println!(
+        "  seek in a 10-minute FLAC (seek + first read): mean {:.2} ms, worst {:.2} ms (target < 50 ms)",
+        total / targets.len() as f64,
+        worst
+    );
 
     // An hour of freewheeling playback through the null output.
     let rss0 = rss_kb();

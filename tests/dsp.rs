@@ -633,3 +633,34 @@ fn more_than_two_channels_is_refused() {
             .contains("6 channels")
     );
 }
+
+#[test]
+fn bypass_toggles_crossfade_without_clicks_or_time_shift() {
+    let cfg = ChainConfig::from_toml("[[module]]\ntype = \"gain\"\ngain_db = 12.0\n[[module]]\ntype = \"limiter\"\nbypass = true\n", "t")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut chain = Chain::from_config(&cfg, RATE, 1).unwrap_or_else(|e| panic!("{e}"));
+    let n = RATE as usize;
+    let x = tone(1000.0, 0.05, n);
+    let mut out = Vec::new();
+    let mut b = AudioBlock::new(1, 256);
+    for (k, piece) in x.chunks(256).enumerate() {
+        if k == 90 {
+            chain.set_bypass(0, true);
+        }
+        b.channels[0][..piece.len()].copy_from_slice(piece);
+        b.frames = piece.len();
+        chain.process(&mut b);
+        out.extend_from_slice(&b.channels[0][..piece.len()]);
+    }
+    // Judge from one period after the (delayed) onset of the tone.
+    let lat = chain.latency();
+    let tail = &out[lat + 48..];
+    assert!(
+        max_second_diff(tail) <= smooth_bound(tail),
+        "bypass toggle clicks"
+    );
+    // Settled: the input itself, at the same delay as before.
+    for i in n - 2000..n {
+        assert!((out[i] - x[i - lat]).abs() < 1e-6);
+    }
+}
