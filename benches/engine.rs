@@ -1,9 +1,10 @@
-//! Playback engine figures (run: `cargo bench --bench engine`):
-//! - callback CPU time for the full chain (EQ 6 bands + compressor + imager
-//!   + limiter) at 48 kHz with 256-frame buffers: mean, 99th and 99.9th
-//!   percentile as a share of the 5.33 ms buffer period (target < 10 %);
-//! - seek time to arbitrary points of a 10-minute FLAC (target < 50 ms);
-//! - an hour of freewheeling playback: underruns and memory.
+//! Playback engine figures (run: `cargo bench --bench engine`).
+//!
+//! - Callback CPU time for the full chain (EQ 6 bands, compressor, imager,
+//!   limiter) at 48 kHz with 256-frame buffers: mean, 99th and 99.9th
+//!   percentile as a share of the 5.33 ms buffer period (target < 10 %).
+//! - Seek time to arbitrary points of a 10-minute FLAC (target < 50 ms).
+//! - An hour of freewheeling playback: underruns and memory.
 
 use std::sync::Arc;
 use std::time::Instant;
