@@ -187,3 +187,74 @@ fn silent_output_plays_in_real_time_with_live_meters() {
     assert!((m.integrated_lufs + 20.0).abs() < 0.2, "{m:?}");
     assert_eq!(p.shared.underruns.load(Ordering::Relaxed), 0);
 }
+
+#[test]
+fn a_chain_change_is_heard_within_20_ms_without_a_click() {
+    let make = |db: f64| {
+        let cfg = ChainConfig::from_toml(
+            &format!("[[module]]\ntype = \"gain\"\ngain_db = {db}\n"),
+            "t",
+        )
+        .expect("cfg");
+        Chain::from_config(&cfg, 48_000, 1).expect("chain")
+    };
+    let n = 48_000usize;
+    let x: Vec<f32> = (0..n)
+        .map(|i| 0.05 * (std::f32::consts::TAU * 1000.0 * i as f32 / 48_000.0).sin())
+        .collect();
+    let (mut tx, rx) = rtrb::RingBuffer::<f32>::new(n + 10);
+    let (mut ctx, crx) = rtrb::RingBuffer::<Command>::new(16);
+    let (ttx, _trx) = rtrb::RingBuffer::<f32>::new(1 << 20);
+    let (mut swap_tx, swap_rx) = rtrb::RingBuffer::<Box<Chain>>::new(4);
+    let (retired_tx, mut retired_rx) = rtrb::RingBuffer::<Box<Chain>>::new(4);
+    let mut p = Player::new(
+        make(0.0),
+        1,
+        rx,
+        crx,
+        ttx,
+        Arc::new(PlayerShared::default()),
+    );
+    p.connect_swaps(swap_rx, retired_tx);
+    for v in &x {
+        let _ = tx.push(*v);
+    }
+    let _ = ctx.push(Command::Play);
+    let mut out = Vec::new();
+    let mut buf = vec![0f32; 512];
+    let change_buf = 60;
+    for b in 0..n / 256 {
+        if b == change_buf {
+            let _ = swap_tx.push(Box::new(make(6.0)));
+        }
+        p.render(&mut buf, 2);
+        out.extend(buf.chunks(2).map(|f| f[0]));
+    }
+    let latency = make(0.0).latency();
+    let at = change_buf * 256;
+    let first = (at..n)
+        .find(|&i| (out[i] - x[i - latency]).abs() > 1e-6)
+        .expect("change heard");
+    let ms = (first - at) as f64 * 1000.0 / 48_000.0;
+    assert!(ms <= 20.0, "chain change heard after {ms:.1} ms");
+    // Settled at +6 dB, and the old chain came back to be dropped here.
+    let g = 10f32.powf(6.0 / 20.0);
+    for i in at + 1000..at + 3000 {
+        assert!((out[i] - g * x[i - latency]).abs() < 1e-4);
+    }
+    assert!(
+        retired_rx.pop().is_ok(),
+        "the replaced chain was not handed back"
+    );
+    // No click: the second difference stays within a smoothly varying sine's bound.
+    let w = std::f64::consts::TAU * 1000.0 / 48_000.0;
+    let peak = out[at..at + 2000]
+        .iter()
+        .fold(0.0f64, |m, v| m.max(f64::from(v.abs())));
+    let bound = (2.0 - 2.0 * w.cos()) * peak * 1.03;
+    let worst = out[at - 10..at + 2000]
+        .windows(3)
+        .map(|w| (f64::from(w[2]) - 2.0 * f64::from(w[1]) + f64::from(w[0])).abs())
+        .fold(0.0, f64::max);
+    assert!(worst <= bound, "chain swap clicks: {worst} > {bound}");
+}

@@ -106,6 +106,9 @@ fn the_playback_callback_never_allocates() {
     let (tap_tx, mut tap_rx) = rtrb::RingBuffer::<f32>::new(4096);
     let shared = std::sync::Arc::new(PlayerShared::default());
     let mut player = Player::new(chain, 2, in_rx, cmd_rx, tap_tx, shared.clone());
+    let (mut swap_tx, swap_rx) = rtrb::RingBuffer::<Box<Chain>>::new(4);
+    let (retired_tx, mut retired_rx) = rtrb::RingBuffer::<Box<Chain>>::new(4);
+    player.connect_swaps(swap_rx, retired_tx);
     let mut out = vec![0f32; 512];
     let _ = cmd_tx.push(Command::Play);
     for i in 0..300 {
@@ -127,6 +130,11 @@ fn the_playback_callback_never_allocates() {
             150 => {
                 let _ = cmd_tx.push(Command::SetLevelMatch(false));
             }
+            170 => {
+                // A new chain, built here (allocating), swapped in by the callback.
+                let next = Chain::from_config(&cfg, 48_000, 2).unwrap_or_else(|e| panic!("{e}"));
+                let _ = swap_tx.push(Box::new(next));
+            }
             200 => shared
                 .flushing
                 .store(true, std::sync::atomic::Ordering::Release),
@@ -138,6 +146,8 @@ fn the_playback_callback_never_allocates() {
         assert_no_alloc::assert_no_alloc(|| player.render(&mut out, 2));
         // Drain the tap like the meter thread would (outside the guard).
         while tap_rx.pop().is_ok() {}
+        // Retired chains are dropped here, never in the callback.
+        while retired_rx.pop().is_ok() {}
     }
     assert!(out.iter().all(|v| v.is_finite()));
 }

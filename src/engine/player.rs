@@ -63,10 +63,21 @@ pub struct PlayerShared {
     pub gr_milli_db: AtomicU64,
 }
 
+/// Incoming replacement chains and outgoing retired ones.
+type SwapQueues = (rtrb::Consumer<Box<Chain>>, rtrb::Producer<Box<Chain>>);
+
 /// The callback: owns the chain and the ring ends; see the module docs.
 pub struct Player {
     channels: usize,
-    chain: Chain,
+    chain: Box<Chain>,
+    /// The chain being faded out after a swap, and its scratch block.
+    old_chain: Option<Box<Chain>>,
+    old_block: AudioBlock,
+    swap_fade: Smoother,
+    /// Frames the new chain runs silently (filling its delay lines and
+    /// filter states) before the crossfade starts.
+    prime_left: usize,
+    swaps: Option<SwapQueues>,
     input: rtrb::Consumer<f32>,
     commands: rtrb::Consumer<Command>,
     tap: rtrb::Producer<f32>,
@@ -98,7 +109,12 @@ impl Player {
         let latency = chain.latency();
         Self {
             channels,
-            chain,
+            chain: Box::new(chain),
+            old_chain: None,
+            old_block: AudioBlock::new(channels, MAX_BLOCK),
+            swap_fade: Smoother::new(1.0, 10.0, rate),
+            prime_left: 0,
+            swaps: None,
             input,
             commands,
             tap,
@@ -141,6 +157,43 @@ impl Player {
         )
     }
 
+    /// Connect the chain-swap queues: new chains (built off the audio
+    /// thread) come in through `incoming`; replaced ones go out through
+    /// `retired` to be dropped elsewhere, so the callback never frees memory.
+    pub fn connect_swaps(
+        &mut self,
+        incoming: rtrb::Consumer<Box<Chain>>,
+        retired: rtrb::Producer<Box<Chain>>,
+    ) {
+        self.swaps = Some((incoming, retired));
+    }
+
+    /// Take a new chain if one is waiting (and the previous swap has finished).
+    fn poll_swap(&mut self) {
+        if self.old_chain.is_some() && self.prime_left == 0 && !self.swap_fade.is_moving() {
+            // The fade is over: retire the old chain (never dropped here).
+            if let Some((_, retired)) = self.swaps.as_mut()
+                && let Some(old) = self.old_chain.take()
+                && let Err(rtrb::PushError::Full(back)) = retired.push(old)
+            {
+                self.old_chain = Some(back);
+            }
+        }
+        if self.old_chain.is_some() {
+            return;
+        }
+        let Some((incoming, _)) = self.swaps.as_mut() else {
+            return;
+        };
+        if let Ok(new) = incoming.pop() {
+            self.prime_left = new.latency() + 64;
+            let old = std::mem::replace(&mut self.chain, new);
+            self.old_chain = Some(old);
+            self.swap_fade.jump(0.0);
+            self.swap_fade.set(1.0);
+        }
+    }
+
     fn apply(&mut self, c: Command) {
         match c {
             Command::Play => self.playing = true,
@@ -172,6 +225,7 @@ impl Player {
         while let Ok(c) = self.commands.pop() {
             self.apply(c);
         }
+        self.poll_swap();
         let out_channels = out_channels.max(1);
         let total = out.len() / out_channels;
         let flushing = self.shared.flushing.load(Ordering::Acquire);
@@ -222,7 +276,42 @@ impl Player {
             }
             self.proc_block.frames = n;
             self.orig_block.frames = n;
-            self.chain.process(&mut self.proc_block);
+            if let Some(old) = self.old_chain.as_mut() {
+                // Crossfade from the replaced chain to the new one (10 ms).
+                for (d, s) in self
+                    .old_block
+                    .channels
+                    .iter_mut()
+                    .zip(&self.proc_block.channels)
+                {
+                    d[..n].copy_from_slice(&s[..n]);
+                }
+                self.old_block.frames = n;
+                old.process(&mut self.old_block);
+                self.chain.process(&mut self.proc_block);
+                let (start, prime) = (self.swap_fade, self.prime_left);
+                for (p, o) in self
+                    .proc_block
+                    .channels
+                    .iter_mut()
+                    .zip(&self.old_block.channels)
+                {
+                    let (mut f, mut left) = (start, prime);
+                    for (x, y) in p[..n].iter_mut().zip(&o[..n]) {
+                        let g = if left > 0 {
+                            left -= 1;
+                            0.0
+                        } else {
+                            f.tick()
+                        };
+                        *x = (g * f64::from(*x) + (1.0 - g) * f64::from(*y)) as f32;
+                    }
+                    self.swap_fade = f;
+                    self.prime_left = left;
+                }
+            } else {
+                self.chain.process(&mut self.proc_block);
+            }
             self.orig_delay.process(&mut self.orig_block);
             let gr = self.chain.limiter_gain_reduction_db();
             self.shared

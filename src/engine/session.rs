@@ -46,6 +46,10 @@ pub struct Playback {
     meters: Arc<Mutex<MeterSnapshot>>,
     output: Option<Output>,
     threads: Vec<std::thread::JoinHandle<()>>,
+    swap_tx: rtrb::Producer<Box<Chain>>,
+    retired_rx: rtrb::Consumer<Box<Chain>>,
+    channels: usize,
+    gain_db: f64,
     /// Sample rate, Hz.
     pub rate: u32,
     /// Total frames, when known.
@@ -184,7 +188,10 @@ impl Playback {
         let (cmd_tx, cmd_rx) = rtrb::RingBuffer::<Command>::new(256);
         let (tap_tx, mut tap_rx) = rtrb::RingBuffer::<f32>::new(RING_FRAMES * 2);
         let shared = Arc::new(PlayerShared::default());
-        let player = Player::new(chain_built, ch, in_rx, cmd_rx, tap_tx, shared.clone());
+        let mut player = Player::new(chain_built, ch, in_rx, cmd_rx, tap_tx, shared.clone());
+        let (swap_tx, swap_rx) = rtrb::RingBuffer::<Box<Chain>>::new(4);
+        let (retired_tx, retired_rx) = rtrb::RingBuffer::<Box<Chain>>::new(16);
+        player.connect_swaps(swap_rx, retired_tx);
         let stop = Arc::new(AtomicBool::new(false));
         let seek_to = Arc::new(AtomicU64::new(0));
         let seek_flag = Arc::new(AtomicBool::new(false));
@@ -311,6 +318,10 @@ impl Playback {
             meters,
             output: Some(output),
             threads: vec![reader, meter],
+            swap_tx,
+            retired_rx,
+            channels: ch,
+            gain_db,
             rate,
             total_frames: info.total_frames,
             path: path.to_path_buf(),
@@ -320,6 +331,19 @@ impl Playback {
     /// Send a command to the callback (dropped if the queue is full).
     pub fn send(&mut self, c: Command) -> bool {
         self.commands.push(c).is_ok()
+    }
+
+    /// Replace the chain with one built from `cfg` (built here, off the audio
+    /// thread; the callback crossfades to it within 10 ms and hands the old
+    /// one back to be dropped here). Returns false if the queue is full.
+    pub fn set_chain(&mut self, cfg: &ChainConfig) -> Result<bool> {
+        while let Ok(old) = self.retired_rx.pop() {
+            drop(old);
+        }
+        let mut chain =
+            Chain::from_config(&cfg.clone().with_limiter(None), self.rate, self.channels)?;
+        chain.jump_target_gain_db(self.gain_db);
+        Ok(self.swap_tx.push(Box::new(chain)).is_ok())
     }
 
     /// Jump to `frame`.
