@@ -104,6 +104,9 @@ pub enum Command {
         /// Use the silent output even if a sound card exists.
         #[arg(long)]
         silent: bool,
+        /// Output device (a part of its name, as `lathe devices` lists it).
+        #[arg(long, value_name = "NAME")]
+        device: Option<String>,
     },
     /// List audio output devices with their rates and channel counts.
     Devices,
@@ -129,7 +132,8 @@ pub fn run() -> ExitCode {
             preset,
             chain,
             silent,
-        } => match cmd_play(&file, preset, chain, silent) {
+            device,
+        } => match cmd_play(&file, preset, chain, silent, device) {
             Ok(c) => c,
             Err(e) => {
                 eprint_error(&e.to_string());
@@ -886,6 +890,7 @@ fn cmd_play(
     preset: Option<String>,
     chain: Option<PathBuf>,
     silent: bool,
+    device: Option<String>,
 ) -> crate::Result<ExitCode> {
     use crate::engine::{Command as C, ListenMode};
     use ratatui::crossterm::event::{self, Event, KeyCode};
@@ -896,7 +901,14 @@ fn cmd_play(
         (None, None) => crate::session::presets::preset("streaming")?,
     };
     let (gain, input_lufs) = crate::engine::session::gain_plan(file, &cfg)?;
-    let mut p = crate::engine::session::Playback::open(file, &cfg, gain, silent, false)?;
+    let mut p = crate::engine::session::Playback::open_on(
+        file,
+        &cfg,
+        gain,
+        device.as_deref(),
+        silent,
+        false,
+    )?;
     let processed_lufs = cfg.target_lufs.unwrap_or(input_lufs);
     p.send(C::SetMatchGainDb(if input_lufs.is_finite() {
         processed_lufs - input_lufs
@@ -921,6 +933,7 @@ fn cmd_play(
         ListenMode::Side,
         ListenMode::Left,
         ListenMode::Right,
+        ListenMode::Delta,
     ];
     if !interactive {
         // Piped: play to the end, a meter line per second.

@@ -258,3 +258,40 @@ fn a_chain_change_is_heard_within_20_ms_without_a_click() {
         .fold(0.0, f64::max);
     assert!(worst <= bound, "chain swap clicks: {worst} > {bound}");
 }
+
+#[test]
+fn delta_listen_mode_is_what_the_chain_changes() {
+    // A +6 dB gain: the delta is the processed signal minus the input, i.e. (2 − 1)·x.
+    let cfg = ChainConfig::from_toml(
+        "[[module]]\ntype = \"gain\"\ngain_db = 6.020599913279624\n",
+        "t",
+    )
+    .expect("cfg");
+    let chain = Chain::from_config(&cfg, 48_000, 1).expect("chain");
+    let latency = chain.latency();
+    let n = 48_000usize;
+    let x: Vec<f32> = (0..n).map(|i| 0.05 * (i as f32 * 0.05).sin()).collect();
+    let (mut tx, rx) = rtrb::RingBuffer::<f32>::new(n + 10);
+    let (mut ctx, crx) = rtrb::RingBuffer::<Command>::new(16);
+    let (ttx, _trx) = rtrb::RingBuffer::<f32>::new(1 << 20);
+    let mut p = Player::new(chain, 1, rx, crx, ttx, Arc::new(PlayerShared::default()));
+    for v in &x {
+        let _ = tx.push(*v);
+    }
+    let _ = ctx.push(Command::Play);
+    let _ = ctx.push(Command::SetListen(lathe::engine::ListenMode::Delta));
+    let mut out = Vec::new();
+    let mut buf = vec![0f32; 512];
+    for _ in 0..n / 256 {
+        p.render(&mut buf, 2);
+        out.extend(buf.chunks(2).map(|f| f[0]));
+    }
+    for i in latency + 1000..n - 1000 {
+        assert!(
+            (out[i] - x[i - latency]).abs() < 1e-5,
+            "frame {i}: {} vs {}",
+            out[i],
+            x[i - latency]
+        );
+    }
+}

@@ -23,6 +23,9 @@ pub enum ListenMode {
     Left,
     /// Right channel on both sides.
     Right,
+    /// What the chain changes: processed minus the (latency-aligned,
+    /// unmatched) original — the restoration residual, the limiter's bite.
+    Delta,
 }
 
 /// Control messages for the audio callback (sent through a lock-free queue).
@@ -323,8 +326,12 @@ impl Player {
                 let mut frame = [0f32; 2];
                 for (c, slot) in frame.iter_mut().enumerate().take(ch.min(2)) {
                     let p = f64::from(self.proc_block.channels[c][f]);
-                    let o = f64::from(self.orig_block.channels[c][f]) * mg;
-                    *slot = (m * p + (1.0 - m) * o) as f32;
+                    let raw = f64::from(self.orig_block.channels[c][f]);
+                    *slot = if self.listen == ListenMode::Delta {
+                        (p - raw) as f32
+                    } else {
+                        (m * p + (1.0 - m) * raw * mg) as f32
+                    };
                 }
                 if ch == 1 {
                     frame[1] = frame[0];
@@ -342,6 +349,7 @@ impl Player {
                     }
                     ListenMode::Left => (l, l),
                     ListenMode::Right => (r, r),
+                    ListenMode::Delta => (l, r),
                 };
                 let o = (done + f) * out_channels;
                 out[o] = l;

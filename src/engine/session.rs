@@ -63,13 +63,28 @@ const RING_FRAMES: usize = 32_768;
 fn try_device(
     player: Player,
     rate: u32,
+    wanted: Option<&str>,
 ) -> std::result::Result<(cpal::Stream, String), Box<(Player, String)>> {
     use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
     // ALSA prints several lines to stderr when no card exists; keep them off the terminal.
     let _quiet = StderrSilencer::new();
     let host = cpal::default_host();
-    let Some(device) = host.default_output_device() else {
-        return Err(Box::new((player, "no audio device".into())));
+    let device = match wanted {
+        None => host.default_output_device(),
+        Some(w) => host.output_devices().ok().and_then(|mut it| {
+            it.find(|d| {
+                d.description()
+                    .map(|x| x.name().contains(w))
+                    .unwrap_or(false)
+            })
+        }),
+    };
+    let Some(device) = device else {
+        let why = match wanted {
+            Some(w) => format!("no audio device named '{w}'"),
+            None => "no audio device".into(),
+        };
+        return Err(Box::new((player, why)));
     };
     let name = device
         .description()
@@ -163,6 +178,19 @@ impl Playback {
         path: &Path,
         chain: &ChainConfig,
         gain_db: f64,
+        force_null: bool,
+        freewheel: bool,
+    ) -> Result<Self> {
+        Self::open_on(path, chain, gain_db, None, force_null, freewheel)
+    }
+
+    /// [`Playback::open`] on the output device whose name contains `device`
+    /// (None: the default device).
+    pub fn open_on(
+        path: &Path,
+        chain: &ChainConfig,
+        gain_db: f64,
+        device: Option<&str>,
         force_null: bool,
         freewheel: bool,
     ) -> Result<Self> {
@@ -298,7 +326,7 @@ impl Playback {
                 "no audio device: silent output".into(),
             )
         } else {
-            match try_device(player, rate) {
+            match try_device(player, rate, device) {
                 Ok((s, name)) => Output::Device(s, name),
                 Err(failed) => {
                     let (p, why) = *failed;
