@@ -458,17 +458,7 @@ fn cmd_master(a: MasterArgs) -> crate::Result<ExitCode> {
             "--ceiling {c}: allowed -12 to 0 dBTP"
         )));
     }
-    let (mut cfg, name) = match (&a.chain, &a.preset) {
-        (Some(path), _) => (
-            crate::session::ChainConfig::load(path)?,
-            path.display().to_string(),
-        ),
-        (None, Some(p)) => (crate::session::presets::preset(p)?, p.clone()),
-        (None, None) => (
-            crate::session::presets::preset("streaming")?,
-            "streaming".to_string(),
-        ),
-    };
+    let (mut cfg, name) = load_chain(a.chain.as_deref(), a.preset.as_deref())?;
     if a.target.is_some() {
         cfg.target_lufs = a.target;
     }
@@ -767,7 +757,7 @@ fn cmd_render(
 fn cmd_devices() -> ExitCode {
     use cpal::traits::{DeviceTrait, HostTrait};
     // ALSA is noisy on stderr when no card exists: silence fd 2 while probing.
-    let saved = unsafe_silence_stderr();
+    let quiet = crate::engine::session::StderrSilencer::new();
     let host = cpal::default_host();
     let mut rows = Vec::new();
     if let Ok(devs) = host.output_devices() {
@@ -796,7 +786,7 @@ fn cmd_devices() -> ExitCode {
             }
         }
     }
-    restore_stderr(saved);
+    drop(quiet);
     if rows.is_empty() {
         println!(
             "no audio output device: lathe plays through its silent output (meters stay live)"
@@ -807,30 +797,6 @@ fn cmd_devices() -> ExitCode {
         }
     }
     ExitCode::SUCCESS
-}
-
-fn unsafe_silence_stderr() -> Option<i32> {
-    // SAFETY: plain fd duplication, restored by restore_stderr.
-    unsafe {
-        let saved = libc::dup(2);
-        let null = libc::open(c"/dev/null".as_ptr(), libc::O_WRONLY);
-        if saved < 0 || null < 0 {
-            return None;
-        }
-        libc::dup2(null, 2);
-        libc::close(null);
-        Some(saved)
-    }
-}
-
-fn restore_stderr(saved: Option<i32>) {
-    if let Some(fd) = saved {
-        // SAFETY: restoring the descriptor saved above.
-        unsafe {
-            libc::dup2(fd, 2);
-            libc::close(fd);
-        }
-    }
 }
 
 fn meter_line(
@@ -895,11 +861,7 @@ fn cmd_play(
     use crate::engine::{Command as C, ListenMode};
     use ratatui::crossterm::event::{self, Event, KeyCode};
     use std::io::IsTerminal;
-    let cfg = match (chain, preset) {
-        (Some(p), _) => crate::session::ChainConfig::load(&p)?,
-        (None, Some(n)) => crate::session::presets::preset(&n)?,
-        (None, None) => crate::session::presets::preset("streaming")?,
-    };
+    let (cfg, _) = load_chain(chain.as_deref(), preset.as_deref())?;
     let (gain, input_lufs) = crate::engine::session::gain_plan(file, &cfg)?;
     let mut p = crate::engine::session::Playback::open_on(
         file,
@@ -1017,4 +979,23 @@ fn cmd_play(
     let _ = ratatui::crossterm::terminal::disable_raw_mode();
     println!();
     result.map(|_| ExitCode::SUCCESS)
+}
+
+/// The chain from `--chain FILE`, else `--preset NAME`, else the `streaming`
+/// preset, with a name for reports.
+fn load_chain(
+    chain: Option<&std::path::Path>,
+    preset: Option<&str>,
+) -> crate::Result<(crate::session::ChainConfig, String)> {
+    match (chain, preset) {
+        (Some(path), _) => Ok((
+            crate::session::ChainConfig::load(path)?,
+            path.display().to_string(),
+        )),
+        (None, Some(p)) => Ok((crate::session::presets::preset(p)?, p.to_string())),
+        (None, None) => Ok((
+            crate::session::presets::preset("streaming")?,
+            "streaming".to_string(),
+        )),
+    }
 }

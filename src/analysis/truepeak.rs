@@ -2,12 +2,15 @@
 //! 96 kHz, ×2 below 192 kHz, ×1 above, with a polyphase FIR interpolator,
 //! and take the largest absolute value.
 //!
-//! The interpolator is a Kaiser-windowed sinc (β = 7) with 32 taps per phase,
-//! cut off exactly at the original Nyquist frequency so phase 0 passes the
-//! samples through unchanged (only the other phases are computed). It is
+//! The interpolator is a Kaiser-windowed sinc (β = 5.65) with 48 taps per
+//! phase, cut off exactly at the original Nyquist frequency so phase 0 passes
+//! the samples through unchanged (only the other phases are computed). It is
 //! much longer than the 12-tap-per-phase example filter in BS.1770's annex:
-//! on a dense, clipped master, 16 taps per phase under-read the true peak by
-//! 0.09 dB against a 64-tap reference; 32 taps agree with it to 0.001 dB.
+//! on dense, band-limited 44.1 kHz masters, 16 taps per phase under-read the
+//! true peak by up to 0.14 dB against a 128-tap reference; 48 taps agree with
+//! it to 0.003 dB.
+
+use crate::io::resample::bessel_i0;
 
 /// Taps per polyphase branch.
 pub const TAPS_PER_PHASE: usize = 48;
@@ -22,19 +25,6 @@ pub fn oversampling_for(rate: u32) -> usize {
     } else {
         1
     }
-}
-
-fn bessel_i0(x: f64) -> f64 {
-    let mut sum = 1.0;
-    let mut term = 1.0;
-    for k in 1..100 {
-        term *= (x / 2.0 / k as f64).powi(2);
-        sum += term;
-        if term < 1e-17 * sum {
-            break;
-        }
-    }
-    sum
 }
 
 /// Polyphase branches (phases 1..L) of the interpolator for factor `l`,

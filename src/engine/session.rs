@@ -139,11 +139,18 @@ fn try_device(
     }
 }
 
-/// Redirects fd 2 to /dev/null while alive.
-struct StderrSilencer(Option<i32>);
+/// Redirects fd 2 to /dev/null while alive (ALSA prints to it when no card exists).
+pub struct StderrSilencer(Option<i32>);
+
+impl Default for StderrSilencer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 impl StderrSilencer {
-    fn new() -> Self {
+    /// Start silencing stderr.
+    pub fn new() -> Self {
         // SAFETY: plain fd duplication; restored in Drop.
         unsafe {
             let saved = libc::dup(2);

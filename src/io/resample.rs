@@ -28,7 +28,7 @@ const PASS_FRACTION: f64 = 20_000.0 / 44_100.0;
 const STOP_FRACTION: f64 = 21_000.0 / 44_100.0;
 
 /// Modified Bessel function of the first kind, order 0 (for the Kaiser window).
-fn bessel_i0(x: f64) -> f64 {
+pub(crate) fn bessel_i0(x: f64) -> f64 {
     let mut sum = 1.0;
     let mut term = 1.0;
     let half = x / 2.0;

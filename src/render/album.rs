@@ -16,7 +16,9 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use super::master::{limit_range, limited_summary, limiter_only, process_to_spool, search_gain};
+use super::master::{
+    limit_range, limited_summary, limiter_only, process_to_spool, search_gain, secant,
+};
 use super::spool::Spool;
 use crate::analysis::loudness::LoudnessSummary;
 use crate::analysis::{FileAnalysis, analyze_file};
@@ -425,7 +427,12 @@ pub fn render_session(
                 for p in &prepared {
                     pre_all.merge(&p.pre);
                 }
-                let g = secant(album_lufs, t - pre_all.stats().integrated_lufs, t)?;
+                let g0 = t - pre_all.stats().integrated_lufs;
+                let g = if g0.is_finite() {
+                    secant(album_lufs, g0, t, &|_| {})?.0
+                } else {
+                    0.0
+                };
                 offsets.iter().map(|o| g + o).collect()
             }
         };
@@ -786,41 +793,4 @@ pub fn render_session(
         }
     }
     Ok(reports)
-}
-
-/// Secant search of `f(g) = target` from `g0` (at most 10 evaluations, 0.05 LU).
-fn secant(f: impl Fn(f64) -> Result<f64>, g0: f64, target: f64) -> Result<f64> {
-    if !g0.is_finite() {
-        return Ok(0.0);
-    }
-    let mut g0 = g0.clamp(-40.0, 40.0);
-    let mut l0 = f(g0)?;
-    if (l0 - target).abs() <= super::master::SEARCH_TOLERANCE_LU {
-        return Ok(g0);
-    }
-    let mut g1 = (g0 + target - l0).clamp(-40.0, 40.0);
-    let mut best = (g0, l0);
-    for _ in 0..9 {
-        let l1 = f(g1)?;
-        if (l1 - target).abs() < (best.1 - target).abs() {
-            best = (g1, l1);
-        }
-        if (l1 - target).abs() <= super::master::SEARCH_TOLERANCE_LU {
-            return Ok(g1);
-        }
-        let slope = (l1 - l0) / (g1 - g0);
-        let step = if slope.is_finite() && slope > 0.05 {
-            (target - l1) / slope
-        } else {
-            target - l1
-        };
-        let g2 = (g1 + step.clamp(-12.0, 12.0)).clamp(-40.0, 40.0);
-        if (g2 - g1).abs() < 0.001 {
-            break;
-        }
-        g0 = g1;
-        l0 = l1;
-        g1 = g2;
-    }
-    Ok(best.0)
 }

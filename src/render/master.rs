@@ -122,6 +122,31 @@ impl Progress {
     }
 }
 
+/// Fill `block` with up to `left` frames of silence (flushing a latency),
+/// counting them off `left`.
+fn fill_silence(block: &mut AudioBlock, left: &mut usize) {
+    let k = (*left).min(block.capacity());
+    for ch in &mut block.channels {
+        ch[..k].iter_mut().for_each(|v| *v = 0.0);
+    }
+    block.frames = k;
+    *left -= k;
+}
+
+/// Remove up to `left` frames from the front of `block` (a latency not yet
+/// dropped), counting them off `left`.
+fn drop_front(block: &mut AudioBlock, left: &mut usize) {
+    if *left == 0 {
+        return;
+    }
+    let d = (*left).min(block.frames);
+    for ch in &mut block.channels {
+        ch.copy_within(d..block.frames, 0);
+    }
+    block.frames -= d;
+    *left -= d;
+}
+
 /// Run the chain's pre-limiter modules over `source`, convert to `out_rate`,
 /// and spool the result. Returns the spool and its integrated loudness.
 pub fn process_to_spool(
@@ -200,12 +225,7 @@ pub fn process_to_spool(
             let last_input = n == 0;
             if last_input {
                 // Flush the chain's latency with silence.
-                let k = flush_left.min(BLOCK);
-                for ch in &mut block.channels {
-                    ch[..k].iter_mut().for_each(|v| *v = 0.0);
-                }
-                block.frames = k;
-                flush_left -= k;
+                fill_silence(&mut block, &mut flush_left);
             } else {
                 progress(n as u64);
             }
@@ -214,14 +234,7 @@ pub fn process_to_spool(
                 *g = g.max(r);
             }
             // Drop the first `latency` frames so the output lines up with the input.
-            if to_drop > 0 {
-                let d = to_drop.min(block.frames);
-                for ch in &mut block.channels {
-                    ch.copy_within(d..block.frames, 0);
-                }
-                block.frames -= d;
-                to_drop -= d;
-            }
+            drop_front(&mut block, &mut to_drop);
             let done = last_input && flush_left == 0;
             if tx.send((block, done)).is_err() || done {
                 return Ok(());
@@ -294,23 +307,11 @@ pub fn limit_range(
             if flush_left == 0 {
                 break;
             }
-            let k = flush_left.min(BLOCK);
-            for ch in &mut block.channels {
-                ch[..k].iter_mut().for_each(|v| *v = 0.0);
-            }
-            block.frames = k;
-            flush_left -= k;
+            fill_silence(&mut block, &mut flush_left);
         }
         chain.process_post(&mut block);
         max_gr = max_gr.max(chain.limiter_gain_reduction_db());
-        if to_drop > 0 {
-            let d = to_drop.min(block.frames);
-            for ch in &mut block.channels {
-                ch.copy_within(d..block.frames, 0);
-            }
-            block.frames -= d;
-            to_drop -= d;
-        }
+        drop_front(&mut block, &mut to_drop);
         let keep = (end - out_pos).min(block.frames as u64) as usize;
         block.frames = keep;
         out_pos += keep as u64;
@@ -415,12 +416,29 @@ pub fn search_gain(
     target: f64,
     progress: &dyn Fn(usize),
 ) -> Result<(f64, f64, usize)> {
-    let measure = |g: f64| limited_loudness(spool, limiter_chain, rate, weights, g);
     if !pre_lufs.is_finite() {
         return Ok((0.0, f64::NEG_INFINITY, 0));
     }
-    let mut g0 = (target - pre_lufs).clamp(-40.0, 40.0);
-    let mut l0 = measure(g0)?;
+    secant(
+        |g| limited_loudness(spool, limiter_chain, rate, weights, g),
+        target - pre_lufs,
+        target,
+        progress,
+    )
+}
+
+/// Secant search for the gain `g` (dB, −40..40) with `loudness(g) = target`,
+/// starting at `g0`: stops within [`SEARCH_TOLERANCE_LU`] or after
+/// `MAX_PASSES` evaluations and returns the best (gain, loudness, passes).
+/// Steps are limited to 12 dB; a flat slope falls back to a 1:1 step.
+pub fn secant(
+    loudness: impl Fn(f64) -> Result<f64>,
+    g0: f64,
+    target: f64,
+    progress: &dyn Fn(usize),
+) -> Result<(f64, f64, usize)> {
+    let mut g0 = g0.clamp(-40.0, 40.0);
+    let mut l0 = loudness(g0)?;
     let mut passes = 1;
     progress(passes);
     let mut best = (g0, l0);
@@ -429,7 +447,7 @@ pub fn search_gain(
     }
     let mut g1 = (g0 + (target - l0)).clamp(-40.0, 40.0);
     while passes < MAX_PASSES {
-        let l1 = measure(g1)?;
+        let l1 = loudness(g1)?;
         passes += 1;
         progress(passes);
         if (l1 - target).abs() < (best.1 - target).abs() {
