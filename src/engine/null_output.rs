@@ -8,9 +8,6 @@ use std::time::{Duration, Instant};
 
 use super::Player;
 
-/// A callback that receives every rendered buffer (tests).
-pub type BufferSink = Box<dyn FnMut(&[f32]) + Send>;
-
 /// A running silent output.
 pub struct NullOutput {
     stop: Arc<AtomicBool>,
@@ -19,15 +16,8 @@ pub struct NullOutput {
 
 impl NullOutput {
     /// Start calling `player` with `frames`-frame buffers at `rate` Hz.
-    /// `freewheel` skips the real-time clock. `sink`, if given, receives
-    /// every rendered buffer (tests).
-    pub fn start(
-        mut player: Player,
-        rate: u32,
-        frames: usize,
-        freewheel: bool,
-        mut sink: Option<BufferSink>,
-    ) -> Self {
+    /// `freewheel` skips the real-time clock.
+    pub fn start(mut player: Player, rate: u32, frames: usize, freewheel: bool) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let s = stop.clone();
         let thread = std::thread::spawn(move || {
@@ -36,9 +26,6 @@ impl NullOutput {
             let mut deadline = Instant::now();
             while !s.load(Ordering::Acquire) {
                 player.render(&mut buf, 2);
-                if let Some(f) = sink.as_mut() {
-                    f(&buf);
-                }
                 if !freewheel {
                     deadline += period;
                     let now = Instant::now();

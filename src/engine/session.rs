@@ -329,7 +329,7 @@ impl Playback {
         });
         let output = if force_null {
             Output::Null(
-                NullOutput::start(player, rate, 256, freewheel, None),
+                NullOutput::start(player, rate, 256, freewheel),
                 "no audio device: silent output".into(),
             )
         } else {
@@ -338,7 +338,7 @@ impl Playback {
                 Err(failed) => {
                     let (p, why) = *failed;
                     Output::Null(
-                        NullOutput::start(p, rate, 256, freewheel, None),
+                        NullOutput::start(p, rate, 256, freewheel),
                         format!("{why}: silent output"),
                     )
                 }
