@@ -93,8 +93,12 @@ pub enum Command {
     },
     /// Play a file through a chain with a one-line live meter (space, a/b, arrows, l, m, q).
     Play {
-        /// Audio file.
+        /// Audio file, or an album session (.toml) played as it renders.
         file: PathBuf,
+        /// With a session: the delivery whose gains, ceiling and rate to
+        /// hear (default: the first).
+        #[arg(long, value_name = "NAME")]
+        delivery: Option<String>,
         /// A built-in preset (default: streaming).
         #[arg(long, value_name = "NAME", conflicts_with = "chain")]
         preset: Option<String>,
@@ -129,11 +133,12 @@ pub fn run() -> ExitCode {
         Command::Demo { write, force } => cmd_demo(write, force),
         Command::Play {
             file,
+            delivery,
             preset,
             chain,
             silent,
             device,
-        } => match cmd_play(&file, preset, chain, silent, device) {
+        } => match cmd_play(&file, delivery, preset, chain, silent, device) {
             Ok(c) => c,
             Err(e) => {
                 eprint_error(&e.to_string());
@@ -808,6 +813,11 @@ fn meter_line(
 ) -> String {
     let m = p.meters();
     let pos = p.position_s();
+    let track = if p.timeline.spans.len() > 1 {
+        format!("T{} ", p.current_track() + 1)
+    } else {
+        String::new()
+    };
     let total = p
         .total_frames
         .map(|t| t as f64 / f64::from(p.rate))
@@ -825,7 +835,7 @@ fn meter_line(
         }
     };
     format!(
-        "{} {}/{}  M {} S {} I {} LUFS  TP {} dBTP  GR {:4.1} dB  [{}{}] {:?}  underruns {}",
+        "{} {track}{}/{}  M {} S {} I {} LUFS  TP {} dBTP  GR {:4.1} dB  [{}{}] {:?}{}  underruns {}",
         if playing { ">" } else { "||" },
         format_duration(pos),
         format_duration(total),
@@ -845,6 +855,11 @@ fn meter_line(
             ""
         },
         listen,
+        if p.loop_region().is_some() {
+            " loop"
+        } else {
+            ""
+        },
         p.shared
             .underruns
             .load(std::sync::atomic::Ordering::Relaxed),
@@ -853,38 +868,66 @@ fn meter_line(
 
 fn cmd_play(
     file: &std::path::Path,
+    delivery: Option<String>,
     preset: Option<String>,
     chain: Option<PathBuf>,
     silent: bool,
     device: Option<String>,
 ) -> crate::Result<ExitCode> {
+    use crate::engine::session::{PlayOptions, Playback, PlaybackPlan};
     use crate::engine::{Command as C, ListenMode};
     use ratatui::crossterm::event::{self, Event, KeyCode};
     use std::io::IsTerminal;
-    let (cfg, _) = load_chain(chain.as_deref(), preset.as_deref())?;
-    let (gain, input_lufs) = crate::engine::session::gain_plan(file, &cfg)?;
-    let mut p = crate::engine::session::Playback::open_on(
-        file,
-        &cfg,
-        gain,
-        device.as_deref(),
-        silent,
-        false,
-    )?;
-    let processed_lufs = cfg.target_lufs.unwrap_or(input_lufs);
-    p.send(C::SetMatchGainDb(if input_lufs.is_finite() {
-        processed_lufs - input_lufs
+    let is_session = file
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("toml"));
+    let (plan, what) = if is_session {
+        if chain.is_some() || preset.is_some() {
+            return Err(crate::LatheError::Invalid(
+                "--chain/--preset apply to a file; a session brings its own chain".into(),
+            ));
+        }
+        eprintln!("lathe play: planning gains as lathe render does…");
+        let plan = PlaybackPlan::session(file, delivery.as_deref())?;
+        let what = format!("{} tracks", plan.tracks.len());
+        (plan, what)
     } else {
-        0.0
-    }));
+        if delivery.is_some() {
+            return Err(crate::LatheError::Invalid(
+                "--delivery applies to a session file".into(),
+            ));
+        }
+        let (cfg, _) = load_chain(chain.as_deref(), preset.as_deref())?;
+        let (gain, input_lufs) = crate::engine::session::gain_plan(file, &cfg)?;
+        let processed_lufs = cfg.target_lufs.unwrap_or(input_lufs);
+        let matched = if input_lufs.is_finite() {
+            processed_lufs - input_lufs
+        } else {
+            0.0
+        };
+        let what = format!(
+            "{} (gain into limiter {gain:+.2} dB)",
+            cfg.name.clone().unwrap_or_else(|| "chain".into())
+        );
+        (PlaybackPlan::file(file, &cfg, gain, matched)?, what)
+    };
+    let mut p = Playback::open_plan(
+        plan,
+        &PlayOptions {
+            device,
+            force_null: silent,
+            ..PlayOptions::default()
+        },
+    )?;
     p.send(C::Play);
     eprintln!(
-        "lathe play: {} through {} (gain into limiter {:+.2} dB); output: {}",
+        "lathe play: {} through {what}; output: {}",
         file.display(),
-        cfg.name.clone().unwrap_or_else(|| "chain".into()),
-        gain,
         p.output_description()
     );
+    for n in p.poll() {
+        eprintln!("lathe play: {n}");
+    }
     let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let (mut processed, mut level_match, mut listen, mut playing) =
         (true, true, ListenMode::Stereo, true);
@@ -900,10 +943,11 @@ fn cmd_play(
     if !interactive {
         // Piped: play to the end, a meter line per second.
         let mut last = std::time::Instant::now();
-        while !(p.shared.finished.load(std::sync::atomic::Ordering::Acquire)
-            && p.position_s() >= p.total_frames.unwrap_or(0) as f64 / f64::from(p.rate) - 0.01)
-        {
+        while !p.finished() {
             std::thread::sleep(std::time::Duration::from_millis(20));
+            for n in p.poll() {
+                eprintln!("lathe play: {n}");
+            }
             if last.elapsed().as_secs_f64() >= 1.0 {
                 println!(
                     "{}",
@@ -935,6 +979,21 @@ fn cmd_play(
                 };
                 match k.code {
                     KeyCode::Char('q') | KeyCode::Esc => break,
+                    KeyCode::Char('n') => p.next_track(),
+                    KeyCode::Char('p') => p.previous_track(),
+                    KeyCode::Char('s') => {
+                        playing = false;
+                        p.stop();
+                    }
+                    KeyCode::Char('[') => {
+                        // Loop the next 8 s from the playhead; again to clear.
+                        if p.loop_region().is_some() {
+                            p.set_loop(None);
+                        } else {
+                            let a = p.position_frames();
+                            p.set_loop(Some((a, a + 8 * u64::from(p.rate))));
+                        }
+                    }
                     KeyCode::Char(' ') => {
                         playing = !playing;
                         p.send(if playing { C::Play } else { C::Pause });

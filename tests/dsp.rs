@@ -664,3 +664,43 @@ fn bypass_toggles_crossfade_without_clicks_or_time_shift() {
         assert!((out[i] - x[i - lat]).abs() < 1e-6);
     }
 }
+
+#[test]
+fn the_meter_spectrum_reads_a_sine_at_its_level_in_its_band() {
+    use lathe::analysis::spectrum::{BANDS, Spectrum, band_centre_hz};
+    for (freq, amp_db) in [(1000.0f64, -6.0f64), (100.0, -20.0), (8000.0, -12.0)] {
+        let rate = 48_000u32;
+        let a = 10f64.powf(amp_db / 20.0);
+        let x: Vec<f32> = (0..rate as usize)
+            .map(|i| (a * (std::f64::consts::TAU * freq * i as f64 / f64::from(rate)).sin()) as f32)
+            .collect();
+        let mut s = Spectrum::new(rate);
+        s.push(&x, &x);
+        assert!(s.analyses() > 10);
+        let band = (0..BANDS)
+            .min_by(|&i, &j| {
+                let d = |k: usize| (band_centre_hz(k) / freq).ln().abs();
+                d(i).total_cmp(&d(j))
+            })
+            .expect("bands");
+        let lv = s.raw_levels();
+        // The band holding the sine reads its level (a sine on a band edge
+        // splits between two bands: their power sum is the level).
+        let sum = 10.0
+            * (lv[band - 1..=band + 1]
+                .iter()
+                .map(|v| 10f64.powf(f64::from(*v) / 10.0))
+                .sum::<f64>())
+            .log10();
+        assert!(
+            (sum - amp_db).abs() < 0.3,
+            "{freq} Hz at {amp_db} dB read {sum:.2} dB"
+        );
+        // An octave away it is at least 40 dB down.
+        assert!(
+            f64::from(lv[band + 6]) < amp_db - 40.0,
+            "{freq} Hz leaks: {:?}",
+            &lv[band..band + 7]
+        );
+    }
+}

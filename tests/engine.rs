@@ -24,13 +24,14 @@ fn play_all(
     let mut buf = vec![0f32; 512];
     let mut fed = 0;
     while out.len() < (n + extra) * 2 {
-        while fed < n && tx.slots() >= 2 {
+        // The reader follows the audio with a latency's worth of silence.
+        while fed < n + extra && tx.slots() >= planar.len() {
             for c in planar {
-                let _ = tx.push(c[fed]);
+                let _ = tx.push(if fed < n { c[fed] } else { 0.0 });
             }
             fed += 1;
         }
-        if fed == n {
+        if fed == n + extra {
             shared.finished.store(true, Ordering::Release);
         }
         player.render(&mut buf, 2);
@@ -205,8 +206,8 @@ fn a_chain_change_is_heard_within_20_ms_without_a_click() {
     let (mut tx, rx) = rtrb::RingBuffer::<f32>::new(n + 10);
     let (mut ctx, crx) = rtrb::RingBuffer::<Command>::new(16);
     let (ttx, _trx) = rtrb::RingBuffer::<f32>::new(1 << 20);
-    let (mut swap_tx, swap_rx) = rtrb::RingBuffer::<Box<Chain>>::new(4);
-    let (retired_tx, mut retired_rx) = rtrb::RingBuffer::<Box<Chain>>::new(4);
+    let (mut swap_tx, swap_rx) = rtrb::RingBuffer::<lathe::engine::Swap>::new(4);
+    let (retired_tx, mut retired_rx) = rtrb::RingBuffer::<Box<lathe::engine::Unit>>::new(4);
     let mut p = Player::new(
         make(0.0),
         1,
@@ -225,7 +226,9 @@ fn a_chain_change_is_heard_within_20_ms_without_a_click() {
     let change_buf = 60;
     for b in 0..n / 256 {
         if b == change_buf {
-            let _ = swap_tx.push(Box::new(make(6.0)));
+            let next = make(6.0);
+            let lat = next.latency();
+            let _ = swap_tx.push((0, Box::new(lathe::engine::Unit::new(next, lat))));
         }
         p.render(&mut buf, 2);
         out.extend(buf.chunks(2).map(|f| f[0]));
@@ -294,4 +297,265 @@ fn delta_listen_mode_is_what_the_chain_changes() {
             x[i - latency]
         );
     }
+}
+
+const ALBUM: &str = r#"version = 1
+
+[album]
+title = "t"
+artist = "a"
+balance = "album"
+
+[chain]
+target_lufs = -16.0
+
+[[chain.module]]
+type = "eq"
+[[chain.module.band]]
+type = "high-shelf"
+freq_hz = 8000.0
+gain_db = 1.5
+
+[[chain.module]]
+type = "compressor"
+threshold_db = -24.0
+ratio = 2.0
+
+[[chain.module]]
+type = "limiter"
+ceiling_dbtp = -1.0
+
+[[track]]
+path = "a.wav"
+title = "A"
+fade_in_s = 0.3
+gap_s = 0.5
+trim_start_s = 0.25
+
+[[track]]
+path = "b.wav"
+title = "B"
+gap_s = 0.0
+gain_db = -2.0
+fade_out_s = 0.4
+
+[[track]]
+path = "c.wav"
+title = "C"
+gap_s = 0.0
+crossfade_s = 0.5
+trim_end_s = 0.3
+[[track.module]]
+type = "imager"
+width_pct = 130.0
+
+[[delivery]]
+name = "float"
+format = "wav"
+bits = "32f"
+rate_hz = 48000
+ceiling_dbtp = -1.0
+track_files = false
+album_file = true
+"#;
+
+/// Write the three test tracks and the ALBUM session into `dir`.
+fn write_album(dir: &std::path::Path) -> std::path::PathBuf {
+    let rate = 48_000;
+    // Three different tracks: stereo, mono, stereo; gapless, crossfaded.
+    let a: Vec<Vec<f32>> = (0..2)
+        .map(|c| {
+            common::noise(rate * 3, 10 + c)
+                .iter()
+                .enumerate()
+                .map(|(i, v)| v * 0.2 * (1.0 + (i as f32 / 7000.0).sin()))
+                .collect()
+        })
+        .collect();
+    let b: Vec<Vec<f32>> = vec![
+        (0..rate * 2)
+            .map(|i| 0.5 * (std::f32::consts::TAU * 220.0 * i as f32 / rate as f32).sin())
+            .collect(),
+    ];
+    let c: Vec<Vec<f32>> = (0..2)
+        .map(|ch| {
+            common::noise(rate * 3, 20 + ch)
+                .iter()
+                .map(|v| v * 0.4)
+                .collect()
+        })
+        .collect();
+    common::write_wav_f32(&dir.join("a.wav"), &a, rate as u32);
+    common::write_wav_f32(&dir.join("b.wav"), &b, rate as u32);
+    common::write_wav_f32(&dir.join("c.wav"), &c, rate as u32);
+    let session = dir.join("s.toml");
+    std::fs::write(&session, ALBUM).expect("write");
+    session
+}
+
+#[test]
+fn a_whole_session_plays_exactly_as_the_album_renders() {
+    use lathe::engine::session::{PlayOptions, Playback, PlaybackPlan};
+    let dir = tempfile::tempdir().expect("tmp");
+    let session = write_album(dir.path());
+    let out = dir.path().join("out");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_lathe"))
+        .args([
+            "render".as_ref(),
+            session.as_os_str(),
+            "-o".as_ref(),
+            out.as_os_str(),
+        ])
+        .output()
+        .expect("render");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let album = std::fs::read_dir(out.join("float"))
+        .expect("dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|e| e == "wav"))
+        .expect("album file");
+    let rendered: Vec<f32> = hound::WavReader::open(&album)
+        .expect("wav")
+        .samples::<f32>()
+        .map(|s| s.expect("s"))
+        .collect();
+    let plan = PlaybackPlan::session(&session, None).expect("plan");
+    let capture = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut p = Playback::open_plan(
+        plan,
+        &PlayOptions {
+            force_null: true,
+            freewheel: true,
+            capture: Some(capture.clone()),
+            ..PlayOptions::default()
+        },
+    )
+    .expect("open");
+    assert_eq!(p.timeline.total() as usize * 2, rendered.len());
+    p.send(Command::Play);
+    let t0 = std::time::Instant::now();
+    while !p.finished() {
+        assert!(t0.elapsed().as_secs() < 60, "playback did not finish");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let lat = p.latency();
+    drop(p);
+    let heard = capture.lock().expect("capture").clone();
+    assert!(
+        heard.len() >= rendered.len() + lat * 2,
+        "{} < {}",
+        heard.len(),
+        rendered.len()
+    );
+    let mut worst = (0.0f32, 0usize);
+    for (i, r) in rendered.iter().enumerate() {
+        let d = (heard[lat * 2 + i] - r).abs();
+        if d > worst.0 {
+            worst = (d, i / 2);
+        }
+    }
+    assert!(
+        worst.0 <= 1e-6,
+        "playback differs from the album render by {} at frame {}",
+        worst.0,
+        worst.1
+    );
+}
+
+fn open_album(session: &std::path::Path) -> lathe::engine::session::Playback {
+    use lathe::engine::session::{PlayOptions, Playback, PlaybackPlan};
+    let plan = PlaybackPlan::session(session, None).expect("plan");
+    Playback::open_plan(
+        plan,
+        &PlayOptions {
+            force_null: true,
+            ..PlayOptions::default()
+        },
+    )
+    .expect("open")
+}
+
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let t0 = std::time::Instant::now();
+    while !f() {
+        assert!(t0.elapsed().as_secs() < 20, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn transport_moves_between_tracks_and_loops_a_region() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let session = write_album(dir.path());
+    let mut p = open_album(&session);
+    assert_eq!(p.timeline.spans.len(), 3);
+    p.send(Command::Play);
+    // To a track: the playhead lands on its first frame and the track is current.
+    p.seek_track(2);
+    let s2 = p.timeline.spans[2].start;
+    wait_until("seek to track 3", || {
+        p.position_frames() >= s2 && p.current_track() == 2
+    });
+    assert!(p.position_frames() < s2 + 48_000 / 2);
+    // Previous within 3 s of a start goes to the previous track; next comes back.
+    p.previous_track();
+    let s1 = p.timeline.spans[1].start;
+    wait_until("previous track", || {
+        p.current_track() == 1 && p.position_frames() < s1 + 24_000
+    });
+    p.next_track();
+    wait_until("next track", || p.current_track() == 2);
+    // A loop of 0.25 s inside track 1: the playhead stays inside it.
+    let (a, b) = (s1 + 24_000, s1 + 36_000);
+    p.set_loop(Some((a, b)));
+    p.seek(a);
+    wait_until("loop start", || (a..=b).contains(&p.position_frames()));
+    let t0 = std::time::Instant::now();
+    let mut wrapped = 0;
+    let mut last = p.position_frames();
+    while t0.elapsed().as_millis() < 900 {
+        let now = p.position_frames();
+        assert!(
+            now >= a.saturating_sub(256) && now <= b + 512,
+            "{now} outside {a}..{b}"
+        );
+        if now < last {
+            wrapped += 1;
+        }
+        last = now;
+        std::thread::sleep(std::time::Duration::from_millis(3));
+    }
+    assert!(
+        wrapped >= 2,
+        "looped {wrapped} times in 0.9 s of a 0.25 s loop"
+    );
+    assert_eq!(p.shared.underruns.load(Ordering::Relaxed), 0);
+    // Off again: it plays on past the loop end.
+    p.set_loop(None);
+    wait_until("past the loop", || p.position_frames() > b + 4_800);
+}
+
+#[test]
+fn a_lost_device_falls_back_to_the_silent_output_and_keeps_playing() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let session = write_album(dir.path());
+    let mut p = open_album(&session);
+    p.send(Command::Play);
+    wait_until("playing", || p.position_frames() > 4_800);
+    p.fall_back("audio device lost");
+    let notes = p.poll();
+    assert!(
+        notes.iter().any(|n| n.contains("audio device lost")),
+        "{notes:?}"
+    );
+    assert!(p.is_silent());
+    assert!(p.output_description().contains("silent output"));
+    let at = p.position_frames();
+    wait_until("playing on", || p.position_frames() > at + 48_000);
+    let m = p.meters();
+    assert!(
+        m.short_term_lufs.is_finite() || m.momentary_lufs.is_finite(),
+        "{m:?}"
+    );
 }

@@ -106,8 +106,8 @@ fn the_playback_callback_never_allocates() {
     let (tap_tx, mut tap_rx) = rtrb::RingBuffer::<f32>::new(4096);
     let shared = std::sync::Arc::new(PlayerShared::default());
     let mut player = Player::new(chain, 2, in_rx, cmd_rx, tap_tx, shared.clone());
-    let (mut swap_tx, swap_rx) = rtrb::RingBuffer::<Box<Chain>>::new(4);
-    let (retired_tx, mut retired_rx) = rtrb::RingBuffer::<Box<Chain>>::new(4);
+    let (mut swap_tx, swap_rx) = rtrb::RingBuffer::<lathe::engine::Swap>::new(4);
+    let (retired_tx, mut retired_rx) = rtrb::RingBuffer::<Box<lathe::engine::Unit>>::new(4);
     player.connect_swaps(swap_rx, retired_tx);
     let mut out = vec![0f32; 512];
     let _ = cmd_tx.push(Command::Play);
@@ -133,7 +133,8 @@ fn the_playback_callback_never_allocates() {
             170 => {
                 // A new chain, built here (allocating), swapped in by the callback.
                 let next = Chain::from_config(&cfg, 48_000, 2).unwrap_or_else(|e| panic!("{e}"));
-                let _ = swap_tx.push(Box::new(next));
+                let lat = next.latency();
+                let _ = swap_tx.push((0, Box::new(lathe::engine::Unit::new(next, lat))));
             }
             200 => shared
                 .flushing
@@ -150,4 +151,70 @@ fn the_playback_callback_never_allocates() {
         while retired_rx.pop().is_ok() {}
     }
     assert!(out.iter().all(|v| v.is_finite()));
+}
+
+#[test]
+fn the_album_callback_never_allocates_across_tracks_crossfades_loops_and_seeks() {
+    use lathe::engine::{Command, Jump, Player, PlayerShared, Span, TrackUnit, Unit};
+    use std::sync::atomic::Ordering;
+    if !cfg!(debug_assertions) {
+        println!("SKIPPED: the allocation guard is compiled only into debug builds");
+        return;
+    }
+    let cfg = ChainConfig::from_toml(FULL_CHAIN, "full").unwrap_or_else(|e| panic!("{e}"));
+    let build = |ch: usize| Chain::from_config(&cfg, 48_000, ch).unwrap_or_else(|e| panic!("{e}"));
+    let latency = build(2).latency();
+    // Three tracks: a gap, then a 0.1 s crossfade; the middle one is mono.
+    let mut spans = [
+        Span::plain(0, 20_000),
+        Span::plain(24_000, 20_000),
+        Span::plain(39_200, 20_000),
+    ];
+    spans[0].fade_out = 2_000;
+    spans[1].xf_out = 4_800;
+    spans[2].xf_in = 4_800;
+    spans[2].fade_in = 1_000;
+    let tracks: Vec<TrackUnit> = spans
+        .iter()
+        .enumerate()
+        .map(|(k, s)| {
+            let ch = if k == 1 { 1 } else { 2 };
+            TrackUnit {
+                span: *s,
+                unit: Box::new(Unit::new(build(ch), latency)),
+                channels: ch,
+                match_db: -3.0,
+            }
+        })
+        .collect();
+    let (mut in_tx, in_rx) = rtrb::RingBuffer::<f32>::new(1 << 20);
+    let (mut cmd_tx, cmd_rx) = rtrb::RingBuffer::<Command>::new(64);
+    let (tap_tx, mut tap_rx) = rtrb::RingBuffer::<f32>::new(1 << 16);
+    let (mut jump_tx, jump_rx) = rtrb::RingBuffer::<Jump>::new(8);
+    let shared = std::sync::Arc::new(PlayerShared::default());
+    let mut player =
+        Player::with_tracks(tracks, 2, 2, latency, in_rx, cmd_rx, tap_tx, shared.clone());
+    player.connect_jumps(jump_rx);
+    let _ = cmd_tx.push(Command::Play);
+    let _ = cmd_tx.push(Command::SetProcessed(false));
+    for i in 0..70_000usize * 4 {
+        let _ = in_tx.push(0.3 * ((i as f32) * 0.011).sin());
+    }
+    // A loop jump after 30 000 frames back to tick 10 000.
+    let _ = jump_tx.push(Jump {
+        generation: 0,
+        at: 30_000,
+        to: 10_000,
+    });
+    let mut out = vec![0f32; 512];
+    for b in 0..300 {
+        if b == 250 {
+            shared.restart_tick.store(38_000, Ordering::Release);
+            shared.flush_gen.store(1, Ordering::Release);
+        }
+        assert_no_alloc::assert_no_alloc(|| player.render(&mut out, 2));
+        while tap_rx.pop().is_ok() {}
+        assert!(out.iter().all(|v| v.is_finite()));
+    }
+    assert!(shared.position.load(Ordering::Relaxed) > 38_000);
 }

@@ -3,6 +3,7 @@
 
 pub mod loudness;
 pub mod platforms;
+pub mod spectrum;
 pub mod truepeak;
 
 use std::path::{Path, PathBuf};

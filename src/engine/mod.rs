@@ -11,5 +11,7 @@
 pub mod null_output;
 pub mod player;
 pub mod session;
+pub mod timeline;
 
-pub use player::{Command, ListenMode, Player, PlayerShared};
+pub use player::{Command, Jump, ListenMode, Player, PlayerShared, Swap, TrackUnit, Unit};
+pub use timeline::{Span, Timeline};

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use super::timeline::Span;
 use crate::dsp::chain::Chain;
 use crate::dsp::smoother::Smoother;
 use crate::dsp::{DelayLine, MAX_BLOCK};
@@ -39,18 +40,23 @@ pub enum Command {
     SetProcessed(bool),
     /// Level-match the original to the processed loudness.
     SetLevelMatch(bool),
-    /// Gain applied to the original when level matching, dB.
+    /// Gain applied to the original of every track when level matching, dB
+    /// (overrides the per-track values of the plan).
     SetMatchGainDb(f64),
     /// Listen mode.
     SetListen(ListenMode),
-    /// Bypass (true) or enable module `n` of the chain.
+    /// Bypass (true) or enable module `n` of every track's chain.
     SetBypass(usize, bool),
 }
+
+/// Most modules whose gain reduction the callback publishes.
+pub const MAX_METERED_MODULES: usize = 24;
 
 /// State shared between the callback and other threads (atomics only).
 #[derive(Debug, Default)]
 pub struct PlayerShared {
-    /// Frames played since the start of the stream (source position).
+    /// Input tick: frames of the timeline consumed (the playhead is this
+    /// minus the player's latency).
     pub position: AtomicU64,
     /// Callbacks that found too few frames ready.
     pub underruns: AtomicU64,
@@ -60,46 +66,145 @@ pub struct PlayerShared {
     pub finished: AtomicBool,
     /// Set while a seek is flushing the ring.
     pub flushing: AtomicBool,
+    /// Bumped by the reader after each seek (the callback restarts its chains).
+    pub flush_gen: AtomicU64,
+    /// The tick the input restarts at after the latest seek (written before `flush_gen`).
+    pub restart_tick: AtomicU64,
     /// Whether the callback is playing.
     pub playing: AtomicBool,
     /// Limiter gain reduction of the last callback, dB × 1000.
     pub gr_milli_db: AtomicU64,
+    /// Per module of the current track's chain (limiter last): gain
+    /// reduction of the last callback, dB × 1000.
+    pub module_gr_milli_db: [AtomicU64; MAX_METERED_MODULES],
+    /// Output correlation × 1000 + 1000 (0 … 2000), from the chain's imager
+    /// or measured on the output.
+    pub correlation_milli: AtomicU64,
+    /// The track at the playhead.
+    pub current_track: AtomicU64,
+    /// Callback CPU time of the last second, per mille of the buffer period.
+    pub load_permille: AtomicU64,
 }
 
-/// Incoming replacement chains and outgoing retired ones.
-type SwapQueues = (rtrb::Consumer<Box<Chain>>, rtrb::Producer<Box<Chain>>);
+/// A chain with the delay that pads it to the player's latency; built off
+/// the audio thread and handed in whole.
+pub struct Unit {
+    chain: Chain,
+    pad: DelayLine,
+}
 
-/// The callback: owns the chain and the ring ends; see the module docs.
-pub struct Player {
+impl Unit {
+    /// `chain` padded to `latency` frames (must be at least the chain's own).
+    pub fn new(chain: Chain, latency: usize) -> Self {
+        let ch = chain.channels();
+        let pad = DelayLine::new(ch, latency.saturating_sub(chain.latency()));
+        Self { chain, pad }
+    }
+
+    /// The chain.
+    pub fn chain(&self) -> &Chain {
+        &self.chain
+    }
+
+    fn process(&mut self, block: &mut AudioBlock) {
+        self.chain.process(block);
+        self.pad.process(block);
+    }
+
+    fn reset(&mut self) {
+        self.chain.reset();
+        self.pad.reset();
+    }
+}
+
+/// A replacement unit for track `.0` (or every track's unit when the
+/// player plays one track).
+pub type Swap = (usize, Box<Unit>);
+
+/// Incoming replacement units and outgoing retired ones.
+type SwapQueues = (rtrb::Consumer<Swap>, rtrb::Producer<Box<Unit>>);
+
+/// One track's processing state in the callback.
+struct Slot {
+    span: Span,
+    lane: usize,
     channels: usize,
-    chain: Box<Chain>,
-    /// The chain being faded out after a swap, and its scratch block.
-    old_chain: Option<Box<Chain>>,
-    old_block: AudioBlock,
+    match_db: f64,
+    unit: Box<Unit>,
+    /// The unit being faded out after a swap.
+    old: Option<Box<Unit>>,
     swap_fade: Smoother,
-    /// Frames the new chain runs silently (filling its delay lines and
-    /// filter states) before the crossfade starts.
+    /// Frames the new unit runs silently before the crossfade starts.
     prime_left: usize,
+    /// The next tick this slot expects; any other restarts it clean.
+    next_tick: u64,
+    work: AudioBlock,
+    old_work: AudioBlock,
+}
+
+/// A track for [`Player::with_tracks`].
+pub struct TrackUnit {
+    /// Where it sits on the timeline.
+    pub span: Span,
+    /// Its processing.
+    pub unit: Box<Unit>,
+    /// Channels of the track (1 or 2).
+    pub channels: usize,
+    /// Level-match gain for its original, dB.
+    pub match_db: f64,
+}
+
+/// The callback: owns the chains and the ring ends; see the module docs.
+pub struct Player {
+    /// Interleaved samples per tick in the input ring.
+    width: usize,
+    /// Channels per lane in the input ring.
+    lane_channels: usize,
+    latency: usize,
+    slots: Vec<Slot>,
     swaps: Option<SwapQueues>,
     input: rtrb::Consumer<f32>,
     commands: rtrb::Consumer<Command>,
+    jumps: Option<rtrb::Consumer<Jump>>,
+    pending_jump: Option<Jump>,
     tap: rtrb::Producer<f32>,
     shared: Arc<PlayerShared>,
-    proc_block: AudioBlock,
+    acc: [Vec<f64>; 2],
     orig_block: AudioBlock,
     orig_delay: DelayLine,
     mix: Smoother,
     match_gain: Smoother,
-    match_db: f64,
+    match_override: Option<f64>,
     level_match: bool,
     listen: ListenMode,
     playing: bool,
-    was_flushing: bool,
+    tick: u64,
+    consumed: u64,
+    gen_seen: u64,
+    current: usize,
+    load_acc: f64,
+    load_time: f64,
+    lossless_tap: bool,
+    /// False after a seek until the reader's first frames arrive (the
+    /// silence while it repositions is not an underrun).
+    primed: bool,
+}
+
+/// A seamless jump of the input timeline (loop region): after `at` frames
+/// consumed since the last seek (of generation `gen`), the tick becomes `to`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Jump {
+    /// Seek generation this jump belongs to.
+    pub generation: u64,
+    /// Frames consumed since that seek when the jump happens.
+    pub at: u64,
+    /// The new tick, samples.
+    pub to: u64,
 }
 
 impl Player {
-    /// A player for `channels`-channel audio through `chain`, reading
-    /// interleaved frames from `input`. Allocates everything it will use.
+    /// A player for one endless `channels`-channel track through `chain`,
+    /// reading interleaved frames from `input`. Allocates everything it will use.
     pub fn new(
         chain: Chain,
         channels: usize,
@@ -108,31 +213,91 @@ impl Player {
         tap: rtrb::Producer<f32>,
         shared: Arc<PlayerShared>,
     ) -> Self {
-        let rate = f64::from(chain.rate());
         let latency = chain.latency();
-        Self {
+        let track = TrackUnit {
+            span: Span::plain(0, u64::MAX),
+            unit: Box::new(Unit::new(chain, latency)),
             channels,
-            chain: Box::new(chain),
-            old_chain: None,
-            old_block: AudioBlock::new(channels, MAX_BLOCK),
-            swap_fade: Smoother::new(1.0, 10.0, rate),
-            prime_left: 0,
-            swaps: None,
+            match_db: 0.0,
+        };
+        Self::with_tracks(
+            vec![track],
+            1,
+            channels,
+            latency,
             input,
             commands,
             tap,
             shared,
-            proc_block: AudioBlock::new(channels, MAX_BLOCK),
-            orig_block: AudioBlock::new(channels, MAX_BLOCK),
-            orig_delay: DelayLine::new(channels, latency),
+        )
+    }
+
+    /// A player for tracks on a timeline. The input ring carries `lanes`
+    /// lanes of `lane_channels` samples per tick (track `k` reads lane
+    /// `k % lanes`; a mono track reads the lane's first channel); every
+    /// unit is padded to `latency` frames.
+    #[allow(clippy::too_many_arguments)]
+    pub fn with_tracks(
+        tracks: Vec<TrackUnit>,
+        lanes: usize,
+        lane_channels: usize,
+        latency: usize,
+        input: rtrb::Consumer<f32>,
+        commands: rtrb::Consumer<Command>,
+        tap: rtrb::Producer<f32>,
+        shared: Arc<PlayerShared>,
+    ) -> Self {
+        let rate = tracks
+            .first()
+            .map_or(48_000.0, |t| f64::from(t.unit.chain.rate()));
+        let lanes = lanes.max(1);
+        let slots = tracks
+            .into_iter()
+            .enumerate()
+            .map(|(k, t)| Slot {
+                span: t.span,
+                lane: k % lanes,
+                channels: t.channels,
+                match_db: t.match_db,
+                unit: t.unit,
+                old: None,
+                swap_fade: Smoother::new(1.0, 10.0, rate),
+                prime_left: 0,
+                next_tick: u64::MAX,
+                work: AudioBlock::new(t.channels, MAX_BLOCK),
+                old_work: AudioBlock::new(t.channels, MAX_BLOCK),
+            })
+            .collect();
+        Self {
+            width: lanes * lane_channels,
+            lane_channels,
+            latency,
+            slots,
+            swaps: None,
+            input,
+            commands,
+            jumps: None,
+            pending_jump: None,
+            tap,
+            shared,
+            acc: [vec![0.0; MAX_BLOCK], vec![0.0; MAX_BLOCK]],
+            orig_block: AudioBlock::new(2, MAX_BLOCK),
+            orig_delay: DelayLine::new(2, latency),
             // A/B crossfade: settles in 8 ms.
             mix: Smoother::new(1.0, 8.0, rate),
             match_gain: Smoother::new(1.0, 8.0, rate),
-            match_db: 0.0,
+            match_override: None,
             level_match: true,
             listen: ListenMode::Stereo,
             playing: false,
-            was_flushing: false,
+            tick: 0,
+            consumed: 0,
+            gen_seen: 0,
+            current: usize::MAX,
+            load_acc: 0.0,
+            load_time: 0.0,
+            lossless_tap: false,
+            primed: true,
         }
     }
 
@@ -160,40 +325,70 @@ impl Player {
         )
     }
 
-    /// Connect the chain-swap queues: new chains (built off the audio
+    /// Never drop tapped samples: when the meter ring lacks room for a
+    /// whole buffer, output silence and consume nothing (for freewheeling
+    /// outputs, whose sound nobody hears, so every processed frame is metered).
+    pub fn set_lossless_tap(&mut self, on: bool) {
+        self.lossless_tap = on;
+    }
+
+    /// The latency every track is padded to, samples.
+    pub fn latency(&self) -> usize {
+        self.latency
+    }
+
+    /// Connect the unit-swap queues: new units (built off the audio
     /// thread) come in through `incoming`; replaced ones go out through
     /// `retired` to be dropped elsewhere, so the callback never frees memory.
     pub fn connect_swaps(
         &mut self,
-        incoming: rtrb::Consumer<Box<Chain>>,
-        retired: rtrb::Producer<Box<Chain>>,
+        incoming: rtrb::Consumer<Swap>,
+        retired: rtrb::Producer<Box<Unit>>,
     ) {
         self.swaps = Some((incoming, retired));
     }
 
-    /// Take a new chain if one is waiting (and the previous swap has finished).
-    fn poll_swap(&mut self) {
-        if self.old_chain.is_some() && self.prime_left == 0 && !self.swap_fade.is_moving() {
-            // The fade is over: retire the old chain (never dropped here).
-            if let Some((_, retired)) = self.swaps.as_mut()
-                && let Some(old) = self.old_chain.take()
-                && let Err(rtrb::PushError::Full(back)) = retired.push(old)
-            {
-                self.old_chain = Some(back);
-            }
-        }
-        if self.old_chain.is_some() {
-            return;
-        }
-        let Some((incoming, _)) = self.swaps.as_mut() else {
+    /// Connect the queue of loop jumps from the reader.
+    pub fn connect_jumps(&mut self, jumps: rtrb::Consumer<Jump>) {
+        self.jumps = Some(jumps);
+    }
+
+    /// Take new units if waiting (one per slot whose previous swap has finished).
+    fn poll_swaps(&mut self) {
+        let Some((incoming, retired)) = self.swaps.as_mut() else {
             return;
         };
-        if let Ok(new) = incoming.pop() {
-            self.prime_left = new.latency() + 64;
-            let old = std::mem::replace(&mut self.chain, new);
-            self.old_chain = Some(old);
-            self.swap_fade.jump(0.0);
-            self.swap_fade.set(1.0);
+        for slot in &mut self.slots {
+            if slot.old.is_some()
+                && slot.prime_left == 0
+                && !slot.swap_fade.is_moving()
+                && let Some(old) = slot.old.take()
+                && let Err(rtrb::PushError::Full(back)) = retired.push(old)
+            {
+                slot.old = Some(back);
+            }
+        }
+        while let Ok(peek) = incoming.peek() {
+            let k = peek.0.min(self.slots.len().saturating_sub(1));
+            if self.slots.get(k).is_none_or(|s| s.old.is_some()) {
+                return;
+            }
+            let Ok((_, new)) = incoming.pop() else {
+                return;
+            };
+            let slot = &mut self.slots[k];
+            let running = slot.next_tick != u64::MAX;
+            let old = std::mem::replace(&mut slot.unit, new);
+            if running {
+                slot.prime_left = self.latency + 64;
+                slot.old = Some(old);
+                slot.swap_fade.jump(0.0);
+                slot.swap_fade.set(1.0);
+            } else if let Err(rtrb::PushError::Full(back)) = retired.push(old) {
+                // Keep it fading (silently) until the queue has room.
+                slot.old = Some(back);
+                slot.swap_fade.jump(1.0);
+            }
         }
     }
 
@@ -204,169 +399,377 @@ impl Player {
             Command::SetProcessed(p) => self.mix.set(if p { 1.0 } else { 0.0 }),
             Command::SetLevelMatch(on) => {
                 self.level_match = on;
-                self.match_gain.set(if on {
-                    crate::units::db_to_linear(self.match_db)
-                } else {
-                    1.0
-                });
+                self.update_match();
             }
             Command::SetMatchGainDb(db) => {
-                self.match_db = db;
-                if self.level_match {
-                    self.match_gain.set(crate::units::db_to_linear(db));
-                }
+                self.match_override = Some(db);
+                self.update_match();
             }
             Command::SetListen(m) => self.listen = m,
-            Command::SetBypass(i, b) => self.chain.set_bypass(i, b),
+            Command::SetBypass(i, b) => {
+                for s in &mut self.slots {
+                    s.unit.chain.set_bypass(i, b);
+                    if let Some(o) = s.old.as_mut() {
+                        o.chain.set_bypass(i, b);
+                    }
+                }
+            }
         }
         self.shared.playing.store(self.playing, Ordering::Relaxed);
+    }
+
+    fn update_match(&mut self) {
+        let db = self
+            .match_override
+            .or_else(|| self.slots.get(self.current).map(|s| s.match_db))
+            .unwrap_or(0.0);
+        self.match_gain.set(if self.level_match {
+            crate::units::db_to_linear(db)
+        } else {
+            1.0
+        });
+    }
+
+    fn restart(&mut self) {
+        for s in &mut self.slots {
+            s.next_tick = u64::MAX;
+        }
+        self.orig_delay.reset();
+        // Jumps of older generations are skipped when popped; the reader
+        // may already have queued some for this one.
+        self.pending_jump = self
+            .pending_jump
+            .filter(|j| j.generation == self.shared.flush_gen.load(Ordering::Acquire));
+        self.consumed = 0;
+        self.primed = false;
+        self.tick = self.shared.restart_tick.load(Ordering::Acquire);
+        self.shared.position.store(self.tick, Ordering::Release);
     }
 
     /// Fill the interleaved output buffer `out` (`out_channels` per frame).
     /// Real-time safe: no allocation, locks, I/O or logging.
     pub fn render(&mut self, out: &mut [f32], out_channels: usize) {
+        let started = std::time::Instant::now();
         while let Ok(c) = self.commands.pop() {
             self.apply(c);
         }
-        self.poll_swap();
+        self.poll_swaps();
         let out_channels = out_channels.max(1);
         let total = out.len() / out_channels;
-        let flushing = self.shared.flushing.load(Ordering::Acquire);
-        if flushing {
+        if self.shared.flushing.load(Ordering::Acquire) {
             // A seek: drop what is queued, play silence, start clean after.
             let n = self.input.slots();
             if let Ok(chunk) = self.input.read_chunk(n) {
                 chunk.commit_all();
             }
-            self.was_flushing = true;
             out.iter_mut().for_each(|s| *s = 0.0);
             return;
         }
-        if self.was_flushing {
-            self.was_flushing = false;
-            self.chain.reset();
-            self.orig_delay.reset();
+        let generation = self.shared.flush_gen.load(Ordering::Acquire);
+        if generation != self.gen_seen {
+            self.gen_seen = generation;
+            self.restart();
         }
-        if !self.playing {
+        if !self.playing || (self.lossless_tap && self.tap.slots() < total * 4) {
             out.iter_mut().for_each(|s| *s = 0.0);
             return;
         }
-        let ch = self.channels;
         let mut done = 0;
         while done < total {
-            let n = (total - done).min(MAX_BLOCK);
-            let avail = self.input.slots() / ch;
+            let mut n = (total - done).min(MAX_BLOCK);
+            // Frames ready: read before looking for jumps, so a jump pushed
+            // before these frames is always seen.
+            let avail = self.input.slots() / self.width;
+            // Split at the next loop jump.
+            if self.pending_jump.is_none()
+                && let Some(j) = self.jumps.as_mut()
+            {
+                while let Ok(jump) = j.pop() {
+                    if jump.generation == generation {
+                        self.pending_jump = Some(jump);
+                        break;
+                    }
+                }
+            }
+            if let Some(j) = self.pending_jump {
+                if j.at <= self.consumed {
+                    self.jump_to(j.to);
+                    self.pending_jump = None;
+                    continue;
+                }
+                n = n.min((j.at - self.consumed) as usize);
+            }
             let got = avail.min(n);
-            if got < n && !self.shared.finished.load(Ordering::Acquire) {
+            self.primed |= got > 0;
+            if got < n && self.primed && !self.shared.finished.load(Ordering::Acquire) {
                 self.shared.underruns.fetch_add(1, Ordering::Relaxed);
             }
-            if let Ok(chunk) = self.input.read_chunk(got * ch) {
-                let (a, b) = chunk.as_slices();
-                for (i, v) in a.iter().chain(b.iter()).enumerate() {
-                    let (f, c) = (i / ch, i % ch);
-                    self.proc_block.channels[c][f] = *v;
-                    self.orig_block.channels[c][f] = *v;
-                }
-                chunk.commit_all();
+            self.block(got);
+            self.emit(&mut out[done * out_channels..], got, out_channels);
+            for s in &mut out[(done + got) * out_channels..(done + n) * out_channels] {
+                *s = 0.0;
             }
-            for c in 0..ch {
-                self.proc_block.channels[c][got..n]
-                    .iter_mut()
-                    .for_each(|s| *s = 0.0);
-                self.orig_block.channels[c][got..n]
-                    .iter_mut()
-                    .for_each(|s| *s = 0.0);
+            done += n;
+            if got == 0 {
+                break;
             }
-            self.proc_block.frames = n;
-            self.orig_block.frames = n;
-            if let Some(old) = self.old_chain.as_mut() {
-                // Crossfade from the replaced chain to the new one (10 ms).
-                for (d, s) in self
-                    .old_block
-                    .channels
-                    .iter_mut()
-                    .zip(&self.proc_block.channels)
-                {
-                    d[..n].copy_from_slice(&s[..n]);
+        }
+        for s in &mut out[done.min(total) * out_channels..] {
+            *s = 0.0;
+        }
+        self.publish_load(started.elapsed().as_secs_f64(), total);
+    }
+
+    /// Continue at `to` without a restart (a loop): running slots that are
+    /// inside their span at the new tick keep their state.
+    fn jump_to(&mut self, to: u64) {
+        let lat = self.latency as u64;
+        for s in &mut self.slots {
+            let inside = to >= s.span.start && to < s.span.end().saturating_add(lat);
+            s.next_tick = if s.next_tick == self.tick && inside {
+                to
+            } else {
+                u64::MAX
+            };
+        }
+        self.tick = to;
+        self.shared.position.store(to, Ordering::Release);
+    }
+
+    /// Read `n` ticks and run every track that is active in them into `acc`.
+    fn block(&mut self, n: usize) {
+        for a in &mut self.acc {
+            a[..n].iter_mut().for_each(|v| *v = 0.0);
+        }
+        if n == 0 {
+            return;
+        }
+        let u0 = self.tick;
+        let lat = self.latency as u64;
+        let (w, lc) = (self.width, self.lane_channels);
+        let Ok(chunk) = self.input.read_chunk(n * w) else {
+            return;
+        };
+        let (a, b) = chunk.as_slices();
+        let at = |i: usize| -> f32 { if i < a.len() { a[i] } else { b[i - a.len()] } };
+        // The original: all lanes summed (mono lanes carry both channels).
+        for f in 0..n {
+            for c in 0..2 {
+                let mut v = 0.0f32;
+                let mut lane = 0;
+                while lane * lc < w {
+                    v += at(f * w + lane * lc + c.min(lc - 1));
+                    lane += 1;
                 }
-                self.old_block.frames = n;
-                old.process(&mut self.old_block);
-                self.chain.process(&mut self.proc_block);
-                let (start, prime) = (self.swap_fade, self.prime_left);
-                for (p, o) in self
-                    .proc_block
-                    .channels
-                    .iter_mut()
-                    .zip(&self.old_block.channels)
-                {
-                    let (mut f, mut left) = (start, prime);
-                    for (x, y) in p[..n].iter_mut().zip(&o[..n]) {
+                self.orig_block.channels[c][f] = v;
+            }
+        }
+        self.orig_block.frames = n;
+        for slot in &mut self.slots {
+            let s = slot.span;
+            let first = u0.max(s.start);
+            let last = (u0 + n as u64).min(s.end().saturating_add(lat));
+            if first >= last {
+                continue;
+            }
+            if slot.next_tick != first {
+                // Entering the span (or after a seek): start from silence,
+                // exactly as the render starts each track.
+                slot.unit.reset();
+                if let Some(o) = slot.old.as_mut() {
+                    o.reset();
+                }
+            }
+            let k = (last - first) as usize;
+            let off = (first - u0) as usize;
+            let base = slot.lane * lc;
+            for c in 0..slot.channels {
+                let dst = &mut slot.work.channels[c];
+                for (f, d) in dst[..k].iter_mut().enumerate() {
+                    let tick = first + f as u64;
+                    *d = if tick < s.end() {
+                        at((off + f) * w + base + c.min(lc - 1))
+                    } else {
+                        0.0
+                    };
+                }
+            }
+            slot.work.frames = k;
+            if let Some(old) = slot.old.as_mut() {
+                // Crossfade from the replaced unit to the new one (10 ms).
+                for (d, src) in slot.old_work.channels.iter_mut().zip(&slot.work.channels) {
+                    d[..k].copy_from_slice(&src[..k]);
+                }
+                slot.old_work.frames = k;
+                old.process(&mut slot.old_work);
+                slot.unit.process(&mut slot.work);
+                let (start, prime) = (slot.swap_fade, slot.prime_left);
+                for (p, o) in slot.work.channels.iter_mut().zip(&slot.old_work.channels) {
+                    let (mut fade, mut left) = (start, prime);
+                    for (x, y) in p[..k].iter_mut().zip(&o[..k]) {
                         let g = if left > 0 {
                             left -= 1;
                             0.0
                         } else {
-                            f.tick()
+                            fade.tick()
                         };
                         *x = (g * f64::from(*x) + (1.0 - g) * f64::from(*y)) as f32;
                     }
-                    self.swap_fade = f;
-                    self.prime_left = left;
+                    slot.swap_fade = fade;
+                    slot.prime_left = left;
                 }
             } else {
-                self.chain.process(&mut self.proc_block);
+                slot.unit.process(&mut slot.work);
             }
-            self.orig_delay.process(&mut self.orig_block);
-            let gr = self.chain.limiter_gain_reduction_db();
-            self.shared
-                .gr_milli_db
-                .store((gr * 1000.0).max(0.0) as u64, Ordering::Relaxed);
-            for f in 0..n {
-                let m = self.mix.tick();
-                let mg = self.match_gain.tick();
-                let mut frame = [0f32; 2];
-                for (c, slot) in frame.iter_mut().enumerate().take(ch.min(2)) {
-                    let p = f64::from(self.proc_block.channels[c][f]);
-                    let raw = f64::from(self.orig_block.channels[c][f]);
-                    *slot = if self.listen == ListenMode::Delta {
-                        (p - raw) as f32
+            // Output at tick u is the timeline frame u - latency.
+            for f in 0..k {
+                let tick = first + f as u64;
+                if tick < lat {
+                    continue;
+                }
+                let t = tick - lat;
+                if t < s.start || t >= s.end() {
+                    continue;
+                }
+                let j = t - s.start;
+                let fg = s.fade_gain(j);
+                let xg = s.crossfade_gain(j);
+                for (c, acc) in self.acc.iter_mut().enumerate() {
+                    let v = slot.work.channels[c.min(slot.channels - 1)][f];
+                    let v = if fg != 1.0 {
+                        (f64::from(v) * fg) as f32
                     } else {
-                        (m * p + (1.0 - m) * raw * mg) as f32
+                        v
                     };
-                }
-                if ch == 1 {
-                    frame[1] = frame[0];
-                }
-                let [l, r] = frame;
-                let (l, r) = match self.listen {
-                    ListenMode::Stereo => (l, r),
-                    ListenMode::Mono | ListenMode::Mid => {
-                        let m = 0.5 * (l + r);
-                        (m, m)
-                    }
-                    ListenMode::Side => {
-                        let s = 0.5 * (l - r);
-                        (s, s)
-                    }
-                    ListenMode::Left => (l, l),
-                    ListenMode::Right => (r, r),
-                    ListenMode::Delta => (l, r),
-                };
-                let o = (done + f) * out_channels;
-                out[o] = l;
-                if out_channels > 1 {
-                    out[o + 1] = r;
-                    for extra in &mut out[o + 2..o + out_channels] {
-                        *extra = 0.0;
-                    }
-                }
-                if self.tap.push(l).is_err() || self.tap.push(r).is_err() {
-                    self.shared.tap_dropped.fetch_add(1, Ordering::Relaxed);
+                    acc[off + f] += f64::from(v) * xg;
                 }
             }
+            slot.next_tick = last;
+        }
+        chunk.commit_all();
+        self.orig_delay.process(&mut self.orig_block);
+        self.tick += n as u64;
+        self.consumed += n as u64;
+        self.shared.position.store(self.tick, Ordering::Release);
+        // The track at the playhead: meters and level match follow it.
+        let t = self.tick.saturating_sub(lat);
+        let cur = self
+            .slots
+            .iter()
+            .rposition(|s| s.span.start <= t)
+            .unwrap_or(0);
+        if cur != self.current {
+            self.current = cur;
             self.shared
-                .position
-                .fetch_add(got as u64, Ordering::Relaxed);
-            done += n;
+                .current_track
+                .store(cur as u64, Ordering::Relaxed);
+            self.update_match();
+        }
+        if let Some(slot) = self.slots.get(cur) {
+            let chain = &slot.unit.chain;
+            self.shared.gr_milli_db.store(
+                (chain.limiter_gain_reduction_db() * 1000.0).max(0.0) as u64,
+                Ordering::Relaxed,
+            );
+            for (m, (_, gr)) in self
+                .shared
+                .module_gr_milli_db
+                .iter()
+                .zip(chain.gain_reductions())
+            {
+                m.store((gr * 1000.0).max(0.0) as u64, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Mix processed/original for `n` frames, apply the listen mode, write
+    /// `out` and the meter tap (processed L/R, original L/R per frame).
+    fn emit(&mut self, out: &mut [f32], n: usize, out_channels: usize) {
+        let (mut sxy, mut sxx, mut syy) = (0.0f64, 0.0f64, 0.0f64);
+        for f in 0..n {
+            let m = self.mix.tick();
+            let mg = self.match_gain.tick();
+            let mut frame = [0f32; 2];
+            let mut proc = [0f32; 2];
+            for (c, slot) in frame.iter_mut().enumerate() {
+                let p = self.acc[c][f] as f32;
+                proc[c] = p;
+                let p = f64::from(p);
+                let raw = f64::from(self.orig_block.channels[c][f]);
+                *slot = if self.listen == ListenMode::Delta {
+                    (p - raw) as f32
+                } else {
+                    (m * p + (1.0 - m) * raw * mg) as f32
+                };
+            }
+            let [l, r] = frame;
+            let (l, r) = match self.listen {
+                ListenMode::Stereo | ListenMode::Delta => (l, r),
+                ListenMode::Mono | ListenMode::Mid => {
+                    let m = 0.5 * (l + r);
+                    (m, m)
+                }
+                ListenMode::Side => {
+                    let s = 0.5 * (l - r);
+                    (s, s)
+                }
+                ListenMode::Left => (l, l),
+                ListenMode::Right => (r, r),
+            };
+            let o = f * out_channels;
+            out[o] = l;
+            if out_channels > 1 {
+                out[o + 1] = r;
+                for extra in &mut out[o + 2..o + out_channels] {
+                    *extra = 0.0;
+                }
+            }
+            sxy += f64::from(proc[0]) * f64::from(proc[1]);
+            sxx += f64::from(proc[0]) * f64::from(proc[0]);
+            syy += f64::from(proc[1]) * f64::from(proc[1]);
+            let tapped = [
+                proc[0],
+                proc[1],
+                self.orig_block.channels[0][f],
+                self.orig_block.channels[1][f],
+            ];
+            if self.tap.slots() >= 4 {
+                for v in tapped {
+                    let _ = self.tap.push(v);
+                }
+            } else {
+                self.shared.tap_dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if n > 0 {
+            let corr = if sxx > 1e-12 && syy > 1e-12 {
+                sxy / (sxx * syy).sqrt()
+            } else {
+                1.0
+            };
+            let prev = self.shared.correlation_milli.load(Ordering::Relaxed) as f64 / 1000.0 - 1.0;
+            let smoothed = 0.9 * prev + 0.1 * corr.clamp(-1.0, 1.0);
+            self.shared.correlation_milli.store(
+                ((smoothed + 1.0) * 1000.0).round() as u64,
+                Ordering::Relaxed,
+            );
+        }
+    }
+
+    fn publish_load(&mut self, spent_s: f64, frames: usize) {
+        let rate = self
+            .slots
+            .first()
+            .map_or(48_000.0, |s| f64::from(s.unit.chain.rate()));
+        self.load_acc += spent_s;
+        self.load_time += frames as f64 / rate;
+        if self.load_time >= 0.5 {
+            self.shared.load_permille.store(
+                (self.load_acc / self.load_time * 1000.0) as u64,
+                Ordering::Relaxed,
+            );
+            self.load_acc = 0.0;
+            self.load_time = 0.0;
         }
     }
 }

@@ -24,6 +24,7 @@ use crate::analysis::loudness::LoudnessSummary;
 use crate::analysis::{FileAnalysis, analyze_file};
 use crate::cancel;
 use crate::dsp::chain::Chain;
+use crate::engine::timeline::{Placement, Timeline};
 use crate::error::{LatheError, Result};
 use crate::io::atomic::{AtomicFile, check_output};
 use crate::io::dither::{DitherKind, Quantizer};
@@ -243,6 +244,165 @@ struct Prepared {
     channels: usize,
 }
 
+/// Run every track of `session` through its chain for delivery `d`
+/// (spooled in `dir`) and find the gains into the limiter that balancing
+/// asks for. Returns the spools, the limiter-only chains and the gains, dB.
+fn prepare_delivery(
+    session: &Session,
+    paths: &[PathBuf],
+    d: &Delivery,
+    dir: &Path,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<(Vec<Prepared>, Vec<ChainConfig>, Vec<f64>)> {
+    let rate = d.rate_hz;
+    let chains: Vec<ChainConfig> = session
+        .tracks
+        .iter()
+        .map(|t| delivery_chain(session, t, d))
+        .collect();
+    let prepared: Vec<Prepared> = session
+        .tracks
+        .par_iter()
+        .zip(paths.par_iter())
+        .zip(chains.par_iter())
+        .map(|((t, p), cfg)| -> Result<Prepared> {
+            let mut src = open_trimmed(p, t)?;
+            let info = src.info().clone();
+            let mut chain = Chain::from_config(cfg, info.sample_rate, info.channels)
+                .map_err(|e| LatheError::decode(p, e.to_string()))?;
+            let mut gr = vec![0.0; cfg.modules.len() + 1];
+            let (spool, pre) =
+                process_to_spool(&mut src, &mut chain, rate, dir, &|_| {}, &mut gr)?;
+            Ok(Prepared {
+                spool,
+                pre,
+                weights: info.channel_weights.clone(),
+                channels: info.channels,
+            })
+        })
+        .collect::<Result<_>>()?;
+    let lim: Vec<ChainConfig> = chains.iter().map(limiter_only).collect();
+    let target = d.target_lufs.or(session.chain.target_lufs);
+    let offsets: Vec<f64> = session.tracks.iter().map(|t| t.gain_db).collect();
+    progress(&format!(
+        "{}: balancing ({:?})",
+        d.name, session.album.balance
+    ));
+    let gains: Vec<f64> = match (session.album.balance, target) {
+        (Balance::None, _) | (_, None) => offsets.clone(),
+        (Balance::Track, Some(t)) => prepared
+            .par_iter()
+            .zip(lim.par_iter())
+            .zip(offsets.par_iter())
+            .map(|((p, l), off)| {
+                let pre = p.pre.stats().integrated_lufs;
+                search_gain(&p.spool, l, rate, &p.weights, pre, t, &|_| {}).map(|(g, _, _)| g + off)
+            })
+            .collect::<Result<_>>()?,
+        (Balance::Album, Some(t)) => {
+            let album_lufs = |g: f64| -> Result<f64> {
+                let sums: Vec<LoudnessSummary> = prepared
+                    .par_iter()
+                    .zip(lim.par_iter())
+                    .zip(offsets.par_iter())
+                    .map(|((p, l), off)| limited_summary(&p.spool, l, rate, &p.weights, g + off))
+                    .collect::<Result<_>>()?;
+                let mut all = LoudnessSummary::default();
+                for s in &sums {
+                    all.merge(s);
+                }
+                Ok(all.stats().integrated_lufs)
+            };
+            let mut pre_all = LoudnessSummary::default();
+            for p in &prepared {
+                pre_all.merge(&p.pre);
+            }
+            let g0 = t - pre_all.stats().integrated_lufs;
+            let g = if g0.is_finite() {
+                secant(album_lufs, g0, t, &|_| {})?.0
+            } else {
+                0.0
+            };
+            offsets.iter().map(|o| g + o).collect()
+        }
+    };
+    Ok((prepared, lim, gains))
+}
+
+/// What playback needs to sound like delivery `d`: per track the gain into
+/// the limiter (dB) and the integrated loudness before and after (LUFS).
+#[derive(Debug, Clone)]
+pub struct DeliveryPlan {
+    /// The delivery.
+    pub delivery: Delivery,
+    /// Each track's chain for this delivery (album chain, track modules,
+    /// limiter at the delivery ceiling).
+    pub chains: Vec<ChainConfig>,
+    /// Gain into the limiter per track, dB.
+    pub gains_db: Vec<f64>,
+    /// Integrated loudness of each source track, LUFS.
+    pub input_lufs: Vec<f64>,
+    /// Integrated loudness of each rendered track, LUFS.
+    pub output_lufs: Vec<f64>,
+}
+
+/// Plan delivery `name` (None: the first) of the session at `session_path`
+/// exactly as `lathe render` does, without writing anything.
+pub fn plan_delivery(session_path: &Path, name: Option<&str>) -> Result<(Session, DeliveryPlan)> {
+    let session = Session::load(session_path)?;
+    let d = match name {
+        Some(n) => session
+            .deliveries
+            .iter()
+            .find(|d| d.name == n)
+            .cloned()
+            .ok_or_else(|| {
+                LatheError::Invalid(format!(
+                    "{}: no delivery named '{n}'",
+                    session_path.display()
+                ))
+            })?,
+        None => session.deliveries.first().cloned().ok_or_else(|| {
+            LatheError::Invalid(format!("{}: has no delivery", session_path.display()))
+        })?,
+    };
+    let paths: Vec<PathBuf> = session
+        .tracks
+        .iter()
+        .map(|t| session.track_path(session_path, t))
+        .collect();
+    let input_lufs: Vec<f64> = paths
+        .par_iter()
+        .map(|p| analyze_file(p).map(|a| a.loudness.integrated_lufs))
+        .collect::<Result<_>>()?;
+    let dir = std::env::temp_dir();
+    let (prepared, lim, gains) = prepare_delivery(&session, &paths, &d, &dir, &|_| {})?;
+    let output_lufs: Vec<f64> = prepared
+        .par_iter()
+        .zip(lim.par_iter())
+        .zip(gains.par_iter())
+        .map(|((p, l), g)| {
+            limited_summary(&p.spool, l, d.rate_hz, &p.weights, *g)
+                .map(|s| s.stats().integrated_lufs)
+        })
+        .collect::<Result<_>>()?;
+    let chains = session
+        .tracks
+        .iter()
+        .map(|t| delivery_chain(&session, t, &d))
+        .collect();
+    Ok((
+        session,
+        DeliveryPlan {
+            delivery: d,
+            chains,
+            gains_db: gains,
+            input_lufs,
+            output_lufs,
+        },
+    ))
+}
+
 /// Check everything that can be checked before writing anything.
 pub fn preflight(opts: &RenderOptions) -> Result<(Session, Vec<Delivery>)> {
     let session = Session::load(&opts.session)?;
@@ -362,80 +522,9 @@ pub fn render_session(
             .ok_or_else(|| LatheError::Invalid(format!("bits {}", d.bits)))?;
         let dither = DitherKind::parse(&d.dither).unwrap_or(DitherKind::Tpdf);
         let rate = d.rate_hz;
-        let chains: Vec<ChainConfig> = session
-            .tracks
-            .iter()
-            .map(|t| delivery_chain(&session, t, d))
-            .collect();
-        let prepared: Vec<Prepared> = session
-            .tracks
-            .par_iter()
-            .zip(paths.par_iter())
-            .zip(chains.par_iter())
-            .map(|((t, p), cfg)| -> Result<Prepared> {
-                let mut src = open_trimmed(p, t)?;
-                let info = src.info().clone();
-                let mut chain = Chain::from_config(cfg, info.sample_rate, info.channels)
-                    .map_err(|e| LatheError::decode(p, e.to_string()))?;
-                let mut gr = vec![0.0; cfg.modules.len() + 1];
-                let (spool, pre) =
-                    process_to_spool(&mut src, &mut chain, rate, &dir, &|_| {}, &mut gr)?;
-                Ok(Prepared {
-                    spool,
-                    pre,
-                    weights: info.channel_weights.clone(),
-                    channels: info.channels,
-                })
-            })
-            .collect::<Result<_>>()?;
-        let lim: Vec<ChainConfig> = chains.iter().map(limiter_only).collect();
+        let (prepared, lim, gains) = prepare_delivery(&session, &paths, d, &dir, progress)?;
         let target = d.target_lufs.or(session.chain.target_lufs);
         let offsets: Vec<f64> = session.tracks.iter().map(|t| t.gain_db).collect();
-        progress(&format!(
-            "{}: balancing ({:?})",
-            d.name, session.album.balance
-        ));
-        let gains: Vec<f64> = match (session.album.balance, target) {
-            (Balance::None, _) | (_, None) => offsets.clone(),
-            (Balance::Track, Some(t)) => prepared
-                .par_iter()
-                .zip(lim.par_iter())
-                .zip(offsets.par_iter())
-                .map(|((p, l), off)| {
-                    let pre = p.pre.stats().integrated_lufs;
-                    search_gain(&p.spool, l, rate, &p.weights, pre, t, &|_| {})
-                        .map(|(g, _, _)| g + off)
-                })
-                .collect::<Result<_>>()?,
-            (Balance::Album, Some(t)) => {
-                let album_lufs = |g: f64| -> Result<f64> {
-                    let sums: Vec<LoudnessSummary> = prepared
-                        .par_iter()
-                        .zip(lim.par_iter())
-                        .zip(offsets.par_iter())
-                        .map(|((p, l), off)| {
-                            limited_summary(&p.spool, l, rate, &p.weights, g + off)
-                        })
-                        .collect::<Result<_>>()?;
-                    let mut all = LoudnessSummary::default();
-                    for s in &sums {
-                        all.merge(s);
-                    }
-                    Ok(all.stats().integrated_lufs)
-                };
-                let mut pre_all = LoudnessSummary::default();
-                for p in &prepared {
-                    pre_all.merge(&p.pre);
-                }
-                let g0 = t - pre_all.stats().integrated_lufs;
-                let g = if g0.is_finite() {
-                    secant(album_lufs, g0, t, &|_| {})?.0
-                } else {
-                    0.0
-                };
-                offsets.iter().map(|o| g + o).collect()
-            }
-        };
         // Final per-track pass: limiter → fades → (per-track dither + file) and a post-limiter spool for the album.
         progress(&format!("{}: writing", d.name));
         let files = planned_files(&session, d);
@@ -531,36 +620,26 @@ pub fn render_session(
             let audio = files[files.len() - 2].clone();
             let cue = files[files.len() - 1].clone();
             let ch = befores.iter().map(|b| b.channels).max().unwrap_or(2);
-            let cd_frame = if rate % 75 == 0 {
-                u64::from(rate / 75)
-            } else {
-                1
-            };
             // Total length first (FLAC wants it): gaps rounded to CD frames.
-            let mut total = 0u64;
             let lens: Vec<u64> = posts
                 .iter()
                 .map(|p| p.as_ref().map_or(0, Spool::frames))
                 .collect();
-            let xfades: Vec<u64> = (0..posts.len())
-                .map(|i| {
-                    let t = &session.tracks[i];
-                    if i == 0 || t.gap_s > 0.0 {
-                        0
-                    } else {
-                        ((t.crossfade_s * f64::from(rate)).round() as u64)
-                            .min(lens[i] / 2)
-                            .min(lens[i - 1] / 2)
-                    }
+            let placements: Vec<Placement> = lens
+                .iter()
+                .zip(&session.tracks)
+                .map(|(len, t)| Placement {
+                    len: *len,
+                    gap_s: t.gap_s,
+                    crossfade_s: t.crossfade_s,
+                    fade_in_s: t.fade_in_s,
+                    fade_out_s: t.fade_out_s,
+                    curve: t.fade_curve,
                 })
                 .collect();
-            for (i, len) in lens.iter().enumerate() {
-                let gap = (session.tracks[i].gap_s * f64::from(rate)).round() as u64;
-                if gap > 0 {
-                    total = (total + gap).div_ceil(cd_frame) * cd_frame;
-                }
-                total = total + len - xfades[i];
-            }
+            let timeline = Timeline::album(rate, &placements);
+            let xfades: Vec<u64> = timeline.spans.iter().map(|s| s.xf_in).collect();
+            let total = timeline.total();
             let mut out = Out::create(
                 d,
                 &opts.out_dir.join(&audio),
@@ -601,7 +680,6 @@ pub fn render_session(
             };
             for (i, post) in posts.iter().enumerate() {
                 let t = &session.tracks[i];
-                let gap = (t.gap_s * f64::from(rate)).round() as u64;
                 let xf = xfades[i] as usize;
                 // Flush whatever tail is not crossfaded.
                 let flush = tail[0].len() - xf.min(tail[0].len());
@@ -620,11 +698,7 @@ pub fn render_session(
                     tc.drain(..flush);
                 }
                 // Gaps: silence, rounded so the track starts on a CD frame (1/75 s).
-                let start = if gap > 0 {
-                    (pos + gap).div_ceil(cd_frame) * cd_frame
-                } else {
-                    pos
-                };
+                let start = timeline.spans[i].start;
                 cue_text.push_str(&format!(
                     "  TRACK {:02} AUDIO\n    TITLE \"{}\"\n",
                     i + 1,
