@@ -11,11 +11,47 @@ use crate::units::format_duration;
 
 /// lathe: a mastering workstation for the terminal.
 #[derive(Debug, Parser)]
-#[command(name = "lathe", version, about, long_about = None)]
+#[command(
+    name = "lathe",
+    version,
+    about,
+    long_about = "A mastering workstation for the terminal.\n\nWith a session file (.toml) or audio files and no subcommand, lathe opens its full-screen interface; `lathe demo` opens it on a synthesized album.",
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
-    /// What to do.
+    /// What to do (none: open the interface on FILES).
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+    /// A session (.toml) or audio files to open in the interface.
+    pub files: Vec<PathBuf>,
+    /// Interface options.
+    #[command(flatten)]
+    pub ui: UiArgs,
+}
+
+/// Options of the interface.
+#[derive(Debug, clap::Args)]
+pub struct UiArgs {
+    /// Theme: default, light, high-contrast, ansi16, a name in the config
+    /// folder's themes/, or a .toml file.
+    #[arg(long, value_name = "NAME")]
+    pub theme: Option<String>,
+    /// Use the silent output even if a sound card exists.
+    #[arg(long)]
+    pub silent: bool,
+    /// Output device (a part of its name, as `lathe devices` lists it).
+    #[arg(long, value_name = "NAME")]
+    pub device: Option<String>,
+}
+
+impl UiArgs {
+    fn options(&self) -> crate::ui::event_loop::UiOptions {
+        crate::ui::event_loop::UiOptions {
+            theme: self.theme.clone(),
+            silent: self.silent,
+            device: self.device.clone(),
+        }
+    }
 }
 
 /// The subcommands.
@@ -114,8 +150,12 @@ pub enum Command {
     },
     /// List audio output devices with their rates and channel counts.
     Devices,
-    /// Write the synthesized demo album and analyze it (no audio of your own needed).
+    /// Open the interface on a synthesized demo album (no audio of your own
+    /// needed); without a terminal it analyzes and renders the album instead.
     Demo {
+        /// Interface options.
+        #[command(flatten)]
+        ui: UiArgs,
         /// Write the demo into this folder and stop (default: a temporary folder, analyzed, then removed).
         #[arg(long, value_name = "DIR")]
         write: Option<PathBuf>,
@@ -128,9 +168,12 @@ pub enum Command {
 /// Parse the process arguments and run; returns the process exit code.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    let Some(command) = cli.command else {
+        return cmd_ui(&cli.files, &cli.ui);
+    };
+    match command {
         Command::Analyze { files, json } => cmd_analyze(&files, json),
-        Command::Demo { write, force } => cmd_demo(write, force),
+        Command::Demo { write, force, ui } => cmd_demo(write, force, &ui),
         Command::Play {
             file,
             delivery,
@@ -352,7 +395,51 @@ fn cmd_analyze(files: &[PathBuf], json: bool) -> ExitCode {
     }
 }
 
-fn cmd_demo(write: Option<PathBuf>, force: bool) -> ExitCode {
+fn cmd_ui(files: &[PathBuf], ui: &UiArgs) -> ExitCode {
+    use clap::CommandFactory;
+    if files.is_empty() {
+        let _ = Cli::command().print_help();
+        return ExitCode::from(2);
+    }
+    let opts = ui.options();
+    let is_session = files.len() == 1
+        && files[0]
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("toml"));
+    let r = if is_session {
+        crate::ui::event_loop::run_session(&files[0], &opts)
+    } else {
+        crate::ui::event_loop::run_files(files, &opts)
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprint_error(&e.to_string());
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn cmd_demo(write: Option<PathBuf>, force: bool, ui: &UiArgs) -> ExitCode {
+    use std::io::IsTerminal;
+    if write.is_none() && std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
+        // The interface on the demo album, kept in a temporary folder while it runs.
+        let dir = std::env::temp_dir().join(format!("lathe-demo-{}", std::process::id()));
+        let r = std::fs::create_dir_all(&dir)
+            .map_err(|e| {
+                crate::LatheError::Invalid(format!("{}: cannot create folder: {e}", dir.display()))
+            })
+            .and_then(|_| crate::demo::write_demo_session(&dir, true))
+            .and_then(|session| crate::ui::event_loop::run_session(&session, &ui.options()));
+        let _ = std::fs::remove_dir_all(&dir);
+        return match r {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprint_error(&e.to_string());
+                ExitCode::from(1)
+            }
+        };
+    }
     match write {
         Some(dir) => {
             if let Err(e) = std::fs::create_dir_all(&dir) {

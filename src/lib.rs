@@ -17,3 +17,4 @@ pub mod units;
 
 pub use error::{LatheError, Result};
 pub mod dsp;
+pub mod ui;

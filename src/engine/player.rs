@@ -47,6 +47,8 @@ pub enum Command {
     SetListen(ListenMode),
     /// Bypass (true) or enable module `n` of every track's chain.
     SetBypass(usize, bool),
+    /// Level-match gain for track `n`'s original, dB (a new gain plan).
+    SetTrackMatchDb(usize, f64),
 }
 
 /// Most modules whose gain reduction the callback publishes.
@@ -297,7 +299,7 @@ impl Player {
             load_acc: 0.0,
             load_time: 0.0,
             lossless_tap: false,
-            primed: true,
+            primed: false,
         }
     }
 
@@ -406,6 +408,12 @@ impl Player {
                 self.update_match();
             }
             Command::SetListen(m) => self.listen = m,
+            Command::SetTrackMatchDb(k, db) => {
+                if let Some(s) = self.slots.get_mut(k) {
+                    s.match_db = db;
+                }
+                self.update_match();
+            }
             Command::SetBypass(i, b) => {
                 for s in &mut self.slots {
                     s.unit.chain.set_bypass(i, b);

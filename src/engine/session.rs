@@ -136,7 +136,18 @@ impl PlaybackPlan {
     /// renders it: same chains, same balancing gains (planned exactly as
     /// `lathe render` plans them), same gaps, fades and crossfades.
     pub fn session(session_path: &Path, delivery: Option<&str>) -> Result<Self> {
-        let (session, plan) = crate::render::album::plan_delivery(session_path, delivery)?;
+        let session = crate::session::album::Session::load(session_path)?;
+        Self::from_session(&session, session_path, delivery)
+    }
+
+    /// [`PlaybackPlan::session`] for a session already in memory (track
+    /// paths relative to `session_path`'s folder).
+    pub fn from_session(
+        session: &crate::session::album::Session,
+        session_path: &Path,
+        delivery: Option<&str>,
+    ) -> Result<Self> {
+        let plan = crate::render::album::plan_delivery(session, session_path, delivery)?;
         let mut tracks = Vec::new();
         for (i, t) in session.tracks.iter().enumerate() {
             let path = session.track_path(session_path, t);
@@ -799,6 +810,7 @@ impl Playback {
         let (tap_tx, tap_rx) = rtrb::RingBuffer::<f32>::new(RING_FRAMES * 4);
         let (jump_tx, jump_rx) = rtrb::RingBuffer::<Jump>::new(64);
         let shared = Arc::new(PlayerShared::default());
+        shared.correlation_milli.store(2000, Ordering::Relaxed);
         let tracks: Vec<TrackUnit> = chains
             .into_iter()
             .zip(&timeline.spans)

@@ -217,7 +217,9 @@ pub fn planned_files(session: &Session, d: &Delivery) -> Vec<PathBuf> {
     v
 }
 
-fn delivery_chain(session: &Session, t: &Track, d: &Delivery) -> ChainConfig {
+/// Track `t`'s chain for delivery `d`: the album chain without its limiter,
+/// the track's own modules, then the limiter at the delivery's ceiling.
+pub fn delivery_chain(session: &Session, t: &Track, d: &Delivery) -> ChainConfig {
     let mut modules: Vec<ModuleConfig> = session
         .chain
         .modules
@@ -271,8 +273,7 @@ fn prepare_delivery(
             let mut chain = Chain::from_config(cfg, info.sample_rate, info.channels)
                 .map_err(|e| LatheError::decode(p, e.to_string()))?;
             let mut gr = vec![0.0; cfg.modules.len() + 1];
-            let (spool, pre) =
-                process_to_spool(&mut src, &mut chain, rate, dir, &|_| {}, &mut gr)?;
+            let (spool, pre) = process_to_spool(&mut src, &mut chain, rate, dir, &|_| {}, &mut gr)?;
             Ok(Prepared {
                 spool,
                 pre,
@@ -346,10 +347,14 @@ pub struct DeliveryPlan {
     pub output_lufs: Vec<f64>,
 }
 
-/// Plan delivery `name` (None: the first) of the session at `session_path`
-/// exactly as `lathe render` does, without writing anything.
-pub fn plan_delivery(session_path: &Path, name: Option<&str>) -> Result<(Session, DeliveryPlan)> {
-    let session = Session::load(session_path)?;
+/// Plan delivery `name` (None: the first) of `session` (track paths
+/// relative to `session_path`'s folder) exactly as `lathe render` does,
+/// without writing anything.
+pub fn plan_delivery(
+    session: &Session,
+    session_path: &Path,
+    name: Option<&str>,
+) -> Result<DeliveryPlan> {
     let d = match name {
         Some(n) => session
             .deliveries
@@ -376,7 +381,7 @@ pub fn plan_delivery(session_path: &Path, name: Option<&str>) -> Result<(Session
         .map(|p| analyze_file(p).map(|a| a.loudness.integrated_lufs))
         .collect::<Result<_>>()?;
     let dir = std::env::temp_dir();
-    let (prepared, lim, gains) = prepare_delivery(&session, &paths, &d, &dir, &|_| {})?;
+    let (prepared, lim, gains) = prepare_delivery(session, &paths, &d, &dir, &|_| {})?;
     let output_lufs: Vec<f64> = prepared
         .par_iter()
         .zip(lim.par_iter())
@@ -389,18 +394,15 @@ pub fn plan_delivery(session_path: &Path, name: Option<&str>) -> Result<(Session
     let chains = session
         .tracks
         .iter()
-        .map(|t| delivery_chain(&session, t, &d))
+        .map(|t| delivery_chain(session, t, &d))
         .collect();
-    Ok((
-        session,
-        DeliveryPlan {
-            delivery: d,
-            chains,
-            gains_db: gains,
-            input_lufs,
-            output_lufs,
-        },
-    ))
+    Ok(DeliveryPlan {
+        delivery: d,
+        chains,
+        gains_db: gains,
+        input_lufs,
+        output_lufs,
+    })
 }
 
 /// Check everything that can be checked before writing anything.

@@ -144,6 +144,28 @@ pub enum Container {
     Flac,
 }
 
+impl Track {
+    /// A track of `path` titled `title`, everything else at its default
+    /// (no trims, fades, gap, crossfade, gain or modules of its own).
+    pub fn new(path: PathBuf, title: String) -> Self {
+        Self {
+            path,
+            title,
+            artist: None,
+            isrc: None,
+            trim_start_s: 0.0,
+            trim_end_s: 0.0,
+            fade_in_s: 0.0,
+            fade_out_s: 0.0,
+            fade_curve: FadeCurve::default(),
+            gap_s: 0.0,
+            crossfade_s: 0.0,
+            gain_db: 0.0,
+            modules: Vec::new(),
+        }
+    }
+}
+
 /// One delivery format.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
