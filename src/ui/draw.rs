@@ -23,8 +23,11 @@ pub fn layout(app: &App, area: Rect) -> Vec<(Pane, Rect)> {
     if app.zoom && vis.contains(&app.focus) {
         return vec![(app.focus, area)];
     }
-    let shown = |p: Pane| vis.contains(&p);
     let big = area.height >= 40;
+    // Below 30 rows the Log pane folds away unless focused (the bottom
+    // line shows the latest message; 6 or z opens it).
+    let folded = |p: Pane| p == Pane::Log && area.height < 30 && app.focus != Pane::Log;
+    let shown = |p: Pane| vis.contains(&p) && !folded(p);
     let mut rows: Vec<Constraint> = Vec::new();
     let top =
         shown(Pane::Tracks) || shown(Pane::Chain) || shown(Pane::Meters) || shown(Pane::Spectrum);
@@ -32,10 +35,10 @@ pub fn layout(app: &App, area: Rect) -> Vec<(Pane, Rect)> {
         rows.push(Constraint::Min(8));
     }
     if shown(Pane::History) {
-        rows.push(Constraint::Length(if big { 12 } else { 7 }));
+        rows.push(Constraint::Length(if big { 12 } else { 6 }));
     }
     if shown(Pane::Log) {
-        rows.push(Constraint::Length(if big { 8 } else { 4 }));
+        rows.push(Constraint::Length(if big { 8 } else { 5 }));
     }
     let v = Layout::default()
         .direction(Direction::Vertical)
@@ -66,7 +69,7 @@ pub fn layout(app: &App, area: Rect) -> Vec<(Pane, Rect)> {
             match (shown(Pane::Tracks), shown(Pane::Chain)) {
                 (true, true) => {
                     let n = app.session.tracks.len() as u16 + 3;
-                    let h = n.clamp(5, col.height / 2);
+                    let h = n.clamp(5, (col.height * 3 / 5).max(5));
                     let s = Layout::default()
                         .direction(Direction::Vertical)
                         .constraints([Constraint::Length(h), Constraint::Min(3)])
@@ -297,15 +300,12 @@ fn chain(f: &mut Frame, app: &App, area: Rect) {
         let selected = i == app.chain_sel;
         let line = match row {
             Row::Target => Line::from(vec![
-                Span::styled("target          ", t.dim()),
+                Span::styled("target ", t.dim()),
                 Span::styled(
                     super::app::fmt_target(app.session.chain.target_lufs),
                     Style::default().fg(t.accent),
                 ),
-                Span::styled(
-                    format!("   ceiling {:.1} dBTP", app.ceiling_dbtp()),
-                    t.dim(),
-                ),
+                Span::styled(format!("  ceiling {:.1} dBTP", app.ceiling_dbtp()), t.dim()),
             ]),
             Row::Module(r) => {
                 let m = app.module(*r);
@@ -501,11 +501,11 @@ fn meters(f: &mut Frame, app: &App, area: Rect) {
         Line::from(tp),
         Line::from(vec![
             Span::styled(
-                format!("hold {} dBTP  ", fmt_db(app.tp_hold, 5)),
+                format!("hold {} ", fmt_db(app.tp_hold, 5)),
                 if over { t.over() } else { t.text() },
             ),
             Span::styled(if over { "OVER " } else { "" }, t.over()),
-            Span::styled(format!("LRA {:.1} LU  PLR {plr}", m.range_lu), t.text()),
+            Span::styled(format!("LRA {:.1}  PLR {plr}", m.range_lu), t.text()),
         ]),
         Line::from(vec![
             Span::styled(format!("GR {gr_total:4.1} dB ",), t.text()),
@@ -517,9 +517,9 @@ fn meters(f: &mut Frame, app: &App, area: Rect) {
         Line::from(corr_spans),
         Line::from(vec![Span::styled(
             format!(
-                "target {}  ceiling {ceiling:.1} dBTP  underruns {}",
+                "xruns {}  target {}  ceil {ceiling:.1}",
+                app.transport.underruns,
                 super::app::fmt_target(target),
-                app.transport.underruns
             ),
             t.dim(),
         )]),
@@ -564,19 +564,15 @@ fn spectrum(f: &mut Frame, app: &App, area: Rect) {
             let fill = (after - row as f64).clamp(0.0, 1.0);
             let cell = &mut buf[(x, y)];
             let idx = (fill * 8.0).round() as usize;
-            if idx > 0 {
+            let on_row = |v: f64, n: usize| v >= row as f64 && v < row as f64 + 1.0 && n == BANDS;
+            if on_row(before, app.meters.spectrum_before.len()) && before > 0.5 {
+                // The original on top of the bars, so the difference shows.
+                cell.set_symbol("▔");
+                cell.set_style(Style::default().fg(t.before).add_modifier(Modifier::BOLD));
+            } else if idx > 0 {
                 cell.set_symbol(eighths[idx]);
                 cell.set_style(Style::default().fg(t.after));
-            } else if before >= row as f64
-                && before < row as f64 + 1.0
-                && app.meters.spectrum_before.len() == BANDS
-            {
-                cell.set_symbol("▔");
-                cell.set_style(Style::default().fg(t.before));
-            } else if peak >= row as f64
-                && peak < row as f64 + 1.0
-                && app.meters.spectrum_peak.len() == BANDS
-            {
+            } else if on_row(peak, app.meters.spectrum_peak.len()) {
                 cell.set_symbol("·");
                 cell.set_style(Style::default().fg(t.playhead));
             }
@@ -584,6 +580,7 @@ fn spectrum(f: &mut Frame, app: &App, area: Rect) {
     }
     // Frequency labels on the last row.
     let y = inner.y + h as u16;
+    let mut free_from = 0usize;
     for (hz, label) in [
         (50.0, "50"),
         (100.0, "100"),
@@ -596,8 +593,9 @@ fn spectrum(f: &mut Frame, app: &App, area: Rect) {
             / f64::ln(band_centre_hz(BANDS - 1) / band_centre_hz(0))
             * (w - 1) as f64)
             .round() as usize;
-        if pos + label.len() <= w {
+        if pos >= free_from && pos + label.len() <= w {
             buf.set_string(inner.x + pos as u16, y, label, t.dim());
+            free_from = pos + label.len() + 1;
         }
     }
 }
@@ -774,7 +772,7 @@ fn status(f: &mut Frame, app: &App, area: Rect) {
         ),
         Span::styled(
             format!(
-                "{} / {}",
+                "{}/{}",
                 format_duration(tr.position_s),
                 format_duration(tr.duration_s)
             ),
@@ -783,65 +781,71 @@ fn status(f: &mut Frame, app: &App, area: Rect) {
     ];
     if app.session.tracks.len() > 1 {
         spans.push(Span::styled(
-            format!("  T{}", tr.current_track + 1),
+            format!(" T{}", tr.current_track + 1),
             t.text(),
         ));
     }
     spans.push(Span::styled(
         if tr.processed {
-            "  B processed".to_string()
+            " B processed".to_string()
         } else if tr.level_match {
-            "  A original, matched".to_string()
+            " A original=".to_string()
         } else {
-            "  A original".to_string()
+            " A original".to_string()
         },
         Style::default()
             .fg(if tr.processed { t.after } else { t.before })
             .add_modifier(Modifier::BOLD),
     ));
-    spans.push(Span::styled(
-        format!("  {:?}", tr.listen).to_lowercase(),
-        t.text(),
-    ));
+    if tr.listen != crate::engine::ListenMode::Stereo {
+        spans.push(Span::styled(
+            format!(" {:?}", tr.listen).to_lowercase(),
+            Style::default().fg(t.meter_warn),
+        ));
+    }
     if let Some(k) = tr.looping {
         spans.push(Span::styled(
-            format!("  loop T{}", k + 1),
+            format!(" loop T{}", k + 1),
             Style::default().fg(t.playhead),
-        ));
-    }
-    let out = if tr.silent && !tr.output.contains("silent") {
-        format!("{} (silent)", tr.output)
-    } else {
-        tr.output.clone()
-    };
-    spans.push(Span::styled(
-        format!(
-            "  │ {out} · {} kHz · DSP {:.0}%",
-            f64::from(tr.rate) / 1000.0,
-            tr.load_pct
-        ),
-        t.dim(),
-    ));
-    if tr.planning {
-        spans.push(Span::styled(
-            "  planning…",
-            Style::default().fg(t.meter_warn),
-        ));
-    }
-    if let Some(r) = &app.rendering {
-        spans.push(Span::styled(
-            format!("  render: {r}"),
-            Style::default().fg(t.meter_warn),
         ));
     }
     if app.dirty() {
         spans.push(Span::styled(
-            "  ● modified",
+            " ● modified",
             Style::default()
                 .fg(t.meter_warn)
                 .add_modifier(Modifier::BOLD),
         ));
     }
+    if tr.planning {
+        spans.push(Span::styled(
+            " planning…",
+            Style::default().fg(t.meter_warn),
+        ));
+    }
+    if let Some(r) = &app.rendering {
+        spans.push(Span::styled(
+            format!(" render: {r}"),
+            Style::default().fg(t.meter_warn),
+        ));
+    }
+    let out = if tr.silent {
+        if tr.output.starts_with("silent") {
+            "silent output".to_string()
+        } else {
+            "no audio device: silent".to_string()
+        }
+    } else {
+        tr.output.clone()
+    };
+    spans.push(Span::styled(
+        format!(
+            " │ {out} {:.1}k DSP {:.0}%",
+            f64::from(tr.rate) / 1000.0,
+            tr.load_pct
+        ),
+        t.dim(),
+    ));
     f.render_widget(
         Paragraph::new(Line::from(spans))
             .style(app.theme.selected().remove_modifier(Modifier::BOLD)),

@@ -1,0 +1,454 @@
+//! The interface without a terminal: every pane drawn into ratatui's
+//! TestBackend at 80×24 and 200×60 (insta snapshots), and keyboard-driven
+//! editing through the app's own key handling: edit → undo → redo → save →
+//! reload.
+
+use std::path::{Path, PathBuf};
+
+use lathe::engine::session::MeterSnapshot;
+use lathe::ui::action::{Action, Pane};
+use lathe::ui::app::{App, Effect, Overlay, TrackInfo};
+use lathe::ui::keymap::{Key, Keymap};
+use lathe::ui::theme::Theme;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+/// The demo session's text with tracks that need no audio on disk (the
+/// panes show what the app knows; measurements are injected).
+fn app_at(dir: &Path) -> App {
+    let text = lathe::demo::demo_session_toml();
+    let path = dir.join("session.toml");
+    std::fs::write(&path, &text).expect("write session");
+    let session = lathe::session::album::Session::load(&path).expect("load");
+    let mut app = App::new(session, Some(path), dir.to_path_buf());
+    app.theme = Theme::load("ansi16", None).expect("theme");
+    // Known measurements, as the background analysis would report them.
+    for i in 0..app.session.tracks.len() {
+        let p = app.track_path(i).expect("path");
+        std::fs::write(&p, b"").expect("placeholder");
+        let series: Vec<f64> = (0..150)
+            .map(|k| -20.0 - 6.0 * ((k as f64) / 20.0 + i as f64).sin())
+            .collect();
+        app.info.insert(
+            p,
+            TrackInfo {
+                duration_s: 15.0,
+                lufs_before: -20.0 - i as f64,
+                tp_before: -3.0 - i as f64 * 0.5,
+                lufs_after: Some(-11.0),
+                tp_after: Some(-0.6),
+                series,
+            },
+        );
+    }
+    app.transport.track_starts = vec![0.0, 17.0, 32.0, 48.5];
+    app.transport.duration_s = 63.5;
+    app.transport.position_s = 20.5;
+    app.transport.current_track = 1;
+    app.transport.playing = true;
+    app.transport.output = "no audio device: silent output".into();
+    app.transport.rate = 44_100;
+    app.transport.load_pct = 1.0;
+    app.transport.correlation = 0.62;
+    app.transport.gain_reduction = vec![
+        ("dc-removal".into(), 0.0),
+        ("eq".into(), 0.0),
+        ("compressor".into(), 2.5),
+        ("limiter".into(), 1.2),
+    ];
+    let bands: Vec<f32> = (0..lathe::analysis::spectrum::BANDS)
+        .map(|b| -30.0 - 0.6 * b as f32)
+        .collect();
+    app.set_meters(MeterSnapshot {
+        momentary_lufs: -10.4,
+        short_term_lufs: -11.2,
+        integrated_lufs: -11.0,
+        range_lu: 5.3,
+        true_peak_dbtp: -0.7,
+        true_peak_now_dbtp: -1.4,
+        spectrum_after: bands.clone(),
+        spectrum_before: bands.iter().map(|v| v - 6.0).collect(),
+        spectrum_peak: bands.iter().map(|v| v + 4.0).collect(),
+        history: (0..40).map(|k| (17.0 + k as f64 * 0.1, -12.0)).collect(),
+    });
+    app.status = "ready".into();
+    app
+}
+
+fn screen(app: &App, w: u16, h: u16) -> String {
+    let mut term = Terminal::new(TestBackend::new(w, h)).expect("terminal");
+    term.draw(|f| lathe::ui::draw::draw(f, app)).expect("draw");
+    let buf = term.backend().buffer().clone();
+    let mut out = String::new();
+    for y in 0..h {
+        for x in 0..w {
+            out.push_str(buf[(x, y)].symbol());
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn every_pane_at_80x24_and_200x60() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut app = app_at(dir.path());
+    insta::assert_snapshot!("all_80x24", screen(&app, 80, 24));
+    insta::assert_snapshot!("all_200x60", screen(&app, 200, 60));
+    // Each pane alone (zoomed), small and large: all readable at 80 columns.
+    for p in Pane::ALL {
+        app.focus = p;
+        app.zoom = true;
+        let small = screen(&app, 80, 24);
+        assert!(small.contains(p.title()), "{p:?} has no title at 80×24");
+        insta::assert_snapshot!(format!("{}_80x24", p.title().to_lowercase()), small);
+        insta::assert_snapshot!(
+            format!("{}_200x60", p.title().to_lowercase()),
+            screen(&app, 200, 60)
+        );
+    }
+}
+
+#[test]
+fn overlays_help_command_line_and_quit_prompt() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut app = app_at(dir.path());
+    app.focus = Pane::Chain;
+    app.overlay = Overlay::Help(0);
+    let help = screen(&app, 80, 24);
+    // Help is generated from the keymap: the Chain pane's own keys show.
+    assert!(help.contains("bypass the module"), "{help}");
+    insta::assert_snapshot!("help_chain_80x24", help);
+    app.overlay = Overlay::Command("render str".into());
+    let line = screen(&app, 80, 24);
+    assert!(
+        line.lines()
+            .last()
+            .is_some_and(|l| l.starts_with(":render str")),
+        "{line}"
+    );
+    app.overlay = Overlay::ConfirmQuit;
+    assert!(screen(&app, 80, 24).contains("Unsaved changes"));
+}
+
+/// Press keys as the terminal would deliver them, through the app's key
+/// handling and keymap; saves are carried out as the event loop does.
+fn press(app: &mut App, keys: &[&str]) -> Vec<Effect> {
+    let mut all = Vec::new();
+    for k in keys {
+        let key = Key::parse(k).unwrap_or_else(|| panic!("key {k}"));
+        let fx = match app.overlay_key(key) {
+            Some(fx) => fx,
+            None => match app.keymap.lookup(app.focus, key).cloned() {
+                Some(a) => app.update(a),
+                None => vec![],
+            },
+        };
+        for e in &fx {
+            if let Effect::Save(p) = e {
+                app.save_to(p).expect("save");
+            }
+        }
+        all.extend(fx);
+    }
+    all
+}
+
+fn type_text(app: &mut App, text: &str) -> Vec<Effect> {
+    let keys: Vec<String> = text
+        .chars()
+        .map(|c| {
+            if c == ' ' {
+                "space".into()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect();
+    let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+    press(app, &refs)
+}
+
+#[test]
+fn edit_undo_redo_save_and_reload_from_the_keyboard() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut app = app_at(dir.path());
+    let original = app.session.clone();
+    // Opening and auditioning change nothing: q quits at once.
+    let fx = press(&mut app, &["space", "b", "a", "m", "tab", "tab"]);
+    assert!(fx.iter().any(|e| matches!(e, Effect::Engine(_))));
+    assert!(!app.dirty());
+    // Chain pane: down to the compressor's threshold, raise it 1 dB.
+    press(&mut app, &["2"]);
+    assert_eq!(app.focus, Pane::Chain);
+    let rows = app.chain_rows();
+    let at = rows
+        .iter()
+        .position(|r| matches!(r, lathe::ui::app::Row::Param(_, p) if p.leaf() == "threshold_db"))
+        .expect("threshold row");
+    for _ in 0..at {
+        press(&mut app, &["j"]);
+    }
+    let fx = press(&mut app, &["l"]);
+    assert!(fx.contains(&Effect::ChainsChanged(None)), "{fx:?}");
+    let threshold = |a: &App| -> f64 {
+        a.session
+            .chain
+            .modules
+            .iter()
+            .find_map(|m| match m {
+                lathe::session::chain::ModuleConfig::Compressor(c) => Some(c.threshold_db),
+                _ => None,
+            })
+            .expect("compressor")
+    };
+    assert_eq!(threshold(&app), -19.0);
+    // Fine step (shift-l) and a typed value.
+    press(&mut app, &["L"]);
+    assert!((threshold(&app) + 18.9).abs() < 1e-9);
+    press(&mut app, &["enter", "ctrl-u"]);
+    type_text(&mut app, "set -24.5");
+    press(&mut app, &["enter"]);
+    assert_eq!(threshold(&app), -24.5);
+    // Out of range: refused with the range, nothing changes.
+    press(&mut app, &[":"]);
+    type_text(&mut app, "set 3");
+    press(&mut app, &["enter"]);
+    assert_eq!(threshold(&app), -24.5);
+    assert!(app.status.contains("out of range"), "{}", app.status);
+    assert!(app.dirty());
+    // Undo three times: back to the original; redo once.
+    press(&mut app, &["u", "u", "u"]);
+    assert_eq!(app.session, original);
+    assert!(!app.dirty());
+    press(&mut app, &["ctrl-r"]);
+    assert_eq!(threshold(&app), -19.0);
+    // Tracks: move track 2 up, set its gap from the command line.
+    press(&mut app, &["1", "j", "K"]);
+    assert_eq!(app.session.tracks[0].title, original.tracks[1].title);
+    press(&mut app, &["g"]);
+    type_text(&mut app, "3.5");
+    press(&mut app, &["enter"]);
+    assert_eq!(app.session.tracks[0].gap_s, 3.5);
+    // Quitting now asks; cancel, save with :w, then q quits at once.
+    press(&mut app, &["q"]);
+    assert_eq!(app.overlay, Overlay::ConfirmQuit);
+    press(&mut app, &["esc"]);
+    assert!(!app.quit);
+    press(&mut app, &[":"]);
+    type_text(&mut app, "w");
+    press(&mut app, &["enter"]);
+    assert!(!app.dirty());
+    let reloaded =
+        lathe::session::album::Session::load(&dir.path().join("session.toml")).expect("reload");
+    assert_eq!(reloaded, app.session);
+    assert!(dir.path().join("session.toml.bak").exists());
+    let fx = press(&mut app, &["q"]);
+    assert!(fx.contains(&Effect::Quit) && app.quit);
+}
+
+#[test]
+fn the_command_line_completes_and_rejects_bad_input_in_one_line() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut app = app_at(dir.path());
+    assert_eq!(app.complete("ren".into()), "render ");
+    assert_eq!(app.complete("preset str".into()), "preset streaming");
+    assert_eq!(app.complete("delivery st".into()), "delivery streaming");
+    assert_eq!(app.complete("show sp".into()), "show spectrum");
+    let fx = app.run("target -16");
+    assert!(fx.contains(&Effect::TimelineChanged));
+    assert_eq!(app.session.chain.target_lufs, Some(-16.0));
+    for (cmd, says) in [
+        ("target loud", "not a number"),
+        ("target 5", "out of range"),
+        ("ceiling -20", "out of range"),
+        ("preset nope", "unknown preset"),
+        ("goto x:1", "not a time"),
+        ("frobnicate", "unknown command"),
+        ("delivery vinyl", "not in the session"),
+    ] {
+        let before = app.session.clone();
+        app.run(cmd);
+        assert!(
+            app.status.starts_with("error:") && app.status.contains(says),
+            ":{cmd} → {}",
+            app.status
+        );
+        assert!(!app.status.contains('\n'));
+        assert_eq!(app.session, before, ":{cmd} changed the session");
+    }
+    assert_eq!(app.run("goto 1:30"), vec![Effect::SeekTo(90.0)]);
+    assert_eq!(app.run("goto t3"), vec![Effect::SeekTrack(2)]);
+    let fx = app.run("ceiling -0.3");
+    assert!(fx.contains(&Effect::ChainsChanged(None)));
+    assert_eq!(app.ceiling_dbtp(), -0.3);
+    assert_eq!(app.session.chain.limiter().ceiling_dbtp, -0.3);
+    let fx = app.run("preset gentle");
+    assert!(fx.contains(&Effect::ChainsChanged(None)));
+    // :w on a new session needs a file name.
+    let mut fresh = App::new(app.session.clone(), None, dir.path().to_path_buf());
+    assert!(fresh.run("w").is_empty());
+    assert!(fresh.status.contains(":w FILE"));
+    let target = dir.path().join("elsewhere").join("new.toml");
+    std::fs::create_dir_all(target.parent().expect("parent")).expect("dir");
+    let fx = fresh.run(&format!("w {}", target.display()));
+    assert_eq!(fx, vec![Effect::Save(target.clone())]);
+    fresh.save_to(&target).expect("save");
+    // Saved into another folder: the tracks still resolve to the same files.
+    for i in 0..fresh.session.tracks.len() {
+        assert_eq!(fresh.track_path(i), app.track_path(i));
+    }
+}
+
+#[test]
+fn panes_focus_zoom_hide_and_resize() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut app = app_at(dir.path());
+    press(&mut app, &["tab", "tab"]);
+    assert_eq!(app.focus, Pane::Meters);
+    press(&mut app, &["shift-tab"]);
+    assert_eq!(app.focus, Pane::Chain);
+    press(&mut app, &["x"]);
+    assert!(app.hidden.contains(&Pane::Chain) && app.focus != Pane::Chain);
+    assert!(!screen(&app, 80, 24).contains("2 Chain"));
+    press(&mut app, &["X"]);
+    assert!(app.hidden.is_empty());
+    press(&mut app, &["4", "z"]);
+    let z = screen(&app, 80, 24);
+    assert!(z.contains("Spectrum") && !z.contains("Tracks"));
+    press(&mut app, &["z", "]", "]"]);
+    assert_eq!(app.left_pct, 65);
+    // Every action the keys file can name exists in the default keymap's help or by name.
+    assert!(Keymap::action_names().len() > 40);
+    assert_eq!(Action::parse("play-pause"), Some(Action::PlayPause));
+}
+
+#[test]
+fn key_overrides_and_their_errors() {
+    let mut km = Keymap::default();
+    km.apply_toml(
+        "[global]\n\"ctrl-p\" = \"play-pause\"\n[chain]\n\"=\" = \"increase\"\n",
+        "keys.toml",
+    )
+    .expect("valid");
+    assert_eq!(
+        km.lookup(Pane::Tracks, Key::parse("ctrl-p").expect("k")),
+        Some(&Action::PlayPause)
+    );
+    assert_eq!(
+        km.lookup(Pane::Chain, Key::parse("=").expect("k")),
+        Some(&Action::Increase)
+    );
+    for (text, says) in [
+        (
+            "[global]\n\"ctrl-p\" = \"dance\"\n",
+            "keys.toml:2: \"ctrl-p\" = \"dance\": unknown action",
+        ),
+        (
+            "[global]\n\n\"hyper-q\" = \"quit\"\n",
+            "keys.toml:3: unknown key \"hyper-q\"",
+        ),
+        (
+            "[kitchen]\n\"q\" = \"quit\"\n",
+            "keys.toml:1: unknown section [kitchen]",
+        ),
+        ("[global\n", "keys.toml:1"),
+    ] {
+        let mut k = Keymap::default();
+        let e = k.apply_toml(text, "keys.toml").expect_err(text).to_string();
+        assert!(e.contains(says), "{e}");
+        assert!(!e.contains('\n'), "{e}");
+        // A bad file changes nothing.
+        assert_eq!(k.bindings, Keymap::default().bindings);
+    }
+}
+
+#[test]
+fn themes_load_and_bad_ones_are_named_with_line_and_key() {
+    for (name, _) in lathe::ui::theme::BUILT_IN {
+        let t = Theme::load(name, None).expect(name);
+        assert_eq!(t.name, name);
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let bad = dir.path().join("mine.toml");
+    std::fs::write(
+        &bad,
+        "name = \"mine\"\n[colors]\nforeground = \"#ffffff\"\naccent = \"sparkly\"\n",
+    )
+    .expect("w");
+    let e = Theme::load(bad.to_str().expect("utf8"), None)
+        .expect_err("bad")
+        .to_string();
+    assert!(
+        e.contains("mine.toml:4: accent: \"sparkly\" is not a colour"),
+        "{e}"
+    );
+    std::fs::write(&bad, "name = \"mine\"\n[colors]\nglitter = \"red\"\n").expect("w");
+    let e = Theme::load(bad.to_str().expect("utf8"), None)
+        .expect_err("bad")
+        .to_string();
+    assert!(
+        e.contains("mine.toml:3: glitter: unknown colour key"),
+        "{e}"
+    );
+    // A user theme by name from the themes folder.
+    std::fs::write(
+        dir.path().join("night.toml"),
+        "name = \"night\"\n[colors]\naccent = \"red\"\n",
+    )
+    .expect("w");
+    assert_eq!(
+        Theme::load("night", Some(dir.path())).expect("user").name,
+        "night"
+    );
+    assert!(Theme::load("nope", None).is_err());
+    // NO_COLOR: nothing but the terminal's own colours.
+    let plain = Theme::default_theme().without_color();
+    assert!(!plain.color);
+    assert_eq!(plain.accent, ratatui::style::Color::Reset);
+}
+
+#[test]
+fn adding_a_track_from_the_picker_and_removing_it() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut app = app_at(dir.path());
+    let extra = dir.path().join("zz extra.wav");
+    let tone: Vec<Vec<f32>> = vec![(0..4800).map(|i| (i as f32 * 0.05).sin() * 0.1).collect()];
+    let mut w = hound::WavWriter::create(
+        &extra,
+        hound::WavSpec {
+            channels: 1,
+            sample_rate: 48_000,
+            bits_per_sample: 32,
+            sample_format: hound::SampleFormat::Float,
+        },
+    )
+    .expect("wav");
+    for v in &tone[0] {
+        w.write_sample(*v).expect("s");
+    }
+    w.finalize().expect("fin");
+    let n = app.session.tracks.len();
+    press(&mut app, &["1", "A"]);
+    let Overlay::Picker(_, entries, _) = &app.overlay else {
+        panic!("no picker");
+    };
+    let at = entries.iter().position(|p| p == &extra).expect("listed");
+    for _ in 0..at {
+        press(&mut app, &["down"]);
+    }
+    let fx = press(&mut app, &["enter"]);
+    assert!(
+        fx.contains(&Effect::TimelineChanged),
+        "{fx:?} {}",
+        app.status
+    );
+    assert_eq!(app.session.tracks.len(), n + 1);
+    assert_eq!(app.session.tracks[1].title, "zz extra");
+    // Stored relative to the session file.
+    assert_eq!(app.session.tracks[1].path, PathBuf::from("zz extra.wav"));
+    press(&mut app, &["d"]);
+    assert_eq!(app.session.tracks.len(), n);
+    press(&mut app, &["u"]);
+    assert_eq!(app.session.tracks.len(), n + 1);
+}
