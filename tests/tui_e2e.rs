@@ -1,0 +1,217 @@
+//! The real binary in a real terminal (tmux): open a session, play, A/B,
+//! adjust a parameter, `:w`, `:q`; check the screen along the way and the
+//! saved session after. Skips (saying so) when tmux is not installed.
+
+fn have_tmux() -> bool {
+    Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn run(&self, args: &[&str]) -> String {
+        let o = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("tmux");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+    fn screen(&self) -> String {
+        self.run(&["capture-pane", "-p", "-t", "e2e"])
+    }
+    fn keys(&self, keys: &[&str]) {
+        for k in keys {
+            self.run(&["send-keys", "-t", "e2e", k]);
+            std::thread::sleep(Duration::from_millis(60));
+        }
+    }
+    fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let t0 = Instant::now();
+        loop {
+            let s = self.screen();
+            if pred(&s) {
+                return s;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "timed out waiting for {what}; screen:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    fn alive(&self) -> bool {
+        !self
+            .run(&["list-panes", "-t", "e2e", "-F", "#{pane_dead}"])
+            .trim()
+            .starts_with('1')
+            && !self.run(&["list-sessions"]).trim().is_empty()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .output();
+    }
+}
+
+fn start(dir: &Path, session: &Path) -> Tmux {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let t = Tmux {
+        socket: format!(
+            "lathe-e2e-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ),
+    };
+    let cmd = format!(
+        "cd '{}' && XDG_CONFIG_HOME='{}' '{}' '{}' --silent; echo LATHE-EXIT=$?; sleep 30",
+        dir.display(),
+        dir.join("config").display(),
+        env!("CARGO_BIN_EXE_lathe"),
+        session.display()
+    );
+    let o = Command::new("tmux")
+        .args([
+            "-L",
+            &t.socket,
+            "new-session",
+            "-d",
+            "-x",
+            "100",
+            "-y",
+            "30",
+            "-s",
+            "e2e",
+        ])
+        .arg(cmd)
+        .output()
+        .expect("tmux");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    t
+}
+
+#[test]
+fn play_ab_adjust_save_and_quit_in_a_real_terminal() {
+    if !have_tmux() {
+        println!("SKIPPED: tmux is not installed (.ci/deps installs it)");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let o = Command::new(env!("CARGO_BIN_EXE_lathe"))
+        .args(["demo", "--write"])
+        .arg(dir.path())
+        .output()
+        .expect("demo");
+    assert!(o.status.success());
+    let session = dir.path().join("session.toml");
+    let before = std::fs::read_to_string(&session).expect("read");
+    let t = start(dir.path(), &session);
+    t.wait_for("the interface", |s| {
+        s.contains("1 Tracks") && s.contains("Quiet Ballad")
+    });
+    // Planning done and playing: the playhead moves.
+    t.wait_for("planning to finish", |s| !s.contains("planning"));
+    t.keys(&["Space"]);
+    let s = t.wait_for("playback", |s| {
+        s.contains(" ▶ ") && !s.contains(" ▶ 0:00.000")
+    });
+    assert!(s.contains("B processed"), "{s}");
+    t.keys(&["a"]);
+    t.wait_for("A/B to the original", |s| s.contains("A original"));
+    t.keys(&["b"]);
+    t.wait_for("back to processed", |s| s.contains("B processed"));
+    // Chain pane: the first parameter row (dc-removal cutoff), up a third of an octave.
+    t.keys(&["2", "j", "j", "l"]);
+    t.wait_for("the change", |s| {
+        s.contains("dc-removal cutoff_hz = 6.3 Hz") && s.contains("modified")
+    });
+    // :q with changes asks; esc goes back.
+    t.keys(&[":", "q", "Enter"]);
+    t.wait_for("the unsaved-changes prompt", |s| {
+        s.contains("Unsaved changes")
+    });
+    t.keys(&["Escape"]);
+    t.keys(&[":", "w", "Enter"]);
+    t.wait_for("saved", |s| s.contains("saved ") && !s.contains("modified"));
+    t.keys(&[":", "q", "Enter"]);
+    let s = t.wait_for("exit", |s| s.contains("LATHE-EXIT="));
+    assert!(s.contains("LATHE-EXIT=0"), "{s}");
+    assert!(t.alive());
+    // The terminal is back to normal (no alternate screen left behind).
+    assert!(!s.contains("1 Tracks"), "{s}");
+    let after = std::fs::read_to_string(&session).expect("read");
+    assert_ne!(before, after);
+    let saved = lathe::session::album::Session::load(&session).expect("reload");
+    let cutoff = saved
+        .chain
+        .modules
+        .iter()
+        .find_map(|m| match m {
+            lathe::session::chain::ModuleConfig::DcRemoval(d) => Some(d.cutoff_hz),
+            _ => None,
+        })
+        .expect("dc");
+    assert!((cutoff - 6.3).abs() < 1e-9, "{cutoff}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("session.toml.bak")).expect("bak"),
+        before
+    );
+}
+
+#[test]
+fn quits_at_once_when_nothing_changed_and_restores_on_sigterm() {
+    if !have_tmux() {
+        println!("SKIPPED: tmux is not installed (.ci/deps installs it)");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let o = Command::new(env!("CARGO_BIN_EXE_lathe"))
+        .args(["demo", "--write"])
+        .arg(dir.path())
+        .output()
+        .expect("demo");
+    assert!(o.status.success());
+    let session = dir.path().join("session.toml");
+    let t = start(dir.path(), &session);
+    t.wait_for("the interface", |s| s.contains("1 Tracks"));
+    t.keys(&["Space", "a", "m", "q"]);
+    let s = t.wait_for("exit", |s| s.contains("LATHE-EXIT="));
+    assert!(s.contains("LATHE-EXIT=0"), "{s}");
+    drop(t);
+    // SIGTERM: the terminal is restored and the process leaves.
+    let t = start(dir.path(), &session);
+    t.wait_for("the interface", |s| s.contains("1 Tracks"));
+    let pid = t.run(&["list-panes", "-t", "e2e", "-F", "#{pane_pid}"]);
+    let shell: i32 = pid.trim().parse().expect("pid");
+    let kids = Command::new("pgrep")
+        .args(["-P", &shell.to_string()])
+        .output()
+        .expect("pgrep");
+    let lathe_pid = String::from_utf8_lossy(&kids.stdout)
+        .lines()
+        .next()
+        .map(str::to_string)
+        .expect("child");
+    Command::new("kill")
+        .args(["-TERM", &lathe_pid])
+        .output()
+        .expect("kill");
+    let s = t.wait_for("exit after SIGTERM", |s| s.contains("LATHE-EXIT="));
+    assert!(
+        !s.contains("1 Tracks"),
+        "alternate screen left behind:\n{s}"
+    );
+}
