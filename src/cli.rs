@@ -401,6 +401,20 @@ fn cmd_ui(files: &[PathBuf], ui: &UiArgs) -> ExitCode {
         let _ = Cli::command().print_help();
         return ExitCode::from(2);
     }
+    for f in files {
+        if !f.exists() {
+            let bare = f.extension().is_none() && f.components().count() == 1;
+            if bare {
+                eprint_error(&format!(
+                    "'{}' is neither a subcommand nor a file (lathe --help lists the subcommands)",
+                    f.display()
+                ));
+                return ExitCode::from(2);
+            }
+            eprint_error(&format!("{}: no such file", f.display()));
+            return ExitCode::from(1);
+        }
+    }
     let opts = ui.options();
     let is_session = files.len() == 1
         && files[0]

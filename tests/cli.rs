@@ -401,3 +401,27 @@ fn demo_writes_its_album_and_refuses_to_overwrite() {
     let quiet = lathe::analysis::analyze_file(&dir.join("01 Quiet Ballad.wav")).expect("analyze");
     assert!(quiet.loudness.integrated_lufs < loud.loudness.integrated_lufs - 10.0);
 }
+
+#[test]
+fn the_interface_refuses_to_start_without_a_terminal_or_on_missing_files() {
+    let dir = tempfile::tempdir().expect("tmp");
+    // Not a terminal (the test harness pipes stdout): a one-line error, exit 1.
+    let o = lathe(&["demo".as_ref(), "--write".as_ref(), dir.path().as_os_str()]);
+    assert!(o.status.success());
+    let session = dir.path().join("session.toml");
+    let o = lathe(&[session.as_os_str()]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("needs a terminal"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let o = lathe(&[dir.path().join("nope.wav").as_os_str()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("nope.wav: no such file"));
+    // A bad session file is named with its line, before any terminal work.
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "version = 1\n[album]\ntitle = 3\n").expect("w");
+    let o = lathe(&[bad.as_os_str()]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("bad.toml:3"), "{err}");
+}
