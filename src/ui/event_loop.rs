@@ -712,6 +712,9 @@ pub fn run(mut app: App, opts: &UiOptions) -> Result<()> {
     let _ = term.clear();
     let mut dirty = true;
     let mut last_draw = Instant::now() - Duration::from_secs(1);
+    // Frame statistics for the benchmark (LATHE_UI_STATS=FILE).
+    let mut stats = (0u64, 0u64, 0.0f64, 0.0f64); // frames, frames while playing, s playing, worst draw s
+    let mut last_tick = Instant::now();
     loop {
         if SIGNALLED.load(Ordering::Acquire) || terminal_gone() {
             break;
@@ -720,9 +723,20 @@ pub fn run(mut app: App, opts: &UiOptions) -> Result<()> {
             dirty = true;
         }
         let frame = Duration::from_millis(33);
+        let now = Instant::now();
+        if app.transport.playing {
+            stats.2 += (now - last_tick).as_secs_f64();
+        }
+        last_tick = now;
         if dirty && last_draw.elapsed() >= frame / 2 {
+            let t0 = Instant::now();
             term.draw(|f| super::draw::draw(f, &app))
                 .map_err(|e| LatheError::Invalid(format!("terminal: {e}")))?;
+            stats.3 = stats.3.max(t0.elapsed().as_secs_f64());
+            stats.0 += 1;
+            if app.transport.playing {
+                stats.1 += 1;
+            }
             last_draw = Instant::now();
             dirty = false;
         }
@@ -779,6 +793,18 @@ pub fn run(mut app: App, opts: &UiOptions) -> Result<()> {
     }
     drop(runner);
     MAIN_DONE.store(true, Ordering::Release);
+    if let Some(p) = std::env::var_os("LATHE_UI_STATS") {
+        let _ = std::fs::write(
+            p,
+            format!(
+                "{{\"frames\":{},\"frames_playing\":{},\"playing_s\":{:.3},\"worst_draw_ms\":{:.3}}}\n",
+                stats.0,
+                stats.1,
+                stats.2,
+                stats.3 * 1000.0
+            ),
+        );
+    }
     Ok(())
 }
 
