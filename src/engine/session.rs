@@ -543,7 +543,9 @@ fn reader_thread(
         }
         let room = ring.slots() / width;
         if room < CHUNK.min((end - tick) as usize) {
-            std::thread::sleep(std::time::Duration::from_millis(2));
+            // The ring holds ~0.7 s: waking every 8 ms is plenty and keeps
+            // a paused player near idle.
+            std::thread::sleep(std::time::Duration::from_millis(8));
             continue;
         }
         let mut n = CHUNK.min((end - tick) as usize);
@@ -663,7 +665,7 @@ fn meter_thread(
         }
         let n = (tap.slots() / 4).min(4096);
         if n == 0 {
-            std::thread::sleep(std::time::Duration::from_millis(10));
+            std::thread::sleep(std::time::Duration::from_millis(20));
             continue;
         }
         if let Ok(chunk) = tap.read_chunk(n * 4) {
