@@ -559,3 +559,71 @@ fn a_lost_device_falls_back_to_the_silent_output_and_keeps_playing() {
         "{m:?}"
     );
 }
+
+#[test]
+fn a_delivery_at_another_rate_plays_converted_in_real_time() {
+    use lathe::engine::session::{PlayOptions, Playback, PlaybackPlan};
+    let dir = tempfile::tempdir().expect("tmp");
+    let session = write_album(dir.path());
+    // The same album delivered at 44.1 kHz from 48 kHz files. The render
+    // runs the pre-limiter modules at the file rate and converts before the
+    // limiter; the engine converts first. With the test's white noise (flat
+    // to 24 kHz) an active compressor sees 0.8 dB less energy after
+    // conversion and the two differ by 0.23 LU, so the compressor is kept
+    // idle here (threshold 0 dB): the check is the conversion path itself.
+    let text = std::fs::read_to_string(&session)
+        .expect("read")
+        .replace("rate_hz = 48000", "rate_hz = 44100")
+        .replace("threshold_db = -24.0", "threshold_db = 0.0");
+    std::fs::write(&session, text).expect("write");
+    let out = dir.path().join("out");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_lathe"))
+        .args([
+            "render".as_ref(),
+            session.as_os_str(),
+            "-o".as_ref(),
+            out.as_os_str(),
+        ])
+        .output()
+        .expect("render");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let album = std::fs::read_dir(out.join("float"))
+        .expect("dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|e| e == "wav"))
+        .expect("album file");
+    let rendered = lathe::analysis::analyze_file(&album).expect("analyze");
+    let plan = PlaybackPlan::session(&session, None).expect("plan");
+    assert_eq!(plan.rate, 44_100);
+    let capture = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut p = Playback::open_plan(
+        plan,
+        &PlayOptions {
+            force_null: true,
+            freewheel: true,
+            capture: Some(capture.clone()),
+            ..PlayOptions::default()
+        },
+    )
+    .expect("open");
+    assert_eq!(p.rate, 44_100);
+    assert_eq!(p.timeline.total(), rendered.frames);
+    p.send(Command::Play);
+    wait_until("the end", || p.finished());
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let lat = p.latency();
+    drop(p);
+    let heard = capture.lock().expect("capture").clone();
+    let n = rendered.frames as usize;
+    let l: Vec<f32> = (0..n).map(|i| heard[(lat + i) * 2]).collect();
+    let r: Vec<f32> = (0..n).map(|i| heard[(lat + i) * 2 + 1]).collect();
+    let (stats, _, _) = lathe::analysis::analyze_planar(&[l, r], 44_100, &[1.0, 1.0]);
+    // The render converts between its pre- and post-limiter stages, the
+    // engine before the chain: the same loudness, not the same samples.
+    assert!(
+        (stats.integrated_lufs - rendered.loudness.integrated_lufs).abs() < 0.2,
+        "played {:.2} LUFS, rendered {:.2} LUFS",
+        stats.integrated_lufs,
+        rendered.loudness.integrated_lufs
+    );
+}
