@@ -146,6 +146,22 @@ fn play_ab_adjust_save_and_quit_in_a_real_terminal() {
     t.keys(&["Escape"]);
     t.keys(&[":", "w", "Enter"]);
     t.wait_for("saved", |s| s.contains("saved ") && !s.contains("modified"));
+    // Render one delivery in the background while playing on.
+    t.keys(&[
+        ":", "r", "e", "n", "d", "e", "r", "Space", "s", "t", "Tab", "Enter",
+    ]);
+    let s = t.wait_for("the render", |s| {
+        s.contains("render done") || s.contains("error")
+    });
+    assert!(s.contains("render done: 4 files"), "{s}");
+    let flacs = std::fs::read_dir(dir.path().join("render").join("streaming"))
+        .expect("render folder")
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "flac"))
+        })
+        .count();
+    assert_eq!(flacs, 4);
     t.keys(&[":", "q", "Enter"]);
     let s = t.wait_for("exit", |s| s.contains("LATHE-EXIT="));
     assert!(s.contains("LATHE-EXIT=0"), "{s}");
