@@ -627,3 +627,47 @@ fn a_delivery_at_another_rate_plays_converted_in_real_time() {
         rendered.loudness.integrated_lufs
     );
 }
+
+#[test]
+fn the_live_meters_read_what_lathe_analyze_reads() {
+    use lathe::engine::session::{PlayOptions, Playback, PlaybackPlan};
+    let dir = tempfile::tempdir().expect("tmp");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_lathe"))
+        .args(["demo", "--write"])
+        .arg(dir.path())
+        .output()
+        .expect("demo");
+    assert!(o.status.success());
+    // The loud single (intersample overs) through a chain that changes nothing.
+    let file = dir.path().join("02 Loud Single.wav");
+    let cfg = ChainConfig::from_toml("[[module]]\ntype = \"limiter\"\nbypass = true\n", "t")
+        .expect("cfg");
+    let plan = PlaybackPlan::file(&file, &cfg, 0.0, 0.0).expect("plan");
+    let mut p = Playback::open_plan(
+        plan,
+        &PlayOptions {
+            force_null: true,
+            freewheel: true,
+            ..PlayOptions::default()
+        },
+    )
+    .expect("open");
+    p.send(Command::Play);
+    wait_until("the end", || p.finished());
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let m = p.meters();
+    let a = lathe::analysis::analyze_file(&file).expect("analyze");
+    assert!(
+        (m.integrated_lufs - a.loudness.integrated_lufs).abs() < 0.05,
+        "meters {:.3} LUFS, analyze {:.3} LUFS",
+        m.integrated_lufs,
+        a.loudness.integrated_lufs
+    );
+    assert!(
+        (m.true_peak_dbtp - a.true_peak_dbtp).abs() < 0.05,
+        "meters {:.3} dBTP, analyze {:.3} dBTP",
+        m.true_peak_dbtp,
+        a.true_peak_dbtp
+    );
+    assert!((m.range_lu - a.loudness.loudness_range_lu).abs() < 0.1);
+}
