@@ -1032,15 +1032,6 @@ fn cmd_play(
     let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let (mut processed, mut level_match, mut listen, mut playing) =
         (true, true, ListenMode::Stereo, true);
-    let modes = [
-        ListenMode::Stereo,
-        ListenMode::Mono,
-        ListenMode::Mid,
-        ListenMode::Side,
-        ListenMode::Left,
-        ListenMode::Right,
-        ListenMode::Delta,
-    ];
     if !interactive {
         // Piped: play to the end, a meter line per second.
         let mut last = std::time::Instant::now();
@@ -1109,8 +1100,7 @@ fn cmd_play(
                         p.send(C::SetLevelMatch(level_match));
                     }
                     KeyCode::Char('m') => {
-                        let i = modes.iter().position(|m| *m == listen).unwrap_or(0);
-                        listen = modes[(i + 1) % modes.len()];
+                        listen = listen.next();
                         p.send(C::SetListen(listen));
                     }
                     KeyCode::Left => {

@@ -359,6 +359,25 @@ track_files = false
 album_file = true
 "#;
 
+/// `lathe render` the session into `out`; returns the float delivery's album file.
+fn render_album(session: &std::path::Path, out: &std::path::Path) -> std::path::PathBuf {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_lathe"))
+        .args([
+            "render".as_ref(),
+            session.as_os_str(),
+            "-o".as_ref(),
+            out.as_os_str(),
+        ])
+        .output()
+        .expect("render");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::read_dir(out.join("float"))
+        .expect("dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|e| e == "wav"))
+        .expect("album file")
+}
+
 /// Write the three test tracks and the ALBUM session into `dir`.
 fn write_album(dir: &std::path::Path) -> std::path::PathBuf {
     let rate = 48_000;
@@ -398,22 +417,7 @@ fn a_whole_session_plays_exactly_as_the_album_renders() {
     use lathe::engine::session::{PlayOptions, Playback, PlaybackPlan};
     let dir = tempfile::tempdir().expect("tmp");
     let session = write_album(dir.path());
-    let out = dir.path().join("out");
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_lathe"))
-        .args([
-            "render".as_ref(),
-            session.as_os_str(),
-            "-o".as_ref(),
-            out.as_os_str(),
-        ])
-        .output()
-        .expect("render");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let album = std::fs::read_dir(out.join("float"))
-        .expect("dir")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| p.extension().is_some_and(|e| e == "wav"))
-        .expect("album file");
+    let album = render_album(&session, &dir.path().join("out"));
     let rendered: Vec<f32> = hound::WavReader::open(&album)
         .expect("wav")
         .samples::<f32>()
@@ -576,22 +580,7 @@ fn a_delivery_at_another_rate_plays_converted_in_real_time() {
         .replace("rate_hz = 48000", "rate_hz = 44100")
         .replace("threshold_db = -24.0", "threshold_db = 0.0");
     std::fs::write(&session, text).expect("write");
-    let out = dir.path().join("out");
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_lathe"))
-        .args([
-            "render".as_ref(),
-            session.as_os_str(),
-            "-o".as_ref(),
-            out.as_os_str(),
-        ])
-        .output()
-        .expect("render");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let album = std::fs::read_dir(out.join("float"))
-        .expect("dir")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| p.extension().is_some_and(|e| e == "wav"))
-        .expect("album file");
+    let album = render_album(&session, &dir.path().join("out"));
     let rendered = lathe::analysis::analyze_file(&album).expect("analyze");
     let plan = PlaybackPlan::session(&session, None).expect("plan");
     assert_eq!(plan.rate, 44_100);

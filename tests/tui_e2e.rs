@@ -67,6 +67,19 @@ impl Drop for Tmux {
     }
 }
 
+/// The demo album written into a fresh folder; returns it and the session.
+fn demo() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let o = Command::new(env!("CARGO_BIN_EXE_lathe"))
+        .args(["demo", "--write"])
+        .arg(dir.path())
+        .output()
+        .expect("demo");
+    assert!(o.status.success());
+    let session = dir.path().join("session.toml");
+    (dir, session)
+}
+
 fn start(dir: &Path, session: &Path) -> Tmux {
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let t = Tmux {
@@ -109,14 +122,7 @@ fn play_ab_adjust_save_and_quit_in_a_real_terminal() {
         println!("SKIPPED: tmux is not installed (.ci/deps installs it)");
         return;
     }
-    let dir = tempfile::tempdir().expect("tmp");
-    let o = Command::new(env!("CARGO_BIN_EXE_lathe"))
-        .args(["demo", "--write"])
-        .arg(dir.path())
-        .output()
-        .expect("demo");
-    assert!(o.status.success());
-    let session = dir.path().join("session.toml");
+    let (dir, session) = demo();
     let before = std::fs::read_to_string(&session).expect("read");
     let t = start(dir.path(), &session);
     t.wait_for("the interface", |s| {
@@ -193,14 +199,7 @@ fn quits_at_once_when_nothing_changed_and_restores_on_sigterm() {
         println!("SKIPPED: tmux is not installed (.ci/deps installs it)");
         return;
     }
-    let dir = tempfile::tempdir().expect("tmp");
-    let o = Command::new(env!("CARGO_BIN_EXE_lathe"))
-        .args(["demo", "--write"])
-        .arg(dir.path())
-        .output()
-        .expect("demo");
-    assert!(o.status.success());
-    let session = dir.path().join("session.toml");
+    let (dir, session) = demo();
     let t = start(dir.path(), &session);
     t.wait_for("the interface", |s| s.contains("1 Tracks"));
     t.keys(&["Space", "a", "m", "q"]);

@@ -29,6 +29,25 @@ pub enum ListenMode {
     Delta,
 }
 
+impl ListenMode {
+    /// Every mode, in the order a "next mode" key cycles through them.
+    pub const ALL: [ListenMode; 7] = [
+        ListenMode::Stereo,
+        ListenMode::Mono,
+        ListenMode::Mid,
+        ListenMode::Side,
+        ListenMode::Left,
+        ListenMode::Right,
+        ListenMode::Delta,
+    ];
+
+    /// The mode after this one (wrapping).
+    pub fn next(self) -> Self {
+        let i = Self::ALL.iter().position(|m| *m == self).unwrap_or(0);
+        Self::ALL[(i + 1) % Self::ALL.len()]
+    }
+}
+
 /// Control messages for the audio callback (sent through a lock-free queue).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Command {

@@ -683,20 +683,7 @@ impl App {
                 vec![Effect::Engine(C::SetLevelMatch(self.transport.level_match))]
             }
             Action::CycleListen => {
-                let modes = [
-                    ListenMode::Stereo,
-                    ListenMode::Mono,
-                    ListenMode::Mid,
-                    ListenMode::Side,
-                    ListenMode::Left,
-                    ListenMode::Right,
-                    ListenMode::Delta,
-                ];
-                let i = modes
-                    .iter()
-                    .position(|m| *m == self.transport.listen)
-                    .unwrap_or(0);
-                self.transport.listen = modes[(i + 1) % modes.len()];
+                self.transport.listen = self.transport.listen.next();
                 vec![Effect::Engine(C::SetListen(self.transport.listen))]
             }
             Action::SeekBy(s) => vec![Effect::SeekBy(s)],
@@ -1212,6 +1199,27 @@ impl App {
         vec![]
     }
 
+    /// A number typed for the selected track (`:gap 2`): checked against
+    /// `range` (low, high, unit), then set as one undoable edit.
+    fn track_number(
+        &mut self,
+        arg: &str,
+        what: &str,
+        range: (f64, f64, &str),
+        set: fn(&mut Track, f64),
+    ) -> Vec<Effect> {
+        match parse_num(arg, what, range.0, range.1, range.2) {
+            Ok(v) => self.track_edit(&format!("{what} {v} {}", range.2), |t| {
+                set(t, v);
+                Ok(())
+            }),
+            Err(e) => {
+                self.error(e);
+                vec![]
+            }
+        }
+    }
+
     /// Run a command-line command (without the leading `:`).
     pub fn run(&mut self, line: &str) -> Vec<Effect> {
         let line = line.trim().trim_start_matches(':').trim();
@@ -1337,46 +1345,12 @@ impl App {
                     }
                 }
             }
-            "gap" => match parse_num(arg, "gap", 0.0, 60.0, "s") {
-                Ok(v) => self.track_edit(&format!("gap {v} s"), |t| {
-                    t.gap_s = v;
-                    Ok(())
-                }),
-                Err(e) => {
-                    self.error(e);
-                    vec![]
-                }
-            },
-            "fadein" => match parse_num(arg, "fade-in", 0.0, 60.0, "s") {
-                Ok(v) => self.track_edit(&format!("fade-in {v} s"), |t| {
-                    t.fade_in_s = v;
-                    Ok(())
-                }),
-                Err(e) => {
-                    self.error(e);
-                    vec![]
-                }
-            },
-            "fadeout" => match parse_num(arg, "fade-out", 0.0, 60.0, "s") {
-                Ok(v) => self.track_edit(&format!("fade-out {v} s"), |t| {
-                    t.fade_out_s = v;
-                    Ok(())
-                }),
-                Err(e) => {
-                    self.error(e);
-                    vec![]
-                }
-            },
-            "gain" => match parse_num(arg, "gain", -24.0, 24.0, "dB") {
-                Ok(v) => self.track_edit(&format!("gain {v:+.1} dB"), |t| {
-                    t.gain_db = v;
-                    Ok(())
-                }),
-                Err(e) => {
-                    self.error(e);
-                    vec![]
-                }
-            },
+            "gap" => self.track_number(arg, "gap", (0.0, 60.0, "s"), |t, v| t.gap_s = v),
+            "fadein" => self.track_number(arg, "fade-in", (0.0, 60.0, "s"), |t, v| t.fade_in_s = v),
+            "fadeout" => {
+                self.track_number(arg, "fade-out", (0.0, 60.0, "s"), |t, v| t.fade_out_s = v)
+            }
+            "gain" => self.track_number(arg, "gain", (-24.0, 24.0, "dB"), |t, v| t.gain_db = v),
             "nudge" => match parse_num(arg, "nudge", -24.0, 24.0, "dB") {
                 Ok(v) => {
                     let cur = self
