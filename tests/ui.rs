@@ -447,8 +447,75 @@ fn adding_a_track_from_the_picker_and_removing_it() {
     assert_eq!(app.session.tracks[1].title, "zz extra");
     // Stored relative to the session file.
     assert_eq!(app.session.tracks[1].path, PathBuf::from("zz extra.wav"));
+    // + and - nudge the track's gain by 0.5 dB.
+    press(&mut app, &["+", "+", "+", "-"]);
+    assert_eq!(app.session.tracks[1].gain_db, 1.0);
+    press(&mut app, &["u", "u", "u", "u"]);
     press(&mut app, &["d"]);
     assert_eq!(app.session.tracks.len(), n);
     press(&mut app, &["u"]);
     assert_eq!(app.session.tracks.len(), n + 1);
+}
+
+#[test]
+fn modules_are_added_and_removed_from_the_chain_pane() {
+    use lathe::session::chain::ModuleConfig;
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut app = app_at(dir.path());
+    let original = app.session.clone();
+    press(&mut app, &["1", "j", "2", "I"]);
+    type_text(&mut app, "dehi");
+    press(&mut app, &["tab", "enter"]);
+    assert!(matches!(
+        app.session.tracks[1].modules.last(),
+        Some(ModuleConfig::Dehiss(_))
+    ));
+    assert!(
+        app.status.contains("added dehiss to track 2"),
+        "{}",
+        app.status
+    );
+    // The new module's row is selected; its parameters follow it.
+    let rows = app.chain_rows();
+    assert_eq!(
+        rows[app.chain_sel],
+        lathe::ui::app::Row::Module(lathe::ui::app::ModRef::Track(0))
+    );
+    let fx = app.run("module album hum");
+    assert!(fx.contains(&Effect::ChainsChanged(None)));
+    let n = app.session.chain.modules.len();
+    assert!(matches!(
+        app.session.chain.modules[n - 2],
+        ModuleConfig::Hum(_)
+    ));
+    assert!(matches!(
+        app.session.chain.modules[n - 1],
+        ModuleConfig::Limiter(_)
+    ));
+    for (cmd, says) in [
+        ("module limiter", "one limiter"),
+        ("module flanger", "unknown type"),
+    ] {
+        app.run(cmd);
+        assert!(app.status.contains(says), "{}", app.status);
+    }
+    // D on the hum removes it; on the limiter it refuses.
+    press(&mut app, &["D"]);
+    assert!(
+        !app.session
+            .chain
+            .modules
+            .iter()
+            .any(|m| matches!(m, ModuleConfig::Hum(_)))
+    );
+    let lim = app
+        .chain_rows()
+        .iter()
+        .rposition(|r| matches!(r, lathe::ui::app::Row::Module(_)))
+        .expect("limiter row");
+    app.chain_sel = lim;
+    press(&mut app, &["D"]);
+    assert!(app.status.contains("the limiter stays"), "{}", app.status);
+    press(&mut app, &["u", "u", "u"]);
+    assert_eq!(app.session, original);
 }

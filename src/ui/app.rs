@@ -197,6 +197,8 @@ pub struct App {
     pub chain_sel: usize,
     /// Scroll of the Log pane (lines from the end).
     pub log_scroll: usize,
+    /// The Log pane's scroll state for tui-logger.
+    pub log_state: tui_logger::TuiWidgetState,
     /// Overlay.
     pub overlay: Overlay,
     /// Command-line history.
@@ -225,12 +227,29 @@ pub struct App {
     pub quit: bool,
 }
 
+/// Module types `:module` adds.
+pub const MODULE_TYPES: [&str; 9] = [
+    "gain",
+    "dc-removal",
+    "eq",
+    "compressor",
+    "multiband",
+    "imager",
+    "declick",
+    "dehiss",
+    "hum",
+];
+
 const AUDIO_EXT: [&str; 9] = [
     "wav", "flac", "aif", "aiff", "mp3", "ogg", "m4a", "mp4", "wave",
 ];
 
 /// Commands the command line knows (for completion and help).
-pub const COMMANDS: [(&str, &str); 22] = [
+pub const COMMANDS: [(&str, &str); 23] = [
+    (
+        "module",
+        ":module [album] TYPE | remove  add a module (track's own, or the album's) or remove the selected one",
+    ),
     ("w", ":w [FILE]  save (as FILE)"),
     ("q", ":q  quit (asks if unsaved)"),
     ("q!", ":q!  quit, dropping changes"),
@@ -307,6 +326,7 @@ impl App {
             track_sel: 0,
             chain_sel: 0,
             log_scroll: 0,
+            log_state: tui_logger::TuiWidgetState::new(),
             overlay: Overlay::None,
             history: Vec::new(),
             status: String::new(),
@@ -776,6 +796,14 @@ impl App {
                     }
                     Pane::Log => {
                         self.log_scroll = (self.log_scroll as isize - d).max(0) as usize;
+                        // tui-logger pages through its history; the end again follows new lines.
+                        self.log_state.transition(if d < 0 {
+                            tui_logger::TuiWidgetEvent::PrevPageKey
+                        } else if self.log_scroll == 0 {
+                            tui_logger::TuiWidgetEvent::EscapeKey
+                        } else {
+                            tui_logger::TuiWidgetEvent::NextPageKey
+                        });
                     }
                     _ => {}
                 }
@@ -1172,6 +1200,19 @@ impl App {
                         v
                     }
                     "balance" => vec!["album".into(), "track".into(), "none".into()],
+                    "module" => {
+                        let mut v: Vec<String> =
+                            MODULE_TYPES.iter().map(|m| m.to_string()).collect();
+                        v.push("album".into());
+                        v.push("remove".into());
+                        if let Some(rest) = a.strip_prefix("album ") {
+                            return MODULE_TYPES
+                                .iter()
+                                .find(|m| m.starts_with(rest))
+                                .map_or(text.clone(), |m| format!("{cmd} album {m}"));
+                        }
+                        v
+                    }
                     _ => vec![],
                 };
                 match pick(opts, &a) {
@@ -1197,6 +1238,113 @@ impl App {
             return vec![Effect::TimelineChanged];
         }
         vec![]
+    }
+
+    /// `:module [album] TYPE` adds a module with its defaults before the
+    /// limiter (to the selected track, or with `album` to every track);
+    /// `:module remove` removes the selected one (the limiter stays).
+    fn module_command(&mut self, arg: &str) -> Vec<Effect> {
+        if arg == "remove" {
+            let Some(r) = self.selected_row().as_ref().and_then(Self::module_of) else {
+                self.error("module remove: select a module in the Chain pane");
+                return vec![];
+            };
+            if matches!(self.module(r), Some(ModuleConfig::Limiter(_))) {
+                self.error("module remove: the limiter stays (bypass it with B)");
+                return vec![];
+            }
+            let kind = self.module(r).map_or("", |m| m.kind()).to_string();
+            let sel = self.track_sel;
+            if self.edit(|s| {
+                match r {
+                    ModRef::Album(i) => {
+                        s.chain.modules.remove(i);
+                    }
+                    ModRef::Track(i) => {
+                        s.tracks[sel].modules.remove(i);
+                    }
+                }
+                Ok(())
+            }) {
+                self.clamp_selection();
+                self.message(format!("removed {kind}; u undoes"));
+                return vec![Self::chain_effect(r, sel), Effect::TimelineChanged];
+            }
+            return vec![];
+        }
+        let (album, kind) = match arg.split_once(' ') {
+            Some(("album", k)) => (true, k.trim()),
+            _ => (false, arg),
+        };
+        if kind == "limiter" {
+            self.error("module: the chain has one limiter, always last");
+            return vec![];
+        }
+        let mut t = toml::Table::new();
+        t.insert("type".into(), toml::Value::String(kind.to_string()));
+        let m: ModuleConfig = match toml::Value::Table(t).try_into() {
+            Ok(m) => m,
+            Err(_) => {
+                self.error(format!(
+                    "module: unknown type '{kind}' ({})",
+                    MODULE_TYPES.join(", ")
+                ));
+                return vec![];
+            }
+        };
+        let sel = self.track_sel;
+        let ok = self.edit(|s| {
+            if album {
+                let at = s
+                    .chain
+                    .modules
+                    .iter()
+                    .position(|m| matches!(m, ModuleConfig::Limiter(_)))
+                    .unwrap_or(s.chain.modules.len());
+                s.chain.modules.insert(at, m.clone());
+            } else if let Some(t) = s.tracks.get_mut(sel) {
+                t.modules.push(m.clone());
+            }
+            Ok(())
+        });
+        if !ok {
+            return vec![];
+        }
+        self.message(if album {
+            format!("added {kind} to the album chain")
+        } else {
+            format!("added {kind} to track {}", sel + 1)
+        });
+        // Select the new module's row.
+        let target = if album {
+            self.session
+                .chain
+                .modules
+                .iter()
+                .rposition(|x| x.kind() == kind)
+                .map(ModRef::Album)
+        } else {
+            self.session
+                .tracks
+                .get(sel)
+                .map(|t| ModRef::Track(t.modules.len() - 1))
+        };
+        if let Some(r) = target
+            && let Some(i) = self
+                .chain_rows()
+                .iter()
+                .position(|row| *row == Row::Module(r))
+        {
+            self.chain_sel = i;
+        }
+        vec![
+            if album {
+                Effect::ChainsChanged(None)
+            } else {
+                Effect::ChainsChanged(Some(sel))
+            },
+            Effect::TimelineChanged,
+        ]
     }
 
     /// A number typed for the selected track (`:gap 2`): checked against
@@ -1391,6 +1539,7 @@ impl App {
                     .collect()
             }
             "set" => self.set_typed(arg),
+            "module" => self.module_command(arg),
             "delivery" => match self.session.deliveries.iter().position(|d| d.name == arg) {
                 Some(i) => {
                     self.delivery = i;

@@ -731,6 +731,7 @@ fn log_pane(f: &mut Frame, app: &App, area: Rect) {
     if super::event_loop::logger_ready() {
         let w = tui_logger::TuiLoggerWidget::default()
             .block(b)
+            .state(&app.log_state)
             .output_timestamp(Some("%H:%M:%S".into()))
             .output_target(false)
             .output_file(false)

@@ -194,8 +194,19 @@ fn describe(a: &Action) -> String {
         Resize(_) => "narrow the left column".into(),
         Help => "help for this pane".into(),
         CommandLine => "command line (:w :q :render :target …)".into(),
-        CommandWith(s) => format!("type :{s}"),
-        Run(s) => format!(":{s}"),
+        CommandWith(s) => match s.trim() {
+            "module" => "add a module (:module [album] TYPE)".into(),
+            "gap" => "type the gap before the track, s".into(),
+            "fadein" => "type the fade-in, s".into(),
+            "fadeout" => "type the fade-out, s".into(),
+            other => format!("type :{other}"),
+        },
+        Run(s) => match s.as_str() {
+            "module remove" => "remove the selected module".into(),
+            "nudge +0.5" => "track gain +0.5 dB".into(),
+            "nudge -0.5" => "track gain -0.5 dB".into(),
+            other => format!(":{other}"),
+        },
         Up => "up".into(),
         Down => "down".into(),
         Decrease => "decrease (coarse)".into(),
@@ -278,8 +289,8 @@ impl Default for Keymap {
             ("g", CommandWith("gap ".into())),
             ("f", CommandWith("fadein ".into())),
             ("F", CommandWith("fadeout ".into())),
-            ("+", Run("gain +0.5".into())),
-            ("-", Run("gain -0.5".into())),
+            ("+", Run("nudge +0.5".into())),
+            ("-", Run("nudge -0.5".into())),
             ("c", CopyToAll),
         ];
         let chain: &[(&str, Action)] = &[
@@ -298,6 +309,8 @@ impl Default for Keymap {
             ("B", Bypass),
             ("r", ResetParam),
             ("c", CopyToAll),
+            ("I", CommandWith("module ".into())),
+            ("D", Run("module remove".into())),
         ];
         let history: &[(&str, Action)] = &[("h", SeekBy(-5.0)), ("l", SeekBy(5.0))];
         let log: &[(&str, Action)] = &[];
