@@ -142,33 +142,132 @@ fn main() {
         worst
     );
 
-    // An hour of freewheeling playback through the null output.
-    let rss0 = rss_kb();
-    let chain = Chain::from_config(&cfg, 48_000, 2).expect("build");
-    let (mut tx, rx) = rtrb::RingBuffer::<f32>::new(1 << 16);
-    let (mut ctx, crx) = rtrb::RingBuffer::<Command>::new(16);
-    let (ttx, mut trx) = rtrb::RingBuffer::<f32>::new(1 << 16);
-    let shared = Arc::new(PlayerShared::default());
-    let mut player = Player::new(chain, 2, rx, crx, ttx, shared.clone());
-    let _ = ctx.push(Command::Play);
-    let t = Instant::now();
-    let hour_callbacks = 48_000 * 3600 / 256;
-    let mut rss_mid = 0;
-    for i in 0..hour_callbacks {
-        for _ in 0..256 {
-            let _ = tx.push(0.1);
-            let _ = tx.push(-0.1);
+    // Two tracks' chains at once (a crossfade): the worst case of album playback.
+    {
+        use lathe::engine::{Span, TrackUnit, Unit};
+        let lat = Chain::from_config(&cfg, 48_000, 2)
+            .expect("build")
+            .latency();
+        let mut spans = [Span::plain(0, u64::MAX / 4), Span::plain(0, u64::MAX / 4)];
+        spans[0].xf_out = 1 << 40;
+        spans[1].xf_in = 1 << 40;
+        let tracks: Vec<TrackUnit> = spans
+            .iter()
+            .map(|s| TrackUnit {
+                span: *s,
+                unit: Box::new(Unit::new(
+                    Chain::from_config(&cfg, 48_000, 2).expect("build"),
+                    lat,
+                )),
+                channels: 2,
+                match_db: 0.0,
+            })
+            .collect();
+        let (mut tx, rx) = rtrb::RingBuffer::<f32>::new(1 << 16);
+        let (mut ctx, crx) = rtrb::RingBuffer::<Command>::new(16);
+        let (ttx, mut trx) = rtrb::RingBuffer::<f32>::new(1 << 16);
+        let shared = Arc::new(PlayerShared::default());
+        let mut player = Player::with_tracks(tracks, 2, 2, lat, rx, crx, ttx, shared);
+        let _ = ctx.push(Command::Play);
+        let mut times = Vec::new();
+        for _ in 0..callbacks / 2 {
+            for _ in 0..256 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let v = ((x >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.8;
+                for k in [1.0, 0.7, -0.5, 0.9] {
+                    let _ = tx.push(v * k);
+                }
+            }
+            let t = Instant::now();
+            player.render(&mut buf, 2);
+            times.push(t.elapsed().as_secs_f64());
+            while trx.pop().is_ok() {}
         }
-        player.render(&mut buf, 2);
-        while trx.pop().is_ok() {}
-        if i == hour_callbacks / 2 {
+        times.sort_by(f64::total_cmp);
+        let pct = |p: f64| times[((times.len() - 1) as f64 * p) as usize] / period * 100.0;
+        let mean = times.iter().sum::<f64>() / times.len() as f64 / period * 100.0;
+        println!(
+            "  two chains crossfading: mean {mean:.2} %, p99 {:.2} %, p99.9 {:.2} %, max {:.2} % of the period",
+            pct(0.99),
+            pct(0.999),
+            pct(1.0)
+        );
+    }
+
+    // An hour of album playback through the real engine (reader thread,
+    // decoding, chains, meter thread), freewheeling in the silent output:
+    // fifteen 4-minute tracks, gapless.
+    use lathe::engine::session::{PlayOptions, Playback, PlaybackPlan};
+    let wav = dir.path().join("four.wav");
+    let mut w = hound::WavWriter::create(
+        &wav,
+        hound::WavSpec {
+            channels: 2,
+            sample_rate: 48_000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        },
+    )
+    .expect("wav");
+    for i in 0..48_000 * 240 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let v = ((x >> 40) as f32 / (1u64 << 24) as f32 - 0.5)
+            * 0.5
+            * (1.0 + (i as f32 / 48_000.0).sin());
+        let _ = w.write_sample((v * 20_000.0) as i16);
+        let _ = w.write_sample((v * 15_000.0) as i16);
+    }
+    w.finalize().expect("wav");
+    let mut session = String::from(
+        "version = 1\n[album]\ntitle = \"hour\"\nartist = \"b\"\nbalance = \"album\"\n[chain]\ntarget_lufs = -14.0\n",
+    );
+    for line in CHAIN.lines() {
+        session.push_str(&line.replace("[[module", "[[chain.module"));
+        session.push('\n');
+    }
+    for k in 0..15 {
+        // A session refuses the same file twice: fifteen names for one file.
+        let name = format!("four{k}.wav");
+        std::fs::hard_link(&wav, dir.path().join(&name)).expect("link");
+        session.push_str(&format!("[[track]]\npath = \"{name}\"\ntitle = \"t{k}\"\n"));
+    }
+    session.push_str("[[delivery]]\nname = \"f\"\nformat = \"wav\"\nbits = \"32f\"\nrate_hz = 48000\nceiling_dbtp = -1.0\n");
+    let sp = dir.path().join("hour.toml");
+    std::fs::write(&sp, session).expect("session");
+    let t = Instant::now();
+    let plan = PlaybackPlan::session(&sp, None).expect("plan");
+    let planned = t.elapsed().as_secs_f64();
+    let mut p = Playback::open_plan(
+        plan,
+        &PlayOptions {
+            force_null: true,
+            freewheel: true,
+            ..PlayOptions::default()
+        },
+    )
+    .expect("open");
+    let rss0 = rss_kb();
+    let t = Instant::now();
+    p.send(Command::Play);
+    let total = p.timeline.total();
+    let mut rss_mid = 0;
+    while !p.finished() {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        if rss_mid == 0 && p.position_frames() > total / 2 {
             rss_mid = rss_kb();
         }
     }
     println!(
-        "  one hour freewheeling: {:.1} s, underruns {}, RSS {} KB at start, {} KB halfway, {} KB at the end",
+        "  one hour of album playback (15 tracks, real reader, chains and meters), freewheeling: {:.1} s after {:.1} s of gain planning; underruns {}, RSS {} KB at start, {} KB halfway, {} KB at the end",
         t.elapsed().as_secs_f64(),
-        shared.underruns.load(std::sync::atomic::Ordering::Relaxed),
+        planned,
+        p.shared
+            .underruns
+            .load(std::sync::atomic::Ordering::Relaxed),
         rss0,
         rss_mid,
         rss_kb()

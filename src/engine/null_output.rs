@@ -26,7 +26,10 @@ impl NullOutput {
             let mut deadline = Instant::now();
             while !s.load(Ordering::Acquire) {
                 player.render(&mut buf, 2);
-                if !freewheel {
+                if freewheel {
+                    // Clocked by the data: let the reader and meters run.
+                    std::thread::yield_now();
+                } else {
                     deadline += period;
                     let now = Instant::now();
                     if deadline > now {

@@ -205,7 +205,7 @@ pub struct Player {
     current: usize,
     load_acc: f64,
     load_time: f64,
-    lossless_tap: bool,
+    freewheel: bool,
     /// False after a seek until the reader's first frames arrive (the
     /// silence while it repositions is not an underrun).
     primed: bool,
@@ -317,7 +317,7 @@ impl Player {
             current: usize::MAX,
             load_acc: 0.0,
             load_time: 0.0,
-            lossless_tap: false,
+            freewheel: false,
             primed: false,
         }
     }
@@ -346,11 +346,13 @@ impl Player {
         )
     }
 
-    /// Never drop tapped samples: when the meter ring lacks room for a
-    /// whole buffer, output silence and consume nothing (for freewheeling
-    /// outputs, whose sound nobody hears, so every processed frame is metered).
-    pub fn set_lossless_tap(&mut self, on: bool) {
-        self.lossless_tap = on;
+    /// Freewheeling (an output nobody hears, running faster than real
+    /// time, like an offline bounce): the player is clocked by its data.
+    /// When the reader has not yet filled a whole buffer or the meter ring
+    /// lacks room for one, it outputs silence and consumes nothing, so no
+    /// frame is skipped or left unmetered (and no underrun can happen).
+    pub fn set_freewheel(&mut self, on: bool) {
+        self.freewheel = on;
     }
 
     /// The latency every track is padded to, samples.
@@ -497,7 +499,11 @@ impl Player {
             self.gen_seen = generation;
             self.restart();
         }
-        if !self.playing || (self.lossless_tap && self.tap.slots() < total * 4) {
+        let starved = self.freewheel
+            && (self.tap.slots() < total * 4
+                || (self.input.slots() < total * self.width
+                    && !self.shared.finished.load(Ordering::Acquire)));
+        if !self.playing || starved {
             out.iter_mut().for_each(|s| *s = 0.0);
             return;
         }

@@ -839,7 +839,7 @@ impl Playback {
         let (retired_tx, retired_rx) = rtrb::RingBuffer::<Box<Unit>>::new(4 * ntracks + 16);
         player.connect_swaps(swap_rx, retired_tx);
         player.connect_jumps(jump_rx);
-        player.set_lossless_tap(opts.freewheel);
+        player.set_freewheel(opts.freewheel);
         let control = Arc::new(ReaderControl::default());
         let errors = Arc::new(Mutex::new(Vec::new()));
         let reader = {
