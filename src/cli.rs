@@ -887,7 +887,11 @@ fn cmd_devices() -> ExitCode {
                     } else {
                         format!("{a}-{b}")
                     };
-                    rows.push(format!("{name}  {lo}-{hi} Hz  {chs} channels"));
+                    let default = d
+                        .default_output_config()
+                        .map(|c| format!("  default {} Hz", c.sample_rate()))
+                        .unwrap_or_default();
+                    rows.push(format!("{name}  {lo}-{hi} Hz  {chs} channels{default}"));
                 }
             }
         }

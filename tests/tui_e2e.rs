@@ -81,6 +81,13 @@ fn demo() -> (tempfile::TempDir, std::path::PathBuf) {
 }
 
 fn start(dir: &Path, session: &Path) -> Tmux {
+    start_with(dir, session, "")
+}
+
+/// Start lathe in tmux with extra environment `env` ("NAME=value ...").
+/// After it exits the shell prints its exit code and whether the terminal
+/// is back in canonical (cooked) mode.
+fn start_with(dir: &Path, session: &Path, env: &str) -> Tmux {
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let t = Tmux {
         socket: format!(
@@ -90,7 +97,7 @@ fn start(dir: &Path, session: &Path) -> Tmux {
         ),
     };
     let cmd = format!(
-        "cd '{}' && XDG_CONFIG_HOME='{}' '{}' '{}' --silent; echo LATHE-EXIT=$?; sleep 30",
+        "cd '{}' && {env} XDG_CONFIG_HOME='{}' '{}' '{}' --silent; echo LATHE-EXIT=$?; stty -a | tr ' ' '\\n' | grep -x -- '-\\?icanon' | sed 's/^/TTY-/'; sleep 30",
         dir.display(),
         dir.join("config").display(),
         env!("CARGO_BIN_EXE_lathe"),
@@ -169,8 +176,9 @@ fn play_ab_adjust_save_and_quit_in_a_real_terminal() {
         .count();
     assert_eq!(flacs, 4);
     t.keys(&[":", "q", "Enter"]);
-    let s = t.wait_for("exit", |s| s.contains("LATHE-EXIT="));
+    let s = t.wait_for("exit", |s| s.contains("TTY-"));
     assert!(s.contains("LATHE-EXIT=0"), "{s}");
+    assert!(s.contains("TTY-icanon"), "raw mode left behind:\n{s}");
     assert!(t.alive());
     // The terminal is back to normal (no alternate screen left behind).
     assert!(!s.contains("1 Tracks"), "{s}");
@@ -224,9 +232,32 @@ fn quits_at_once_when_nothing_changed_and_restores_on_sigterm() {
         .args(["-TERM", &lathe_pid])
         .output()
         .expect("kill");
-    let s = t.wait_for("exit after SIGTERM", |s| s.contains("LATHE-EXIT="));
+    let s = t.wait_for("exit after SIGTERM", |s| s.contains("TTY-"));
     assert!(
         !s.contains("1 Tracks"),
         "alternate screen left behind:\n{s}"
     );
+    assert!(s.contains("TTY-icanon"), "raw mode left behind:\n{s}");
+}
+
+#[test]
+fn a_panic_restores_the_terminal() {
+    if !have_tmux() {
+        println!("SKIPPED: tmux is not installed (.ci/deps installs it)");
+        return;
+    }
+    let (dir, session) = demo();
+    // LATHE_UI_PANIC makes the interface panic after its first frame.
+    let t = start_with(dir.path(), &session, "LATHE_UI_PANIC=1");
+    let s = t.wait_for("exit after the panic", |s| s.contains("TTY-"));
+    assert!(s.contains("LATHE-EXIT=101"), "{s}");
+    assert!(
+        s.contains("LATHE_UI_PANIC"),
+        "the panic message is shown:\n{s}"
+    );
+    assert!(
+        !s.contains("1 Tracks"),
+        "alternate screen left behind:\n{s}"
+    );
+    assert!(s.contains("TTY-icanon"), "raw mode left behind:\n{s}");
 }

@@ -733,6 +733,10 @@ pub fn run(mut app: App, opts: &UiOptions) -> Result<()> {
             term.draw(|f| super::draw::draw(f, &app))
                 .map_err(|e| LatheError::Invalid(format!("terminal: {e}")))?;
             stats.3 = stats.3.max(t0.elapsed().as_secs_f64());
+            if stats.0 == 0 && std::env::var_os("LATHE_UI_PANIC").is_some() {
+                // For the test that proves a panic restores the terminal.
+                panic!("LATHE_UI_PANIC: a deliberate panic after the first frame");
+            }
             stats.0 += 1;
             if app.transport.playing {
                 stats.1 += 1;
