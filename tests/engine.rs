@@ -660,3 +660,28 @@ fn the_live_meters_read_what_lathe_analyze_reads() {
     );
     assert!((m.range_lu - a.loudness.loudness_range_lu).abs() < 0.1);
 }
+
+#[test]
+fn a_provisional_plan_plays_at_once_on_the_exact_timeline() {
+    use lathe::engine::session::PlaybackPlan;
+    let dir = tempfile::tempdir().expect("tmp");
+    let session = write_album(dir.path());
+    let s = lathe::session::album::Session::load(&session).expect("load");
+    let quick = PlaybackPlan::provisional(&s, &session, None).expect("provisional");
+    let exact = PlaybackPlan::from_session(&s, &session, None).expect("exact");
+    // Same tracks, chains and timeline: the exact gains replace the
+    // provisional ones without reopening playback.
+    assert_eq!(quick.timeline(48_000), exact.timeline(48_000));
+    for (q, e) in quick.tracks.iter().zip(&exact.tracks) {
+        assert_eq!(q.chain, e.chain);
+        assert_eq!(q.frames, e.frames);
+    }
+    // Provisional: only the offsets (B is -2 dB); exact: the balancing gain on top.
+    assert_eq!(quick.tracks[1].gain_db, -2.0);
+    assert!((exact.tracks[1].gain_db - exact.tracks[0].gain_db + 2.0).abs() < 1e-9);
+    assert!(
+        exact.tracks[0].gain_db.abs() > 0.5,
+        "{}",
+        exact.tracks[0].gain_db
+    );
+}

@@ -148,6 +148,58 @@ impl PlaybackPlan {
         delivery: Option<&str>,
     ) -> Result<Self> {
         let plan = crate::render::album::plan_delivery(session, session_path, delivery)?;
+        let matches: Vec<f64> = plan
+            .input_lufs
+            .iter()
+            .zip(&plan.output_lufs)
+            .map(|(i, o)| {
+                if i.is_finite() && o.is_finite() {
+                    o - i
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        Self::assemble(
+            session,
+            session_path,
+            plan.delivery.rate_hz,
+            &plan.chains,
+            &plan.gains_db,
+            &matches,
+        )
+    }
+
+    /// A plan that can start playing at once, before the gains are known:
+    /// the same tracks, timeline and chains as [`PlaybackPlan::from_session`],
+    /// each track at its own gain offset only and without level matching.
+    /// Its exact gains then replace these without a reopen (same timeline).
+    pub fn provisional(
+        session: &crate::session::album::Session,
+        session_path: &Path,
+        delivery: Option<&str>,
+    ) -> Result<Self> {
+        let d = crate::render::album::find_delivery(session, session_path, delivery)?;
+        let chains: Vec<ChainConfig> = session
+            .tracks
+            .iter()
+            .map(|t| crate::render::album::delivery_chain(session, t, &d))
+            .collect();
+        let gains: Vec<f64> = session.tracks.iter().map(|t| t.gain_db).collect();
+        let matches = vec![0.0; session.tracks.len()];
+        Self::assemble(session, session_path, d.rate_hz, &chains, &gains, &matches)
+    }
+
+    /// The tracks of `session` with their chains, gains into the limiter (dB)
+    /// and level-match gains (dB), read from the files' headers.
+    fn assemble(
+        session: &crate::session::album::Session,
+        session_path: &Path,
+        rate: u32,
+        chains: &[ChainConfig],
+        gains: &[f64],
+        matches: &[f64],
+    ) -> Result<Self> {
         let mut tracks = Vec::new();
         for (i, t) in session.tracks.iter().enumerate() {
             let path = session.track_path(session_path, t);
@@ -166,7 +218,6 @@ impl PlaybackPlan {
             if start + end_trim >= total {
                 return Err(LatheError::decode(&path, "trims leave no audio"));
             }
-            let (inp, out) = (plan.input_lufs[i], plan.output_lufs[i]);
             tracks.push(PlanTrack {
                 path,
                 title: t.title.clone(),
@@ -174,13 +225,9 @@ impl PlaybackPlan {
                 frames: total - start - end_trim,
                 rate: info.sample_rate,
                 channels: info.channels,
-                chain: plan.chains[i].clone(),
-                gain_db: plan.gains_db[i],
-                match_db: if inp.is_finite() && out.is_finite() {
-                    out - inp
-                } else {
-                    0.0
-                },
+                chain: chains[i].clone(),
+                gain_db: gains[i],
+                match_db: matches[i],
                 gap_s: t.gap_s,
                 crossfade_s: t.crossfade_s,
                 fade_in_s: t.fade_in_s,
@@ -188,10 +235,7 @@ impl PlaybackPlan {
                 curve: t.fade_curve,
             });
         }
-        Ok(Self {
-            rate: plan.delivery.rate_hz,
-            tracks,
-        })
+        Ok(Self { rate, tracks })
     }
 
     /// Each track's length at `rate`, samples (as the renderer's converter makes it).

@@ -347,15 +347,14 @@ pub struct DeliveryPlan {
     pub output_lufs: Vec<f64>,
 }
 
-/// Plan delivery `name` (None: the first) of `session` (track paths
-/// relative to `session_path`'s folder) exactly as `lathe render` does,
-/// without writing anything.
-pub fn plan_delivery(
+/// Delivery `name` of the session (None: the first), or a one-line error
+/// naming the session file.
+pub fn find_delivery(
     session: &Session,
     session_path: &Path,
     name: Option<&str>,
-) -> Result<DeliveryPlan> {
-    let d = match name {
+) -> Result<Delivery> {
+    match name {
         Some(n) => session
             .deliveries
             .iter()
@@ -366,11 +365,22 @@ pub fn plan_delivery(
                     "{}: no delivery named '{n}'",
                     session_path.display()
                 ))
-            })?,
+            }),
         None => session.deliveries.first().cloned().ok_or_else(|| {
             LatheError::Invalid(format!("{}: has no delivery", session_path.display()))
-        })?,
-    };
+        }),
+    }
+}
+
+/// Plan delivery `name` (None: the first) of `session` (track paths
+/// relative to `session_path`'s folder) exactly as `lathe render` does,
+/// without writing anything.
+pub fn plan_delivery(
+    session: &Session,
+    session_path: &Path,
+    name: Option<&str>,
+) -> Result<DeliveryPlan> {
+    let d = find_delivery(session, session_path, name)?;
     let paths: Vec<PathBuf> = session
         .tracks
         .iter()

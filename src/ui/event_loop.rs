@@ -297,6 +297,20 @@ impl Runner {
         });
     }
 
+    /// Start playing at once on a provisional plan (gain offsets only) so
+    /// a long album is audible before its exact gains are planned.
+    fn start_provisional(&mut self, app: &mut App) {
+        let delivery = app
+            .session
+            .deliveries
+            .get(app.delivery)
+            .map(|d| d.name.clone());
+        match PlaybackPlan::provisional(&app.session, &app.session_file(), delivery.as_deref()) {
+            Ok(plan) => self.take_plan(plan, app, false),
+            Err(e) => app.error(format!("playback: {e}")),
+        }
+    }
+
     fn apply_transport(pb: &mut Playback, app: &App) {
         pb.send(Command::SetProcessed(app.transport.processed));
         pb.send(Command::SetLevelMatch(app.transport.level_match));
@@ -319,7 +333,7 @@ impl Runner {
 
     /// A new plan: continue on the same timeline with new gains, or
     /// reopen at the same place when the timeline changed.
-    fn take_plan(&mut self, plan: PlaybackPlan, app: &mut App) {
+    fn take_plan(&mut self, plan: PlaybackPlan, app: &mut App, exact: bool) {
         let same_timeline = self.playback.as_ref().is_some_and(|pb| {
             pb.plan.tracks.len() == plan.tracks.len()
                 && pb.timeline == plan.timeline(pb.rate)
@@ -331,7 +345,7 @@ impl Runner {
                     .all(|(a, b)| a.path == b.path)
         });
         // What the plan says each track will measure.
-        for (k, t) in plan.tracks.iter().enumerate() {
+        for (k, t) in plan.tracks.iter().enumerate().filter(|_| exact) {
             if let Some(p) = app.track_path(k)
                 && let Some(info) = app.info.get_mut(&p)
             {
@@ -558,7 +572,7 @@ impl Runner {
                     }
                     self.planning = false;
                     match r {
-                        Ok(plan) => self.take_plan(plan, app),
+                        Ok(plan) => self.take_plan(plan, app, true),
                         Err(e) => app.error(format!("cannot plan playback: {e}")),
                     }
                 }
@@ -697,6 +711,7 @@ pub fn run(mut app: App, opts: &UiOptions) -> Result<()> {
         }
     }
     runner.analyze(paths);
+    runner.start_provisional(&mut app);
     runner.start_plan(&app);
     app.message(format!(
         "{} · {} tracks · ? for help",
