@@ -4,6 +4,8 @@
 //! line over it. Audio flows as planar `f32` blocks ([`io::AudioBlock`]) from
 //! an [`io::AudioSource`] through analysis, processing and encoding.
 
+#![warn(missing_docs)]
+
 pub mod analysis;
 pub mod cancel;
 pub mod cli;
