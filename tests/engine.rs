@@ -685,3 +685,25 @@ fn a_provisional_plan_plays_at_once_on_the_exact_timeline() {
         exact.tracks[0].gain_db
     );
 }
+
+#[test]
+fn a_chain_with_more_latency_reopens_playback_where_it_was() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let session = write_album(dir.path());
+    let mut p = open_album(&session);
+    p.send(Command::Play);
+    wait_until("playing", || p.position_frames() > 48_000);
+    let before = p.latency();
+    let mut cfg = p.plan.tracks[0].chain.clone();
+    let declick: lathe::session::chain::ModuleConfig =
+        toml::from_str("type = \"declick\"").expect("module");
+    cfg.modules.insert(0, declick);
+    let at = p.position_frames();
+    assert!(p.set_track_chain(0, &cfg).expect("swap"));
+    // Rebuilt with the longer latency, still playing, from about where it was.
+    assert!(p.latency() > before);
+    assert_eq!(p.plan.tracks[0].chain, cfg);
+    wait_until("playing on", || p.position_frames() > at + 4_800);
+    assert!(p.position_frames() < at + 48_000 * 5);
+    assert!(p.is_silent());
+}

@@ -440,6 +440,7 @@ pub struct Playback {
     latency: usize,
     notices: Vec<String>,
     errors: Arc<Mutex<Vec<String>>>,
+    opts: PlayOptions,
     /// The plan being played.
     pub plan: PlaybackPlan,
     /// The tracks on the timeline at the output rate.
@@ -957,6 +958,7 @@ impl Playback {
             latency,
             notices,
             errors,
+            opts: opts.clone(),
             total_frames: Some(timeline.total()),
             timeline,
             rate,
@@ -1017,12 +1019,7 @@ impl Playback {
     fn reopen(&mut self) -> Result<()> {
         let pos = self.shared.position.load(Ordering::Acquire);
         let playing = self.shared.playing.load(Ordering::Acquire);
-        let silent_requested = self.is_silent();
-        let opts = PlayOptions {
-            force_null: silent_requested,
-            ..PlayOptions::default()
-        };
-        let mut fresh = Self::open_plan(self.plan.clone(), &opts)?;
+        let mut fresh = Self::open_plan(self.plan.clone(), &self.opts)?;
         fresh.seek_tick(pos);
         if playing {
             fresh.send(Command::Play);
