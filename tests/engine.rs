@@ -707,3 +707,62 @@ fn a_chain_with_more_latency_reopens_playback_where_it_was() {
     assert!(p.position_frames() < at + 48_000 * 5);
     assert!(p.is_silent());
 }
+
+#[test]
+fn the_plan_predicts_what_the_rendered_tracks_measure() {
+    use lathe::engine::session::PlaybackPlan;
+    let dir = tempfile::tempdir().expect("tmp");
+    let session = write_album(dir.path());
+    // Track files, no fades (the plan measures before fades and dither).
+    let text = std::fs::read_to_string(&session)
+        .expect("read")
+        .replace("fade_in_s = 0.3\n", "")
+        .replace("fade_out_s = 0.4\n", "")
+        .replace("track_files = false", "track_files = true");
+    std::fs::write(&session, text).expect("write");
+    let out = dir.path().join("out");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_lathe"))
+        .args([
+            "render".as_ref(),
+            session.as_os_str(),
+            "-o".as_ref(),
+            out.as_os_str(),
+        ])
+        .output()
+        .expect("render");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let plan = PlaybackPlan::session(&session, None).expect("plan");
+    for (k, t) in plan.tracks.iter().enumerate() {
+        let file = std::fs::read_dir(out.join("float"))
+            .expect("dir")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(&format!("{:02} ", k + 1)))
+            })
+            .expect("track file");
+        let a = lathe::analysis::analyze_file(&file).expect("analyze");
+        let lufs = t.planned_lufs.expect("planned loudness");
+        let tp = t.planned_tp_dbtp.expect("planned true peak");
+        assert!(
+            (lufs - a.loudness.integrated_lufs).abs() < 0.01,
+            "track {k}: {lufs} vs {}",
+            a.loudness.integrated_lufs
+        );
+        assert!(
+            (tp - a.true_peak_dbtp).abs() < 0.01,
+            "track {k}: {tp} vs {}",
+            a.true_peak_dbtp
+        );
+        // The curve covers the track, one value per 100 ms.
+        assert_eq!(t.planned_series.len(), (a.frames * 10 / 48_000) as usize);
+        // Short-term loudness needs 3 s of audio (track B is 2 s long).
+        if a.duration_s >= 3.0 {
+            let last = *t.planned_series.last().expect("series");
+            assert!(
+                last.is_finite() && last < lufs + 10.0 && last > lufs - 20.0,
+                "track {k}: {last}"
+            );
+        }
+    }
+}

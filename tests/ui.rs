@@ -37,6 +37,7 @@ fn app_at(dir: &Path) -> App {
                 tp_before: -3.0 - i as f64 * 0.5,
                 lufs_after: Some(-11.0),
                 tp_after: Some(-0.6),
+                series_after: series.iter().map(|v| v + 9.0).collect(),
                 series,
             },
         );

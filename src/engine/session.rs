@@ -78,6 +78,12 @@ pub struct PlanTrack {
     pub fade_out_s: f64,
     /// Fade shape.
     pub curve: FadeCurve,
+    /// Integrated loudness of the rendered track as planned, LUFS (exact plans only).
+    pub planned_lufs: Option<f64>,
+    /// True peak of the rendered track as planned (before fades and dither), dBTP.
+    pub planned_tp_dbtp: Option<f64>,
+    /// Short-term loudness of the rendered track every 100 ms, LUFS.
+    pub planned_series: Vec<f64>,
 }
 
 /// Everything playback needs, decided before the first sample plays.
@@ -128,6 +134,9 @@ impl PlaybackPlan {
                 fade_in_s: 0.0,
                 fade_out_s: 0.0,
                 curve: FadeCurve::Linear,
+                planned_lufs: None,
+                planned_tp_dbtp: None,
+                planned_series: Vec::new(),
             }],
         })
     }
@@ -160,14 +169,20 @@ impl PlaybackPlan {
                 }
             })
             .collect();
-        Self::assemble(
+        let mut me = Self::assemble(
             session,
             session_path,
             plan.delivery.rate_hz,
             &plan.chains,
             &plan.gains_db,
             &matches,
-        )
+        )?;
+        for (k, t) in me.tracks.iter_mut().enumerate() {
+            t.planned_lufs = plan.output_lufs.get(k).copied();
+            t.planned_tp_dbtp = plan.output_tp_dbtp.get(k).copied();
+            t.planned_series = plan.output_series.get(k).cloned().unwrap_or_default();
+        }
+        Ok(me)
     }
 
     /// A plan that can start playing at once, before the gains are known:
@@ -233,6 +248,9 @@ impl PlaybackPlan {
                 fade_in_s: t.fade_in_s,
                 fade_out_s: t.fade_out_s,
                 curve: t.fade_curve,
+                planned_lufs: None,
+                planned_tp_dbtp: None,
+                planned_series: Vec::new(),
             });
         }
         Ok(Self { rate, tracks })

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use super::master::{
-    limit_range, limited_summary, limiter_only, process_to_spool, search_gain, secant,
+    limit_range, limit_spool, limited_summary, limiter_only, process_to_spool, search_gain, secant,
 };
 use super::spool::Spool;
 use crate::analysis::loudness::LoudnessSummary;
@@ -345,6 +345,10 @@ pub struct DeliveryPlan {
     pub input_lufs: Vec<f64>,
     /// Integrated loudness of each rendered track, LUFS.
     pub output_lufs: Vec<f64>,
+    /// True peak of each rendered track before fades and dither, dBTP.
+    pub output_tp_dbtp: Vec<f64>,
+    /// Short-term loudness of each rendered track every 100 ms, LUFS.
+    pub output_series: Vec<Vec<f64>>,
 }
 
 /// Delivery `name` of the session (None: the first), or a one-line error
@@ -392,15 +396,38 @@ pub fn plan_delivery(
         .collect::<Result<_>>()?;
     let dir = std::env::temp_dir();
     let (prepared, lim, gains) = prepare_delivery(session, &paths, &d, &dir, &|_| {})?;
-    let output_lufs: Vec<f64> = prepared
+    // One pass per track through the gain and limiter, as the render makes
+    // it: loudness, true peak and the short-term curve for the History pane.
+    let profiles: Vec<(f64, f64, Vec<f64>)> = prepared
         .par_iter()
         .zip(lim.par_iter())
         .zip(gains.par_iter())
         .map(|((p, l), g)| {
-            limited_summary(&p.spool, l, d.rate_hz, &p.weights, *g)
-                .map(|s| s.stats().integrated_lufs)
+            let mut meter = crate::analysis::loudness::LoudnessMeter::new(d.rate_hz, &p.weights);
+            meter.record_series();
+            let mut tps: Vec<crate::analysis::truepeak::TruePeakMeter> = (0..p.channels)
+                .map(|_| crate::analysis::truepeak::TruePeakMeter::new(d.rate_hz))
+                .collect();
+            limit_spool(&p.spool, l, d.rate_hz, p.channels, *g, &mut |b| {
+                meter.push(&b.channels, b.frames);
+                for (t, c) in tps.iter_mut().zip(&b.channels) {
+                    t.push(&c[..b.frames]);
+                }
+                Ok(())
+            })?;
+            let tp = tps.iter().map(|t| t.true_peak()).fold(0.0, f64::max);
+            let series =
+                short_term_every_100ms(meter.short_term_series(), p.spool.frames(), d.rate_hz);
+            Ok((
+                meter.stats().integrated_lufs,
+                crate::units::linear_to_db(tp),
+                series,
+            ))
         })
         .collect::<Result<_>>()?;
+    let output_lufs = profiles.iter().map(|p| p.0).collect();
+    let output_tp_dbtp = profiles.iter().map(|p| p.1).collect();
+    let output_series = profiles.into_iter().map(|p| p.2).collect();
     let chains = session
         .tracks
         .iter()
@@ -412,7 +439,25 @@ pub fn plan_delivery(
         gains_db: gains,
         input_lufs,
         output_lufs,
+        output_tp_dbtp,
+        output_series,
     })
+}
+
+/// A short-term series recorded every 10 ms (index `k` is the 3 s window
+/// ending at sub-block `k + 300`) resampled to one value per 100 ms of the
+/// track, each the window ending there (the first 3 s repeat the first).
+pub fn short_term_every_100ms(series: &[f64], frames: u64, rate: u32) -> Vec<f64> {
+    let n = (frames * 10 / u64::from(rate)) as usize;
+    (0..n)
+        .map(|k| {
+            let i = (k * 10).saturating_sub(300);
+            series
+                .get(i.min(series.len().saturating_sub(1)))
+                .copied()
+                .unwrap_or(f64::NEG_INFINITY)
+        })
+        .collect()
 }
 
 /// Check everything that can be checked before writing anything.

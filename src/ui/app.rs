@@ -71,6 +71,8 @@ pub struct TrackInfo {
     pub tp_after: Option<f64>,
     /// Short-term loudness every 100 ms of the source, LUFS.
     pub series: Vec<f64>,
+    /// Short-term loudness every 100 ms of the master as planned, LUFS.
+    pub series_after: Vec<f64>,
 }
 
 /// Transport and engine state mirrored for display.

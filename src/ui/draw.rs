@@ -620,13 +620,28 @@ fn history(f: &mut Frame, app: &App, area: Rect) {
                 .collect()
         })
         .unwrap_or_default();
-    let after: Vec<(f64, f64)> = app
-        .meters
-        .history
-        .iter()
-        .filter(|(p, v)| v.is_finite() && *p >= start && *p <= start + dur)
-        .map(|(p, v)| (p - start, v.max(-60.0)))
-        .collect();
+    // The master as planned over the whole track; before a plan, what has played.
+    let planned: Vec<(f64, f64)> = info
+        .as_ref()
+        .map(|i| {
+            i.series_after
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| v.is_finite())
+                .map(|(n, v)| (n as f64 * 0.1, v.max(-60.0)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let after: Vec<(f64, f64)> = if planned.is_empty() {
+        app.meters
+            .history
+            .iter()
+            .filter(|(p, v)| v.is_finite() && *p >= start && *p <= start + dur)
+            .map(|(p, v)| (p - start, v.max(-60.0)))
+            .collect()
+    } else {
+        planned
+    };
     let pos = (app.transport.position_s - start).clamp(0.0, dur);
     let playhead = vec![(pos, -60.0), (pos, 0.0)];
     let target: Vec<(f64, f64)> = app

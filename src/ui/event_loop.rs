@@ -215,16 +215,11 @@ pub fn measure(path: &Path) -> Result<TrackInfo> {
         }
         lm.push(&block.channels, n);
     }
-    let st = lm.short_term_series();
-    // Every 100 ms (10 steps of 10 ms); the first 3 s fill in as the window does.
-    let series: Vec<f64> = (0..a.duration_s as usize * 10)
-        .map(|k| {
-            let i = (k * 10).saturating_sub(300);
-            st.get(i.min(st.len().saturating_sub(1)))
-                .copied()
-                .unwrap_or(f64::NEG_INFINITY)
-        })
-        .collect();
+    let series = crate::render::album::short_term_every_100ms(
+        lm.short_term_series(),
+        a.frames,
+        info.sample_rate,
+    );
     Ok(TrackInfo {
         duration_s: a.duration_s,
         lufs_before: a.loudness.integrated_lufs,
@@ -232,6 +227,7 @@ pub fn measure(path: &Path) -> Result<TrackInfo> {
         lufs_after: None,
         tp_after: None,
         series,
+        series_after: Vec::new(),
     })
 }
 
@@ -344,13 +340,14 @@ impl Runner {
                     .zip(&plan.tracks)
                     .all(|(a, b)| a.path == b.path)
         });
-        // What the plan says each track will measure.
+        // What the plan says each rendered track will measure.
         for (k, t) in plan.tracks.iter().enumerate().filter(|_| exact) {
             if let Some(p) = app.track_path(k)
                 && let Some(info) = app.info.get_mut(&p)
             {
-                let after = info.lufs_before + t.match_db;
-                info.lufs_after = after.is_finite().then_some(after);
+                info.lufs_after = t.planned_lufs.filter(|v| v.is_finite());
+                info.tp_after = t.planned_tp_dbtp.filter(|v| v.is_finite());
+                info.series_after = t.planned_series.clone();
             }
         }
         if same_timeline && let Some(pb) = self.playback.as_mut() {
