@@ -139,7 +139,7 @@ fn play_ab_adjust_save_and_quit_in_a_real_terminal() {
     t.wait_for("planning to finish", |s| !s.contains("planning"));
     t.keys(&["Space"]);
     let s = t.wait_for("playback", |s| {
-        s.contains(" ▶ ") && !s.contains(" ▶ 0:00.000")
+        s.contains(" ▶ ") && !s.contains(" ▶ 0:00.0/")
     });
     assert!(s.contains("B processed"), "{s}");
     t.keys(&["a"]);

@@ -787,11 +787,7 @@ fn status(f: &mut Frame, app: &App, area: Rect) {
             Style::default().fg(t.accent).add_modifier(Modifier::BOLD),
         ),
         Span::styled(
-            format!(
-                "{}/{}",
-                format_duration(tr.position_s),
-                format_duration(tr.duration_s)
-            ),
+            format!("{}/{}", clock(tr.position_s), clock(tr.duration_s)),
             t.text(),
         ),
     ];
@@ -849,7 +845,7 @@ fn status(f: &mut Frame, app: &App, area: Rect) {
         if tr.output.starts_with("silent") {
             "silent output".to_string()
         } else {
-            "no audio device: silent".to_string()
+            "no audio device: silent output".to_string()
         }
     } else {
         tr.output.clone()
@@ -867,6 +863,19 @@ fn status(f: &mut Frame, app: &App, area: Rect) {
             .style(app.theme.selected().remove_modifier(Modifier::BOLD)),
         area,
     );
+}
+
+/// A playhead for the status bar: m:ss.s (h:mm:ss.s past an hour).
+fn clock(s: f64) -> String {
+    let s = s.max(0.0);
+    let tenths = (s * 10.0).floor() as u64;
+    let (h, rest) = (tenths / 36_000, tenths % 36_000);
+    let (m, rest) = (rest / 600, rest % 600);
+    if h > 0 {
+        format!("{h}:{m:02}:{:02}.{}", rest / 10, rest % 10)
+    } else {
+        format!("{m}:{:02}.{}", rest / 10, rest % 10)
+    }
 }
 
 fn bottom_line(f: &mut Frame, app: &App, area: Rect) {

@@ -554,6 +554,13 @@ impl Runner {
             changed = true;
             match m {
                 Bg::Info(p, Ok(i)) => {
+                    log::info!(
+                        "measured {}: {:.1} LUFS, {:.1} dBTP, {}",
+                        p.display(),
+                        i.lufs_before,
+                        i.tp_before,
+                        crate::units::format_duration(i.duration_s)
+                    );
                     let keep_after = app.info.get(&p).map(|o| (o.lufs_after, o.tp_after));
                     let mut i = i;
                     if let Some((a, t)) = keep_after {
