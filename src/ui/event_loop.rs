@@ -98,7 +98,47 @@ pub fn load_look(opts: &UiOptions) -> (Theme, Keymap, Vec<String>) {
 /// Restores the terminal when dropped (also installed as a panic hook).
 struct TerminalGuard;
 
+/// fd 2 as it was before the interface sent stray stderr output (ALSA's
+/// xrun chatter, library warnings) to a log file; −1 when not redirected.
+static SAVED_STDERR: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+/// While the interface owns the screen, anything written to stderr would
+/// tear it: send fd 2 to `lathe-stderr-PID.log` in the temp folder.
+fn redirect_stderr() {
+    let path = std::env::temp_dir().join(format!("lathe-stderr-{}.log", std::process::id()));
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()) else {
+        return;
+    };
+    // SAFETY: plain descriptor duplication; undone by restore_stderr.
+    unsafe {
+        let saved = libc::dup(2);
+        let fd = libc::open(
+            c.as_ptr(),
+            libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND,
+            0o600,
+        );
+        if saved < 0 || fd < 0 {
+            return;
+        }
+        libc::dup2(fd, 2);
+        libc::close(fd);
+        SAVED_STDERR.store(saved, Ordering::Release);
+    }
+}
+
+fn restore_stderr() {
+    let saved = SAVED_STDERR.swap(-1, Ordering::AcqRel);
+    if saved >= 0 {
+        // SAFETY: restoring the descriptor saved by redirect_stderr.
+        unsafe {
+            libc::dup2(saved, 2);
+            libc::close(saved);
+        }
+    }
+}
+
 fn restore_terminal() {
+    restore_stderr();
     let _ = terminal::disable_raw_mode();
     let _ = execute!(
         std::io::stdout(),
@@ -118,6 +158,7 @@ impl TerminalGuard {
             cursor::Hide
         )
         .map_err(|e| LatheError::Invalid(format!("terminal: {e}")))?;
+        redirect_stderr();
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             restore_terminal();
@@ -130,6 +171,11 @@ impl TerminalGuard {
 impl Drop for TerminalGuard {
     fn drop(&mut self) {
         restore_terminal();
+        // Keep the stderr log only if something was written to it.
+        let log = std::env::temp_dir().join(format!("lathe-stderr-{}.log", std::process::id()));
+        if std::fs::metadata(&log).is_ok_and(|m| m.len() == 0) {
+            let _ = std::fs::remove_file(&log);
+        }
     }
 }
 
