@@ -126,6 +126,14 @@ fn redirect_stderr() {
     }
 }
 
+/// Keep the stderr log only if something was written to it.
+fn remove_empty_stderr_log() {
+    let log = std::env::temp_dir().join(format!("lathe-stderr-{}.log", std::process::id()));
+    if std::fs::metadata(&log).is_ok_and(|m| m.len() == 0) {
+        let _ = std::fs::remove_file(&log);
+    }
+}
+
 fn restore_stderr() {
     let saved = SAVED_STDERR.swap(-1, Ordering::AcqRel);
     if saved >= 0 {
@@ -171,11 +179,7 @@ impl TerminalGuard {
 impl Drop for TerminalGuard {
     fn drop(&mut self) {
         restore_terminal();
-        // Keep the stderr log only if something was written to it.
-        let log = std::env::temp_dir().join(format!("lathe-stderr-{}.log", std::process::id()));
-        if std::fs::metadata(&log).is_ok_and(|m| m.len() == 0) {
-            let _ = std::fs::remove_file(&log);
-        }
+        remove_empty_stderr_log();
     }
 }
 
@@ -221,6 +225,7 @@ fn start_watchdog() {
                 crate::cancel::request();
                 std::thread::sleep(Duration::from_millis(300));
                 restore_terminal();
+                remove_empty_stderr_log();
                 std::process::exit(129);
             }
         }
