@@ -937,7 +937,7 @@ fn help(f: &mut Frame, app: &App, area: Rect, scroll: usize) {
                 format!("{:>12}  ", b.key.label()),
                 Style::default().fg(t.accent),
             ),
-            Span::styled(format!("{}{}", b.description, ""), t.text()),
+            Span::styled(b.description.clone(), t.text()),
         ]));
     }
     lines.push(Line::styled(
@@ -947,7 +947,9 @@ fn help(f: &mut Frame, app: &App, area: Rect, scroll: usize) {
     for (_, d) in super::app::COMMANDS {
         lines.push(Line::styled(format!("  {d}"), t.text()));
     }
-    let max = lines.len().saturating_sub(r.height as usize - 2);
+    let max = lines
+        .len()
+        .saturating_sub((r.height as usize).saturating_sub(2));
     let lines: Vec<Line> = lines.into_iter().skip(scroll.min(max)).collect();
     let b = Block::default()
         .borders(Borders::ALL)
