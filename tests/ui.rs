@@ -624,7 +624,7 @@ fn thousands_of_random_keys_never_panic_and_undo_all_the_way_back() {
             edits += 1;
         }
         // The screen draws in every state reached.
-        if x % 50 == 0 {
+        if x.is_multiple_of(50) {
             let _ = screen(&app, 80, 24);
         }
         app.quit = false;
