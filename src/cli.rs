@@ -45,6 +45,16 @@ pub struct UiArgs {
 }
 
 impl UiArgs {
+    /// A theme asked for on the command line must exist and be valid
+    /// (one from the config file falls back to the default instead).
+    fn check(&self) -> crate::Result<()> {
+        if let Some(t) = &self.theme {
+            let dir = crate::ui::event_loop::config_dir().map(|d| d.join("themes"));
+            crate::ui::theme::Theme::load(t, dir.as_deref())?;
+        }
+        Ok(())
+    }
+
     fn options(&self) -> crate::ui::event_loop::UiOptions {
         crate::ui::event_loop::UiOptions {
             theme: self.theme.clone(),
@@ -401,6 +411,10 @@ fn cmd_ui(files: &[PathBuf], ui: &UiArgs) -> ExitCode {
         let _ = Cli::command().print_help();
         return ExitCode::from(2);
     }
+    if let Err(e) = ui.check() {
+        eprint_error(&e.to_string());
+        return ExitCode::from(2);
+    }
     for f in files {
         if !f.exists() {
             let bare = f.extension().is_none() && f.components().count() == 1;
@@ -436,6 +450,10 @@ fn cmd_ui(files: &[PathBuf], ui: &UiArgs) -> ExitCode {
 
 fn cmd_demo(write: Option<PathBuf>, force: bool, ui: &UiArgs) -> ExitCode {
     use std::io::IsTerminal;
+    if let Err(e) = ui.check() {
+        eprint_error(&e.to_string());
+        return ExitCode::from(2);
+    }
     if write.is_none() && std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
         // The interface on the demo album, kept in a temporary folder while it runs.
         let dir = std::env::temp_dir().join(format!("lathe-demo-{}", std::process::id()));

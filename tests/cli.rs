@@ -425,3 +425,19 @@ fn the_interface_refuses_to_start_without_a_terminal_or_on_missing_files() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("bad.toml:3"), "{err}");
 }
+
+#[test]
+fn a_theme_asked_for_on_the_command_line_must_exist() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let o = lathe(&["demo".as_ref(), "--theme".as_ref(), "sparkly".as_ref()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("theme 'sparkly': not found"), "{err}");
+    let bad = dir.path().join("t.toml");
+    std::fs::write(&bad, "name = \"t\"\n[colors]\naccent = \"nope\"\n").expect("w");
+    let o = lathe(&["demo".as_ref(), "--theme".as_ref(), bad.as_os_str()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("t.toml:3: accent"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
