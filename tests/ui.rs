@@ -72,6 +72,8 @@ fn app_at(dir: &Path) -> App {
         spectrum_peak: bands.iter().map(|v| v + 4.0).collect(),
         history: (0..40).map(|k| (17.0 + k as f64 * 0.1, -12.0)).collect(),
     });
+    app.message("session.toml · 4 tracks · ? for help");
+    app.error("03 Dusty Tape.wav: file missing");
     app.status = "ready".into();
     app
 }
