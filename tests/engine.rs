@@ -732,6 +732,9 @@ fn the_plan_predicts_what_the_rendered_tracks_measure() {
         .expect("render");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let plan = PlaybackPlan::session(&session, None).expect("plan");
+    // Album balancing to -16 LUFS: the album as planned is on target.
+    let album = plan.planned_album_lufs.expect("album loudness");
+    assert!((album + 16.0).abs() < 0.1, "album {album:.3} LUFS");
     for (k, t) in plan.tracks.iter().enumerate() {
         let file = std::fs::read_dir(out.join("float"))
             .expect("dir")

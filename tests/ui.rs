@@ -43,6 +43,7 @@ fn app_at(dir: &Path) -> App {
         );
     }
     app.transport.track_starts = vec![0.0, 17.0, 32.0, 48.5];
+    app.album_lufs = Some(-11.02);
     app.transport.duration_s = 63.5;
     app.transport.position_s = 20.5;
     app.transport.current_track = 1;

@@ -93,6 +93,8 @@ pub struct PlaybackPlan {
     pub rate: u32,
     /// The tracks in play order.
     pub tracks: Vec<PlanTrack>,
+    /// Integrated loudness of the whole rendered album as planned, LUFS (exact plans only).
+    pub planned_album_lufs: Option<f64>,
 }
 
 impl PlaybackPlan {
@@ -116,6 +118,7 @@ impl PlaybackPlan {
         };
         Ok(Self {
             rate: info.sample_rate,
+            planned_album_lufs: None,
             tracks: vec![PlanTrack {
                 path: path.to_path_buf(),
                 title: path
@@ -182,6 +185,7 @@ impl PlaybackPlan {
             t.planned_tp_dbtp = plan.output_tp_dbtp.get(k).copied();
             t.planned_series = plan.output_series.get(k).cloned().unwrap_or_default();
         }
+        me.planned_album_lufs = Some(plan.album_lufs).filter(|v| v.is_finite());
         Ok(me)
     }
 
@@ -253,7 +257,11 @@ impl PlaybackPlan {
                 planned_series: Vec::new(),
             });
         }
-        Ok(Self { rate, tracks })
+        Ok(Self {
+            rate,
+            tracks,
+            planned_album_lufs: None,
+        })
     }
 
     /// Each track's length at `rate`, samples (as the renderer's converter makes it).

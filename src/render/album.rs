@@ -349,6 +349,9 @@ pub struct DeliveryPlan {
     pub output_tp_dbtp: Vec<f64>,
     /// Short-term loudness of each rendered track every 100 ms, LUFS.
     pub output_series: Vec<Vec<f64>>,
+    /// Integrated loudness of all rendered tracks together (gated as one
+    /// programme, before gaps and fades), LUFS.
+    pub album_lufs: f64,
 }
 
 /// Delivery `name` of the session (None: the first), or a one-line error
@@ -398,7 +401,7 @@ pub fn plan_delivery(
     let (prepared, lim, gains) = prepare_delivery(session, &paths, &d, &dir, &|_| {})?;
     // One pass per track through the gain and limiter, as the render makes
     // it: loudness, true peak and the short-term curve for the History pane.
-    let profiles: Vec<(f64, f64, Vec<f64>)> = prepared
+    let profiles: Vec<(f64, f64, Vec<f64>, LoudnessSummary)> = prepared
         .par_iter()
         .zip(lim.par_iter())
         .zip(gains.par_iter())
@@ -422,9 +425,15 @@ pub fn plan_delivery(
                 meter.stats().integrated_lufs,
                 crate::units::linear_to_db(tp),
                 series,
+                meter.summary().clone(),
             ))
         })
         .collect::<Result<_>>()?;
+    let mut album = LoudnessSummary::default();
+    for p in &profiles {
+        album.merge(&p.3);
+    }
+    let album_lufs = album.stats().integrated_lufs;
     let output_lufs = profiles.iter().map(|p| p.0).collect();
     let output_tp_dbtp = profiles.iter().map(|p| p.1).collect();
     let output_series = profiles.into_iter().map(|p| p.2).collect();
@@ -441,6 +450,7 @@ pub fn plan_delivery(
         output_lufs,
         output_tp_dbtp,
         output_series,
+        album_lufs,
     })
 }
 

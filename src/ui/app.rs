@@ -219,6 +219,8 @@ pub struct App {
     pub info: HashMap<PathBuf, TrackInfo>,
     /// Delivery being heard.
     pub delivery: usize,
+    /// Loudness of the whole album as planned for the heard delivery, LUFS.
+    pub album_lufs: Option<f64>,
     /// Background render in progress: latest progress line.
     pub rendering: Option<String>,
     /// Key bindings.
@@ -345,6 +347,7 @@ impl App {
             tp_hold: f64::NEG_INFINITY,
             info: HashMap::new(),
             delivery: 0,
+            album_lufs: None,
             rendering: None,
             keymap: Keymap::default(),
             theme: Theme::default_theme(),

@@ -265,8 +265,26 @@ fn tracks(f: &mut Frame, app: &App, area: Rect) {
         widths.push(Constraint::Length(11));
         widths.push(Constraint::Length(8));
     }
+    // The album as planned against its target: a miss of more than 0.5 LU
+    // (the limiter could not get there) is flagged.
+    let album = match (app.album_lufs, target) {
+        (Some(a), Some(tg))
+            if app.session.album.balance == crate::session::album::Balance::Album =>
+        {
+            format!(
+                " · album {a:.1}{}",
+                if (a - tg).abs() > 0.5 {
+                    " ! missed"
+                } else {
+                    ""
+                }
+            )
+        }
+        (Some(a), _) => format!(" · album {a:.1}"),
+        _ => String::new(),
+    };
     let extra = format!(
-        " · {} · {}",
+        " · {} {}{album}",
         app.session
             .deliveries
             .get(app.delivery)

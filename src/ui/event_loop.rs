@@ -391,6 +391,9 @@ impl Runner {
                     .zip(&plan.tracks)
                     .all(|(a, b)| a.path == b.path)
         });
+        if exact {
+            app.album_lufs = plan.planned_album_lufs;
+        }
         // What the plan says each rendered track will measure.
         for (k, t) in plan.tracks.iter().enumerate().filter(|_| exact) {
             if let Some(p) = app.track_path(k)
