@@ -8,8 +8,12 @@
 //! device, or, with no device (SSH, CI), to a silent output clocked in real
 //! time so every meter stays live.
 
+pub mod meters;
 pub mod null_output;
+pub mod output;
+pub mod plan;
 pub mod player;
+pub mod reader;
 pub mod session;
 pub mod timeline;
 

@@ -1,0 +1,298 @@
+//! The plan playback plays: the tracks with their chains, gains into the
+//! limiter and level-match gains, planned exactly as `lathe render` plans
+//! them (or for one file as `lathe master` does), and their timeline.
+
+use std::path::{Path, PathBuf};
+
+use super::timeline::{Placement, Timeline};
+use crate::dsp::chain::Chain;
+use crate::error::{LatheError, Result};
+use crate::io::{AudioSource, FileSource};
+use crate::session::album::FadeCurve;
+use crate::session::chain::ChainConfig;
+
+/// One track of a [`PlaybackPlan`].
+#[derive(Debug, Clone)]
+pub struct PlanTrack {
+    /// The audio file.
+    pub path: PathBuf,
+    /// Title for display.
+    pub title: String,
+    /// First source frame after the trim, samples at the file rate.
+    pub trim_start: u64,
+    /// Trimmed length, samples at the file rate.
+    pub frames: u64,
+    /// File sample rate, Hz.
+    pub rate: u32,
+    /// Channels (1 or 2).
+    pub channels: usize,
+    /// The chain this track plays through (limiter included).
+    pub chain: ChainConfig,
+    /// Gain into the limiter, dB.
+    pub gain_db: f64,
+    /// Gain that level-matches the original to the processed track, dB.
+    pub match_db: f64,
+    /// Silence before the track, s.
+    pub gap_s: f64,
+    /// Crossfade with the previous track, s.
+    pub crossfade_s: f64,
+    /// Fade-in, s.
+    pub fade_in_s: f64,
+    /// Fade-out, s.
+    pub fade_out_s: f64,
+    /// Fade shape.
+    pub curve: FadeCurve,
+    /// Integrated loudness of the rendered track as planned, LUFS (exact plans only).
+    pub planned_lufs: Option<f64>,
+    /// True peak of the rendered track as planned (before fades and dither), dBTP.
+    pub planned_tp_dbtp: Option<f64>,
+    /// Short-term loudness of the rendered track every 100 ms, LUFS.
+    pub planned_series: Vec<f64>,
+}
+
+/// Everything playback needs, decided before the first sample plays.
+#[derive(Debug, Clone)]
+pub struct PlaybackPlan {
+    /// Preferred output rate (the delivery's, or the file's), Hz.
+    pub rate: u32,
+    /// The tracks in play order.
+    pub tracks: Vec<PlanTrack>,
+    /// Integrated loudness of the whole rendered album as planned, LUFS (exact plans only).
+    pub planned_album_lufs: Option<f64>,
+}
+
+impl PlaybackPlan {
+    /// One file through `chain` with `gain_db` into the limiter and
+    /// `match_db` to level-match the original.
+    pub fn file(path: &Path, chain: &ChainConfig, gain_db: f64, match_db: f64) -> Result<Self> {
+        let src = FileSource::open(path)?;
+        let info = src.info().clone();
+        if info.channels > 2 {
+            return Err(LatheError::decode(
+                path,
+                format!(
+                    "has {} channels; playback takes mono or stereo",
+                    info.channels
+                ),
+            ));
+        }
+        let frames = match info.total_frames {
+            Some(n) => n,
+            None => crate::analysis::analyze_file_with(path, 1)?.frames,
+        };
+        Ok(Self {
+            rate: info.sample_rate,
+            planned_album_lufs: None,
+            tracks: vec![PlanTrack {
+                path: path.to_path_buf(),
+                title: path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                trim_start: 0,
+                frames,
+                rate: info.sample_rate,
+                channels: info.channels,
+                chain: chain.clone(),
+                gain_db,
+                match_db,
+                gap_s: 0.0,
+                crossfade_s: 0.0,
+                fade_in_s: 0.0,
+                fade_out_s: 0.0,
+                curve: FadeCurve::Linear,
+                planned_lufs: None,
+                planned_tp_dbtp: None,
+                planned_series: Vec::new(),
+            }],
+        })
+    }
+
+    /// An album session played as delivery `delivery` (None: the first)
+    /// renders it: same chains, same balancing gains (planned exactly as
+    /// `lathe render` plans them), same gaps, fades and crossfades.
+    pub fn session(session_path: &Path, delivery: Option<&str>) -> Result<Self> {
+        let session = crate::session::album::Session::load(session_path)?;
+        Self::from_session(&session, session_path, delivery)
+    }
+
+    /// [`PlaybackPlan::session`] for a session already in memory (track
+    /// paths relative to `session_path`'s folder).
+    pub fn from_session(
+        session: &crate::session::album::Session,
+        session_path: &Path,
+        delivery: Option<&str>,
+    ) -> Result<Self> {
+        let plan = crate::render::album::plan_delivery(session, session_path, delivery)?;
+        let matches: Vec<f64> = plan
+            .input_lufs
+            .iter()
+            .zip(&plan.output_lufs)
+            .map(|(i, o)| {
+                if i.is_finite() && o.is_finite() {
+                    o - i
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let mut me = Self::assemble(
+            session,
+            session_path,
+            plan.delivery.rate_hz,
+            &plan.chains,
+            &plan.gains_db,
+            &matches,
+        )?;
+        for (k, t) in me.tracks.iter_mut().enumerate() {
+            t.planned_lufs = plan.output_lufs.get(k).copied();
+            t.planned_tp_dbtp = plan.output_tp_dbtp.get(k).copied();
+            t.planned_series = plan.output_series.get(k).cloned().unwrap_or_default();
+        }
+        me.planned_album_lufs = Some(plan.album_lufs).filter(|v| v.is_finite());
+        Ok(me)
+    }
+
+    /// A plan that can start playing at once, before the gains are known:
+    /// the same tracks, timeline and chains as [`PlaybackPlan::from_session`],
+    /// each track at its own gain offset only and without level matching.
+    /// Its exact gains then replace these without a reopen (same timeline).
+    pub fn provisional(
+        session: &crate::session::album::Session,
+        session_path: &Path,
+        delivery: Option<&str>,
+    ) -> Result<Self> {
+        let d = crate::render::album::find_delivery(session, session_path, delivery)?;
+        let chains: Vec<ChainConfig> = session
+            .tracks
+            .iter()
+            .map(|t| crate::render::album::delivery_chain(session, t, &d))
+            .collect();
+        let gains: Vec<f64> = session.tracks.iter().map(|t| t.gain_db).collect();
+        let matches = vec![0.0; session.tracks.len()];
+        Self::assemble(session, session_path, d.rate_hz, &chains, &gains, &matches)
+    }
+
+    /// The tracks of `session` with their chains, gains into the limiter (dB)
+    /// and level-match gains (dB), read from the files' headers.
+    fn assemble(
+        session: &crate::session::album::Session,
+        session_path: &Path,
+        rate: u32,
+        chains: &[ChainConfig],
+        gains: &[f64],
+        matches: &[f64],
+    ) -> Result<Self> {
+        let mut tracks = Vec::new();
+        for (i, t) in session.tracks.iter().enumerate() {
+            let path = session.track_path(session_path, t);
+            let src = FileSource::open(&path)?;
+            let info = src.info().clone();
+            if info.channels > 2 {
+                return Err(LatheError::decode(&path, "playback takes mono or stereo"));
+            }
+            let total = match info.total_frames {
+                Some(n) => n,
+                None => crate::analysis::analyze_file_with(&path, 1)?.frames,
+            };
+            let r = f64::from(info.sample_rate);
+            let start = (t.trim_start_s * r).round() as u64;
+            let end_trim = (t.trim_end_s * r).round() as u64;
+            if start + end_trim >= total {
+                return Err(LatheError::decode(&path, "trims leave no audio"));
+            }
+            tracks.push(PlanTrack {
+                path,
+                title: t.title.clone(),
+                trim_start: start,
+                frames: total - start - end_trim,
+                rate: info.sample_rate,
+                channels: info.channels,
+                chain: chains[i].clone(),
+                gain_db: gains[i],
+                match_db: matches[i],
+                gap_s: t.gap_s,
+                crossfade_s: t.crossfade_s,
+                fade_in_s: t.fade_in_s,
+                fade_out_s: t.fade_out_s,
+                curve: t.fade_curve,
+                planned_lufs: None,
+                planned_tp_dbtp: None,
+                planned_series: Vec::new(),
+            });
+        }
+        Ok(Self {
+            rate,
+            tracks,
+            planned_album_lufs: None,
+        })
+    }
+
+    /// Each track's length at `rate`, samples (as the renderer's converter makes it).
+    pub fn lengths(&self, rate: u32) -> Vec<u64> {
+        self.tracks
+            .iter()
+            .map(|t| {
+                if t.rate == rate {
+                    t.frames
+                } else {
+                    (t.frames as f64 * f64::from(rate) / f64::from(t.rate)).round() as u64
+                }
+            })
+            .collect()
+    }
+
+    /// The tracks placed on a timeline at `rate`.
+    pub fn timeline(&self, rate: u32) -> Timeline {
+        let placements: Vec<Placement> = self
+            .tracks
+            .iter()
+            .zip(self.lengths(rate))
+            .map(|(t, len)| Placement {
+                len,
+                gap_s: t.gap_s,
+                crossfade_s: t.crossfade_s,
+                fade_in_s: t.fade_in_s,
+                fade_out_s: t.fade_out_s,
+                curve: t.curve,
+            })
+            .collect();
+        Timeline::album(rate, &placements)
+    }
+}
+
+/// The gain into the limiter that `lathe render`/`master` would use for
+/// `path` through `chain` (same spool and search), so playback matches the
+/// render. 0 dB when the chain has no target. Also returns the input's
+/// integrated loudness, LUFS.
+pub fn gain_plan(path: &Path, chain: &ChainConfig) -> Result<(f64, f64)> {
+    let cfg = chain.clone().with_limiter(None);
+    let input = crate::analysis::analyze_file(path)?;
+    let Some(target) = cfg.target_lufs else {
+        return Ok((0.0, input.loudness.integrated_lufs));
+    };
+    let mut source = FileSource::open(path)?;
+    let info = source.info().clone();
+    let mut built = Chain::from_config(&cfg, info.sample_rate, info.channels)?;
+    let mut gr = vec![0.0; cfg.modules.len() + 1];
+    let dir = std::env::temp_dir();
+    let (spool, pre) = crate::render::master::process_to_spool(
+        &mut source,
+        &mut built,
+        info.sample_rate,
+        &dir,
+        &|_| {},
+        &mut gr,
+    )?;
+    let lim = crate::render::master::limiter_only(&cfg);
+    let (g, _, _) = crate::render::master::search_gain(
+        &spool,
+        &lim,
+        info.sample_rate,
+        &info.channel_weights,
+        pre.stats().integrated_lufs,
+        target,
+        &|_| {},
+    )?;
+    Ok((g, input.loudness.integrated_lufs))
+}
