@@ -1,12 +1,17 @@
-//! The real-time playback engine (first cut): a read-ahead thread decodes
-//! into a lock-free ring; the audio callback ([`Player::render`]) drains
-//! control commands from another lock-free queue, runs the same [`Chain`]
-//! the renderer uses, crossfades between processed and original (A/B,
-//! level-matched), applies the listen mode and taps its output into a third
-//! ring for the meter thread. The callback never allocates, locks, does I/O
-//! or logs (tested under an allocation-failing guard). Output goes to a cpal
-//! device, or, with no device (SSH, CI), to a silent output clocked in real
-//! time so every meter stays live.
+//! The real-time playback engine. A [`plan::PlaybackPlan`] (one file, or
+//! an album session's delivery with its chains, balancing gains, gaps,
+//! fades and crossfades, planned as the renderer plans them) is placed on a
+//! [`timeline::Timeline`]; the [`reader`] thread decodes ahead into a
+//! lock-free ring (a lane per overlapping track); the audio callback
+//! ([`Player::render`]) drains control commands and loop jumps from other
+//! lock-free queues, runs each track's [`Chain`] exactly as the renderer
+//! does, crossfades between processed and original (A/B, level-matched),
+//! applies the listen mode and taps processed and original signals into a
+//! ring for the [`meters`] thread. The callback never allocates, locks,
+//! does I/O or logs (tested under an allocation-failing guard). Output goes
+//! to a cpal device ([`output`]), or, with no device (SSH, CI) or when the
+//! device is lost, to a [`null_output`] clocked in real time so every meter
+//! stays live. [`session::Playback`] ties them together.
 
 pub mod meters;
 pub mod null_output;
