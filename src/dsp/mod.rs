@@ -1,7 +1,7 @@
 //! Real-time-safe audio processing: the mastering chain and its modules.
 //!
 //! Contract for every [`Processor`]: all memory is allocated in the
-//! constructor / [`Processor::prepare`]; [`Processor::process`],
+//! constructor; [`Processor::process`],
 //! [`Processor::reset`] and parameter setters never allocate, lock, log or do
 //! I/O (proved by tests under an allocation-failing guard). Every
 //! continuous parameter is smoothed, so changes never click. Each module

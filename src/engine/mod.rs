@@ -4,7 +4,7 @@
 //! [`timeline::Timeline`]; the [`reader`] thread decodes ahead into a
 //! lock-free ring (a lane per overlapping track); the audio callback
 //! ([`Player::render`]) drains control commands and loop jumps from other
-//! lock-free queues, runs each track's [`Chain`] exactly as the renderer
+//! lock-free queues, runs each track's [`Chain`](crate::dsp::chain::Chain) exactly as the renderer
 //! does, crossfades between processed and original (A/B, level-matched),
 //! applies the listen mode and taps processed and original signals into a
 //! ring for the [`meters`] thread. The callback never allocates, locks,
