@@ -341,7 +341,7 @@ fn limited_loudness(
 }
 
 /// The loudness summary of a spool after gain and limiter (see
-/// [`limited_loudness`]), mergeable across tracks.
+/// `limited_loudness`), mergeable across tracks.
 pub fn limited_summary(
     spool: &Spool,
     limiter_chain: &ChainConfig,
