@@ -641,3 +641,35 @@ fn thousands_of_random_keys_never_panic_and_undo_all_the_way_back() {
     }
     assert_eq!(app.session, original);
 }
+
+#[test]
+fn the_tracks_pane_marks_missing_files_and_overs() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut app = app_at(dir.path());
+    app.transport.playing = false;
+    // Track 3's file disappears; track 4's render went over the ceiling.
+    let p3 = app.track_path(2).expect("p3");
+    std::fs::remove_file(&p3).expect("rm");
+    let p4 = app.track_path(3).expect("p4");
+    let over = app.ceiling_dbtp() + 0.3;
+    if let Some(i) = app.info.get_mut(&p4) {
+        i.tp_after = Some(over);
+    }
+    // Wide: the mark and what is wrong; at 80 columns the mark.
+    for (w, h, says) in [(200u16, 60u16, true), (80, 24, false)] {
+        let s = screen(&app, w, h);
+        let row = |title: &str| {
+            s.lines()
+                .find(|l| l.contains(title))
+                .unwrap_or("")
+                .to_string()
+        };
+        let dusty = row("Dusty Tape");
+        assert!(dusty.contains("!  3"), "{dusty}");
+        assert_eq!(dusty.contains("missing"), says, "{dusty}");
+        let wide = row("Wide Pads");
+        assert!(wide.contains("!  4"), "{wide}");
+        assert_eq!(wide.contains("over"), says, "{wide}");
+        assert!(!row("Quiet Ballad").contains('!'));
+    }
+}
