@@ -239,8 +239,18 @@ fn main() {
     let sp = dir.path().join("hour.toml");
     std::fs::write(&sp, session).expect("session");
     let t = Instant::now();
-    let plan = PlaybackPlan::session(&sp, None).expect("plan");
+    let cache = lathe::render::album::SpoolCache::new();
+    let mut sess = lathe::session::album::Session::load(&sp).expect("load");
+    let plan = PlaybackPlan::from_session_cached(&sess, &sp, None, Some(&cache)).expect("plan");
     let planned = t.elapsed().as_secs_f64();
+    // Re-planning after a target change reuses every spooled track.
+    sess.chain.target_lufs = Some(-16.0);
+    let t = Instant::now();
+    PlaybackPlan::from_session_cached(&sess, &sp, None, Some(&cache)).expect("replan");
+    println!(
+        "  planning an hour-long album: {planned:.1} s; again after a target change (spools reused): {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
     let mut p = Playback::open_plan(
         plan,
         &PlayOptions {

@@ -769,3 +769,48 @@ fn the_plan_predicts_what_the_rendered_tracks_measure() {
         }
     }
 }
+
+#[test]
+fn re_planning_reuses_spooled_tracks_that_did_not_change() {
+    use lathe::engine::session::PlaybackPlan;
+    use lathe::render::album::SpoolCache;
+    let dir = tempfile::tempdir().expect("tmp");
+    let session = write_album(dir.path());
+    let mut s = lathe::session::album::Session::load(&session).expect("load");
+    let cache = SpoolCache::new();
+    let first = PlaybackPlan::from_session_cached(&s, &session, None, Some(&cache)).expect("plan");
+    assert_eq!((cache.len(), cache.hits()), (3, 0));
+    // A new target, gain offset and order: every spool is reused, and the
+    // result is what a plan from scratch gives.
+    s.chain.target_lufs = Some(-18.0);
+    s.tracks[0].gain_db = 1.0;
+    s.tracks.swap(0, 1);
+    let second = PlaybackPlan::from_session_cached(&s, &session, None, Some(&cache)).expect("plan");
+    assert_eq!(cache.hits(), 3);
+    let fresh = PlaybackPlan::from_session(&s, &session, None).expect("plan");
+    for (a, b) in second.tracks.iter().zip(&fresh.tracks) {
+        assert_eq!(a.path, b.path);
+        assert!(
+            (a.gain_db - b.gain_db).abs() < 1e-9,
+            "{} vs {}",
+            a.gain_db,
+            b.gain_db
+        );
+        assert_eq!(a.planned_lufs, b.planned_lufs);
+    }
+    assert!((second.tracks[0].gain_db - first.tracks[1].gain_db).abs() > 1.0);
+    // A change to the album chain's EQ: nothing can be reused.
+    let eq = s
+        .chain
+        .modules
+        .iter_mut()
+        .find_map(|m| match m {
+            lathe::session::chain::ModuleConfig::Eq(e) => Some(e),
+            _ => None,
+        })
+        .expect("eq");
+    eq.bands[0].gain_db += 1.0;
+    PlaybackPlan::from_session_cached(&s, &session, None, Some(&cache)).expect("plan");
+    assert_eq!(cache.hits(), 3);
+    assert_eq!(cache.len(), 3);
+}

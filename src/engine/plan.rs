@@ -123,7 +123,18 @@ impl PlaybackPlan {
         session_path: &Path,
         delivery: Option<&str>,
     ) -> Result<Self> {
-        let plan = crate::render::album::plan_delivery(session, session_path, delivery)?;
+        Self::from_session_cached(session, session_path, delivery, None)
+    }
+
+    /// [`PlaybackPlan::from_session`] reusing the spooled tracks in `cache`
+    /// that have not changed since the last plan (and keeping this plan's).
+    pub fn from_session_cached(
+        session: &crate::session::album::Session,
+        session_path: &Path,
+        delivery: Option<&str>,
+        cache: Option<&crate::render::album::SpoolCache>,
+    ) -> Result<Self> {
+        let plan = crate::render::album::plan_delivery(session, session_path, delivery, cache)?;
         let matches: Vec<f64> = plan
             .input_lufs
             .iter()

@@ -246,6 +246,57 @@ struct Prepared {
     channels: usize,
 }
 
+/// Tracks already run through their pre-limiter chain and spooled, kept
+/// for later plans while the file, its trims, the pre-limiter modules and
+/// the rate stay the same: re-planning after a change of target, ceiling,
+/// balancing, gain, order, gaps or fades only reruns the limiter passes.
+/// Holds the spools of the latest plan only.
+#[derive(Default, Clone)]
+pub struct SpoolCache {
+    map: std::sync::Arc<
+        std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<Prepared>>>,
+    >,
+    hits: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl SpoolCache {
+    /// An empty cache.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Tracks held.
+    pub fn len(&self) -> usize {
+        self.map.lock().map_or(0, |m| m.len())
+    }
+
+    /// Whether it holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Tracks reused from the cache so far.
+    pub fn hits(&self) -> u64 {
+        self.hits.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// What a track's spool depends on.
+fn spool_key(path: &Path, t: &Track, cfg: &ChainConfig, rate: u32) -> String {
+    let pre: Vec<&ModuleConfig> = cfg
+        .modules
+        .iter()
+        .filter(|m| !matches!(m, ModuleConfig::Limiter(_)))
+        .collect();
+    format!(
+        "{}|{}|{}|{rate}|{}",
+        path.display(),
+        t.trim_start_s,
+        t.trim_end_s,
+        serde_json::to_string(&pre).unwrap_or_default()
+    )
+}
+
 /// Run every track of `session` through its chain for delivery `d`
 /// (spooled in `dir`) and find the gains into the limiter that balancing
 /// asks for. Returns the spools, the limiter-only chains and the gains, dB.
@@ -255,33 +306,61 @@ fn prepare_delivery(
     d: &Delivery,
     dir: &Path,
     progress: &(dyn Fn(&str) + Sync),
-) -> Result<(Vec<Prepared>, Vec<ChainConfig>, Vec<f64>)> {
+    cache: Option<&SpoolCache>,
+) -> Result<(Vec<std::sync::Arc<Prepared>>, Vec<ChainConfig>, Vec<f64>)> {
     let rate = d.rate_hz;
     let chains: Vec<ChainConfig> = session
         .tracks
         .iter()
         .map(|t| delivery_chain(session, t, d))
         .collect();
-    let prepared: Vec<Prepared> = session
+    let keys: Vec<String> = session
+        .tracks
+        .iter()
+        .zip(paths)
+        .zip(&chains)
+        .map(|((t, p), cfg)| spool_key(p, t, cfg, rate))
+        .collect();
+    let cached = |k: &str| -> Option<std::sync::Arc<Prepared>> {
+        let hit = cache?.map.lock().ok()?.get(k).cloned();
+        if let (Some(_), Some(c)) = (&hit, cache) {
+            c.hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        hit
+    };
+    let prepared: Vec<std::sync::Arc<Prepared>> = session
         .tracks
         .par_iter()
         .zip(paths.par_iter())
         .zip(chains.par_iter())
-        .map(|((t, p), cfg)| -> Result<Prepared> {
+        .zip(keys.par_iter())
+        .map(|(((t, p), cfg), key)| -> Result<std::sync::Arc<Prepared>> {
+            if let Some(hit) = cached(key) {
+                return Ok(hit);
+            }
             let mut src = open_trimmed(p, t)?;
             let info = src.info().clone();
             let mut chain = Chain::from_config(cfg, info.sample_rate, info.channels)
                 .map_err(|e| LatheError::decode(p, e.to_string()))?;
             let mut gr = vec![0.0; cfg.modules.len() + 1];
             let (spool, pre) = process_to_spool(&mut src, &mut chain, rate, dir, &|_| {}, &mut gr)?;
-            Ok(Prepared {
+            Ok(std::sync::Arc::new(Prepared {
                 spool,
                 pre,
                 weights: info.channel_weights.clone(),
                 channels: info.channels,
-            })
+            }))
         })
         .collect::<Result<_>>()?;
+    if let Some(c) = cache
+        && let Ok(mut m) = c.map.lock()
+    {
+        // Keep this plan's spools only.
+        m.clear();
+        for (k, p) in keys.iter().zip(&prepared) {
+            m.insert(k.clone(), p.clone());
+        }
+    }
     let lim: Vec<ChainConfig> = chains.iter().map(limiter_only).collect();
     let target = d.target_lufs.or(session.chain.target_lufs);
     let offsets: Vec<f64> = session.tracks.iter().map(|t| t.gain_db).collect();
@@ -386,6 +465,7 @@ pub fn plan_delivery(
     session: &Session,
     session_path: &Path,
     name: Option<&str>,
+    cache: Option<&SpoolCache>,
 ) -> Result<DeliveryPlan> {
     let d = find_delivery(session, session_path, name)?;
     let paths: Vec<PathBuf> = session
@@ -398,7 +478,7 @@ pub fn plan_delivery(
         .map(|p| analyze_file(p).map(|a| a.loudness.integrated_lufs))
         .collect::<Result<_>>()?;
     let dir = std::env::temp_dir();
-    let (prepared, lim, gains) = prepare_delivery(session, &paths, &d, &dir, &|_| {})?;
+    let (prepared, lim, gains) = prepare_delivery(session, &paths, &d, &dir, &|_| {}, cache)?;
     // One pass per track through the gain and limiter, as the render makes
     // it: loudness, true peak and the short-term curve for the History pane.
     let profiles: Vec<(f64, f64, Vec<f64>, LoudnessSummary)> = prepared
@@ -589,7 +669,7 @@ pub fn render_session(
             .ok_or_else(|| LatheError::Invalid(format!("bits {}", d.bits)))?;
         let dither = DitherKind::parse(&d.dither).unwrap_or(DitherKind::Tpdf);
         let rate = d.rate_hz;
-        let (prepared, lim, gains) = prepare_delivery(&session, &paths, d, &dir, progress)?;
+        let (prepared, lim, gains) = prepare_delivery(&session, &paths, d, &dir, progress, None)?;
         let target = d.target_lufs.or(session.chain.target_lufs);
         let offsets: Vec<f64> = session.tracks.iter().map(|t| t.gain_db).collect();
         // Final per-track pass: limiter → fades → (per-track dither + file) and a post-limiter spool for the album.

@@ -292,6 +292,7 @@ struct Runner {
     planning: bool,
     replan_at: Option<Instant>,
     rendering: bool,
+    spools: crate::render::album::SpoolCache,
 }
 
 impl Runner {
@@ -310,6 +311,7 @@ impl Runner {
             planning: false,
             replan_at: None,
             rendering: false,
+            spools: crate::render::album::SpoolCache::new(),
         }
     }
 
@@ -337,9 +339,15 @@ impl Runner {
             .get(app.delivery)
             .map(|d| d.name.clone());
         let tx = self.tx.clone();
+        let cache = self.spools.clone();
         std::thread::spawn(move || {
-            let r = PlaybackPlan::from_session(&session, &file, delivery.as_deref())
-                .map_err(|e| e.to_string());
+            let r = PlaybackPlan::from_session_cached(
+                &session,
+                &file,
+                delivery.as_deref(),
+                Some(&cache),
+            )
+            .map_err(|e| e.to_string());
             let _ = tx.send(Bg::Plan(generation, r));
         });
     }
