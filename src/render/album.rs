@@ -281,6 +281,10 @@ impl SpoolCache {
     }
 }
 
+/// Every track spooled, the limiter-only chains and the gains into the
+/// limiter, dB.
+type PreparedDelivery = (Vec<std::sync::Arc<Prepared>>, Vec<ChainConfig>, Vec<f64>);
+
 /// What a track's spool depends on.
 fn spool_key(path: &Path, t: &Track, cfg: &ChainConfig, rate: u32) -> String {
     let pre: Vec<&ModuleConfig> = cfg
@@ -307,7 +311,7 @@ fn prepare_delivery(
     dir: &Path,
     progress: &(dyn Fn(&str) + Sync),
     cache: Option<&SpoolCache>,
-) -> Result<(Vec<std::sync::Arc<Prepared>>, Vec<ChainConfig>, Vec<f64>)> {
+) -> Result<PreparedDelivery> {
     let rate = d.rate_hz;
     let chains: Vec<ChainConfig> = session
         .tracks
