@@ -361,6 +361,16 @@ album_file = true
 
 /// `lathe render` the session into `out`; returns the float delivery's album file.
 fn render_album(session: &std::path::Path, out: &std::path::Path) -> std::path::PathBuf {
+    let wavs: Vec<std::path::PathBuf> = render_float(session, out)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "wav"))
+        .collect();
+    assert_eq!(wavs.len(), 1, "one album file expected: {wavs:?}");
+    wavs[0].clone()
+}
+
+/// `lathe render` the session into `out`; returns the float delivery's files, sorted.
+fn render_float(session: &std::path::Path, out: &std::path::Path) -> Vec<std::path::PathBuf> {
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_lathe"))
         .args([
             "render".as_ref(),
@@ -371,11 +381,12 @@ fn render_album(session: &std::path::Path, out: &std::path::Path) -> std::path::
         .output()
         .expect("render");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    std::fs::read_dir(out.join("float"))
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(out.join("float"))
         .expect("dir")
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| p.extension().is_some_and(|e| e == "wav"))
-        .expect("album file")
+        .collect();
+    files.sort();
+    files
 }
 
 /// Write the three test tracks and the ALBUM session into `dir`.
@@ -720,31 +731,20 @@ fn the_plan_predicts_what_the_rendered_tracks_measure() {
         .replace("fade_out_s = 0.4\n", "")
         .replace("track_files = false", "track_files = true");
     std::fs::write(&session, text).expect("write");
-    let out = dir.path().join("out");
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_lathe"))
-        .args([
-            "render".as_ref(),
-            session.as_os_str(),
-            "-o".as_ref(),
-            out.as_os_str(),
-        ])
-        .output()
-        .expect("render");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let files = render_float(&session, &dir.path().join("out"));
     let plan = PlaybackPlan::session(&session, None).expect("plan");
     // Album balancing to -16 LUFS: the album as planned is on target.
     let album = plan.planned_album_lufs.expect("album loudness");
     assert!((album + 16.0).abs() < 0.1, "album {album:.3} LUFS");
     for (k, t) in plan.tracks.iter().enumerate() {
-        let file = std::fs::read_dir(out.join("float"))
-            .expect("dir")
-            .filter_map(|e| e.ok().map(|e| e.path()))
+        let file = files
+            .iter()
             .find(|p| {
                 p.file_name()
                     .is_some_and(|n| n.to_string_lossy().starts_with(&format!("{:02} ", k + 1)))
             })
             .expect("track file");
-        let a = lathe::analysis::analyze_file(&file).expect("analyze");
+        let a = lathe::analysis::analyze_file(file).expect("analyze");
         let lufs = t.planned_lufs.expect("planned loudness");
         let tp = t.planned_tp_dbtp.expect("planned true peak");
         assert!(

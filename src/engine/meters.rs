@@ -37,6 +37,21 @@ pub struct MeterSnapshot {
     pub history: Vec<(f64, f64)>,
 }
 
+impl MeterSnapshot {
+    /// Readings before any audio: every level at −∞ (not 0, which would
+    /// read as full scale), no spectrum or history yet.
+    pub fn silent() -> Self {
+        Self {
+            momentary_lufs: f64::NEG_INFINITY,
+            short_term_lufs: f64::NEG_INFINITY,
+            integrated_lufs: f64::NEG_INFINITY,
+            true_peak_dbtp: f64::NEG_INFINITY,
+            true_peak_now_dbtp: f64::NEG_INFINITY,
+            ..Self::default()
+        }
+    }
+}
+
 /// Meter thread: reads the tap ring (processed L/R, original L/R per frame)
 /// into loudness, true peak and spectrum meters.
 pub(crate) fn meter_thread(

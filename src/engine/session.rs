@@ -193,14 +193,7 @@ impl Playback {
                 )
             })
         };
-        let meters = Arc::new(Mutex::new(MeterSnapshot {
-            momentary_lufs: f64::NEG_INFINITY,
-            short_term_lufs: f64::NEG_INFINITY,
-            integrated_lufs: f64::NEG_INFINITY,
-            true_peak_dbtp: f64::NEG_INFINITY,
-            true_peak_now_dbtp: f64::NEG_INFINITY,
-            ..MeterSnapshot::default()
-        }));
+        let meters = Arc::new(Mutex::new(MeterSnapshot::silent()));
         let meter = {
             let (m, sh, ctl, cap) = (
                 meters.clone(),
@@ -436,7 +429,10 @@ impl Playback {
 
     /// Latest meter readings.
     pub fn meters(&self) -> MeterSnapshot {
-        self.meters.lock().map(|m| m.clone()).unwrap_or_default()
+        self.meters
+            .lock()
+            .map(|m| m.clone())
+            .unwrap_or_else(|_| MeterSnapshot::silent())
     }
 
     /// What the output is ("no audio device: silent output" or the device name).

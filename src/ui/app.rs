@@ -336,14 +336,7 @@ impl App {
             status: String::new(),
             messages: Vec::new(),
             transport: Transport::default(),
-            meters: MeterSnapshot {
-                momentary_lufs: f64::NEG_INFINITY,
-                short_term_lufs: f64::NEG_INFINITY,
-                integrated_lufs: f64::NEG_INFINITY,
-                true_peak_dbtp: f64::NEG_INFINITY,
-                true_peak_now_dbtp: f64::NEG_INFINITY,
-                ..MeterSnapshot::default()
-            },
+            meters: MeterSnapshot::silent(),
             tp_hold: f64::NEG_INFINITY,
             info: HashMap::new(),
             delivery: 0,

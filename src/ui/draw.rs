@@ -627,29 +627,20 @@ fn history(f: &mut Frame, app: &App, area: Rect) {
     let start = app.transport.track_starts.get(k).copied().unwrap_or(0.0);
     let info = app.track_path(k).and_then(|p| app.info.get(&p).cloned());
     let dur = info.as_ref().map_or(1.0, |i| i.duration_s.max(1.0));
-    let before: Vec<(f64, f64)> = info
-        .as_ref()
-        .map(|i| {
-            i.series
-                .iter()
-                .enumerate()
-                .filter(|(_, v)| v.is_finite())
-                .map(|(n, v)| (n as f64 * 0.1, v.max(-60.0)))
-                .collect()
-        })
-        .unwrap_or_default();
+    // A 100 ms short-term series as chart points (s, LUFS), floored at the chart's −60.
+    let curve = |series: &[f64]| -> Vec<(f64, f64)> {
+        series
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.is_finite())
+            .map(|(n, v)| (n as f64 * 0.1, v.max(-60.0)))
+            .collect()
+    };
+    let before = info.as_ref().map_or_else(Vec::new, |i| curve(&i.series));
     // The master as planned over the whole track; before a plan, what has played.
-    let planned: Vec<(f64, f64)> = info
+    let planned = info
         .as_ref()
-        .map(|i| {
-            i.series_after
-                .iter()
-                .enumerate()
-                .filter(|(_, v)| v.is_finite())
-                .map(|(n, v)| (n as f64 * 0.1, v.max(-60.0)))
-                .collect()
-        })
-        .unwrap_or_default();
+        .map_or_else(Vec::new, |i| curve(&i.series_after));
     let after: Vec<(f64, f64)> = if planned.is_empty() {
         app.meters
             .history
