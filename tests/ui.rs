@@ -673,3 +673,29 @@ fn the_tracks_pane_marks_missing_files_and_overs() {
         assert!(!row("Quiet Ballad").contains('!'));
     }
 }
+
+#[test]
+fn a_track_measures_as_lathe_analyze_measures_it() {
+    let dir = tempfile::tempdir().expect("tmp");
+    lathe::demo::write_demo_audio(dir.path(), true).expect("demo");
+    let f = dir.path().join("02 Loud Single.wav");
+    let m = lathe::ui::event_loop::measure(&f).expect("measure");
+    let a = lathe::analysis::analyze_file(&f).expect("analyze");
+    assert!(
+        (m.lufs_before - a.loudness.integrated_lufs).abs() < 1e-6,
+        "{} vs {}",
+        m.lufs_before,
+        a.loudness.integrated_lufs
+    );
+    assert!(
+        (m.tp_before - a.true_peak_dbtp).abs() < 1e-6,
+        "{} vs {}",
+        m.tp_before,
+        a.true_peak_dbtp
+    );
+    assert!((m.duration_s - a.duration_s).abs() < 1e-9);
+    assert_eq!(
+        m.series.len(),
+        (a.frames * 10 / u64::from(a.sample_rate)) as usize
+    );
+}

@@ -252,29 +252,39 @@ enum Bg {
 /// Measure a track for the Tracks and History panes.
 pub fn measure(path: &Path) -> Result<TrackInfo> {
     use crate::io::{AudioBlock, AudioSource, FileSource};
-    let a = crate::analysis::analyze_file(path)?;
+    // One decode: the same loudness and true-peak meters `lathe analyze`
+    // uses, recording the short-term curve on the way.
     let mut src = FileSource::open(path)?;
     let info = src.info().clone();
     let mut lm =
         crate::analysis::loudness::LoudnessMeter::new(info.sample_rate, &info.channel_weights);
     lm.record_series();
+    let mut tps: Vec<crate::analysis::truepeak::TruePeakMeter> = (0..info.channels)
+        .map(|_| crate::analysis::truepeak::TruePeakMeter::new(info.sample_rate))
+        .collect();
     let mut block = AudioBlock::new(info.channels, 8192);
+    let mut frames = 0u64;
     loop {
         let n = src.read(&mut block)?;
         if n == 0 {
             break;
         }
         lm.push(&block.channels, n);
+        for (t, c) in tps.iter_mut().zip(&block.channels) {
+            t.push(&c[..n]);
+        }
+        frames += n as u64;
     }
     let series = crate::render::album::short_term_every_100ms(
         lm.short_term_series(),
-        a.frames,
+        frames,
         info.sample_rate,
     );
+    let tp = tps.iter().map(|t| t.true_peak()).fold(0.0, f64::max);
     Ok(TrackInfo {
-        duration_s: a.duration_s,
-        lufs_before: a.loudness.integrated_lufs,
-        tp_before: a.true_peak_dbtp,
+        duration_s: frames as f64 / f64::from(info.sample_rate),
+        lufs_before: lm.stats().integrated_lufs,
+        tp_before: crate::units::linear_to_db(tp),
         lufs_after: None,
         tp_after: None,
         series,
