@@ -600,6 +600,9 @@ fn cmd_master(a: MasterArgs) -> crate::Result<ExitCode> {
         progress: !a.json,
     };
     let r = crate::render::master_file(&opts)?;
+    for w in &r.before.warnings {
+        eprintln!("lathe: warning: {w}");
+    }
     let over = r.after.true_peak_dbtp > r.ceiling_dbtp;
     if a.json {
         println!("{}", master_json(&r, &opts));
@@ -792,6 +795,19 @@ fn cmd_render(
             return ExitCode::from(1);
         }
     };
+    // What reading the inputs found (e.g. a header that claims more data than
+    // the file holds), once per input.
+    let mut warned: Vec<&String> = Vec::new();
+    for w in reports
+        .iter()
+        .filter_map(|r| r.before.as_ref())
+        .flat_map(|b| &b.warnings)
+    {
+        if !warned.contains(&w) {
+            eprintln!("lathe: warning: {w}");
+            warned.push(w);
+        }
+    }
     let num = |v: f64| {
         if v.is_finite() {
             serde_json::json!((v * 1000.0).round() / 1000.0)
@@ -1021,6 +1037,9 @@ fn cmd_play(
             ));
         }
         let (cfg, _) = load_chain(chain.as_deref(), preset.as_deref())?;
+        for w in crate::io::AudioSource::take_warnings(&mut crate::io::open_source(file)?) {
+            eprintln!("lathe: warning: {w}");
+        }
         let (gain, input_lufs) = crate::engine::session::gain_plan(file, &cfg)?;
         let processed_lufs = cfg.target_lufs.unwrap_or(input_lufs);
         let matched = if input_lufs.is_finite() {

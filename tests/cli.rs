@@ -441,3 +441,193 @@ fn a_theme_asked_for_on_the_command_line_must_exist() {
     assert!(err.contains("t.toml:3: accent"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
+
+/// Set a WAV's `data` chunk size (and its RIFF size to match) to `claim`
+/// bytes, whatever the file holds: what a crashed recorder leaves.
+fn claim_data_bytes(wav: &[u8], claim: u32) -> Vec<u8> {
+    let mut b = wav.to_vec();
+    let mut pos = 12;
+    while pos + 8 <= b.len() {
+        let size = u32::from_le_bytes([b[pos + 4], b[pos + 5], b[pos + 6], b[pos + 7]]) as usize;
+        if &b[pos..pos + 4] == b"data" {
+            b[pos + 4..pos + 8].copy_from_slice(&claim.to_le_bytes());
+            let riff = u32::try_from(pos as u64 + 8 + u64::from(claim) - 8).unwrap_or(u32::MAX);
+            b[4..8].copy_from_slice(&riff.to_le_bytes());
+            return b;
+        }
+        pos += 8 + size + (size & 1);
+    }
+    panic!("fixture has no data chunk");
+}
+
+/// Issue 10.1: a data chunk claiming any size up to 4 GB (or 0, as an
+/// unfinished writer leaves it) is read to the file's end with a warning, in
+/// `analyze`, `master`, `render` and `play`, and reads the same as the
+/// honest file.
+#[test]
+fn a_wav_claiming_any_data_size_is_read_to_its_end_everywhere() {
+    let fx = Fixtures::new();
+    let dir = fx.root.join("demo");
+    let o = lathe(&["demo".as_ref(), "--write".as_ref(), dir.as_os_str()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let honest_path = dir.join("02 Loud Single.wav");
+    let honest = std::fs::read(&honest_path).expect("read");
+    let truth = lathe::analysis::analyze_file(&honest_path).expect("analyze");
+    let claims: [u32; 9] = [
+        0,
+        honest.len() as u32 * 10,
+        1_000_000_000,
+        2_000_000_000,
+        i32::MAX as u32,
+        1 << 31,
+        4_000_000_000,
+        u32::MAX - 8,
+        u32::MAX,
+    ];
+    for claim in claims {
+        let p = fx.file(
+            &format!("lying-{claim}.wav"),
+            &claim_data_bytes(&honest, claim),
+        );
+        let o = analyze(&[&p], true);
+        assert!(o.status.success(), "claim {claim}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("ends before its header says"),
+            "claim {claim}: no warning: {}",
+            stderr(&o)
+        );
+        let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).expect("json");
+        let dur = v["duration_s"].as_f64().unwrap_or(0.0);
+        assert!((dur - truth.duration_s).abs() < 1e-6, "claim {claim}: {v}");
+        let lufs = v["integrated_lufs"].as_f64().unwrap_or(f64::NAN);
+        assert!(
+            (lufs - truth.loudness.integrated_lufs).abs() < 6e-4,
+            "claim {claim}: {lufs} vs {}",
+            truth.loudness.integrated_lufs
+        );
+    }
+    // master, render and play on a file claiming 2 GB.
+    let lying = std::fs::read(dir.join("02 Loud Single.wav")).expect("read");
+    let before = claim_data_bytes(&lying, 2_000_000_000);
+    std::fs::write(&honest_path, &before).expect("write");
+    let out = fx.root.join("mastered.wav");
+    let o = lathe(&[
+        "master".as_ref(),
+        honest_path.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ]);
+    assert!(o.status.success(), "master: {}", stderr(&o));
+    assert!(
+        stderr(&o).contains("ends before its header says"),
+        "{}",
+        stderr(&o)
+    );
+    let mastered = lathe::analysis::analyze_file(&out).expect("analyze");
+    assert!((mastered.duration_s - truth.duration_s).abs() < 1e-6);
+    let rendered = fx.root.join("render");
+    let o = lathe(&[
+        "render".as_ref(),
+        dir.join("session.toml").as_os_str(),
+        "-o".as_ref(),
+        rendered.as_os_str(),
+        "--delivery".as_ref(),
+        "streaming".as_ref(),
+    ]);
+    assert!(o.status.success(), "render: {}", stderr(&o));
+    let track = std::fs::read_dir(rendered.join("streaming"))
+        .expect("ls")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().contains("Loud Single"))
+        .expect("rendered track");
+    let t = lathe::analysis::analyze_file(&track).expect("analyze");
+    assert!(
+        (t.duration_s - truth.duration_s).abs() < 0.001,
+        "{}",
+        t.duration_s
+    );
+    let o = lathe(&[
+        "play".as_ref(),
+        "--silent".as_ref(),
+        honest_path.as_os_str(),
+    ]);
+    assert!(o.status.success(), "play: {}", stderr(&o));
+    assert!(
+        stderr(&o).contains("ends before its header says"),
+        "{}",
+        stderr(&o)
+    );
+    // The meter line at the end shows the whole file's length.
+    let len = format!(
+        "/{}:{:06.3}",
+        (truth.duration_s / 60.0).floor(),
+        truth.duration_s % 60.0
+    );
+    assert!(
+        stdout(&o).contains(&len),
+        "play: {len} not in {}",
+        stdout(&o)
+    );
+    // The input was never modified.
+    assert_eq!(std::fs::read(&honest_path).expect("read"), before);
+}
+
+/// Issue 10.2: a 5-channel WAV without a channel mask is L R C Ls Rs (EBU
+/// Tech 3341 case 6: −23 LUFS ±0.1 LU), as ffmpeg and libebur128 take it.
+#[test]
+fn a_five_channel_wav_without_a_mask_weights_its_surrounds() {
+    let fx = Fixtures::new();
+    // Case 6: 20 s of 1 kHz, L R at −28 dBFS, C at −24, Ls Rs at −30.
+    let rate = 48_000;
+    let ch: Vec<Vec<f32>> = [-28.0, -28.0, -24.0, -30.0, -30.0]
+        .iter()
+        .map(|&l| common::sine(1000.0, l, 20.0, rate, 1).remove(0))
+        .collect();
+    let p = fx.root.join("case6.wav");
+    common::write_wav_f32(&p, &ch, rate);
+    // hound writes 5 channels as WAVE_FORMAT_EXTENSIBLE with a mask; strip it
+    // to plain IEEE float the way many writers store it.
+    let mut b = std::fs::read(&p).expect("read");
+    assert_eq!(&b[12..16], b"fmt ");
+    let fmt_len = u32::from_le_bytes([b[16], b[17], b[18], b[19]]) as usize;
+    let mut plain = Vec::new();
+    plain.extend_from_slice(&b[..16]);
+    plain.extend_from_slice(&16u32.to_le_bytes());
+    plain.extend_from_slice(&3u16.to_le_bytes()); // WAVE_FORMAT_IEEE_FLOAT
+    plain.extend_from_slice(&b[22..36]);
+    plain.extend_from_slice(&b[20 + fmt_len..]);
+    let riff = (plain.len() - 8) as u32;
+    plain[4..8].copy_from_slice(&riff.to_le_bytes());
+    b = plain;
+    for (name, bytes) in [
+        ("plain", b.clone()),
+        ("zero-mask", {
+            let mut x = std::fs::read(&p).expect("read");
+            // Extensible with a zero channel mask (offset 20 + 20 in the fmt chunk).
+            x[40..44].copy_from_slice(&0u32.to_le_bytes());
+            x
+        }),
+    ] {
+        let f = fx.file(&format!("case6-{name}.wav"), &bytes);
+        let r = lathe::analysis::analyze_file(&f).expect("analyze");
+        assert!(
+            (r.loudness.integrated_lufs + 23.0).abs() <= 0.1,
+            "{name}: {} LUFS",
+            r.loudness.integrated_lufs
+        );
+    }
+    // With a mask naming the surrounds (side or back), the same; hound's own
+    // mask (the first five positions) names channel 4 LFE, which then counts 0.
+    for mask in [0x607u32, 0x37] {
+        let mut x = std::fs::read(&p).expect("read");
+        x[40..44].copy_from_slice(&mask.to_le_bytes());
+        let f = fx.file(&format!("case6-{mask:x}.wav"), &x);
+        let r = lathe::analysis::analyze_file(&f).expect("analyze");
+        assert!(
+            (r.loudness.integrated_lufs + 23.0).abs() <= 0.1,
+            "mask {mask:x}: {}",
+            r.loudness.integrated_lufs
+        );
+    }
+}

@@ -149,8 +149,29 @@ impl FileSource {
         if meta.len() == 0 {
             return Err(LatheError::decode(path, "file is empty"));
         }
-        let file = File::open(path).map_err(|e| LatheError::open(path, io_reason(&e)))?;
-        let mss = MediaSourceStream::new(Box::new(file), Default::default());
+        let mut file = File::open(path).map_err(|e| LatheError::open(path, io_reason(&e)))?;
+        let wav = super::riff::inspect(&mut file, meta.len());
+        let mut warnings = Vec::new();
+        let media: Box<dyn symphonia::core::io::MediaSource> = match &wav {
+            Some(layout) if layout.data_size_patched() => {
+                warnings.push(format!(
+                    "{}: file ends before its header says; read to its end ({} frames)",
+                    path.display(),
+                    layout.actual_frames()
+                ));
+                Box::new(
+                    super::riff::PatchedFile::new(file, meta.len(), layout.patches.clone())
+                        .map_err(|e| LatheError::open(path, io_reason(&e)))?,
+                )
+            }
+            _ => {
+                use std::io::Seek;
+                file.rewind()
+                    .map_err(|e| LatheError::open(path, io_reason(&e)))?;
+                Box::new(file)
+            }
+        };
+        let mss = MediaSourceStream::new(media, Default::default());
         let mut hint = Hint::new();
         if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
             hint.with_extension(ext);
@@ -199,9 +220,13 @@ impl FileSource {
                 format!("has {channels} channels; lathe reads 1 to {MAX_CHANNELS}"),
             ));
         }
+        // A WAV without a channel mask names no layout: symphonia then
+        // assumes the first N speaker positions (channel 5 would be LFE), so
+        // use the usual order instead, as ffmpeg and libebur128 do.
+        let wav_without_mask = wav.as_ref().is_some_and(|w| w.channel_mask.is_none());
         let weights = match &ch_layout {
-            Some(c) => channel_weights(c, channels),
-            None => default_weights(channels),
+            Some(c) if !wav_without_mask => channel_weights(c, channels),
+            _ => default_weights(channels),
         };
         let ts_to_frames = match track.time_base {
             Some(tb) => {
@@ -245,7 +270,7 @@ impl FileSource {
             frames_decoded_total: 0,
             decode_errors: 0,
             ended: false,
-            warnings: Vec::new(),
+            warnings,
         })
     }
 

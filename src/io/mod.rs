@@ -10,6 +10,7 @@ pub mod dither;
 pub mod encode;
 pub mod flac;
 pub mod resample;
+pub mod riff;
 
 pub use decode::{AudioSource, FileSource, SourceInfo, open_source};
 
