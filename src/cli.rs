@@ -457,6 +457,9 @@ fn cmd_demo(write: Option<PathBuf>, force: bool, ui: &UiArgs) -> ExitCode {
     if write.is_none() && std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
         // The interface on the demo album, kept in a temporary folder while it runs.
         let dir = std::env::temp_dir().join(format!("lathe-demo-{}", std::process::id()));
+        // Removed on every way out the terminal is restored on (quit, error,
+        // panic, signal, a hung-up terminal), not only here.
+        crate::ui::event_loop::remove_on_exit(&dir);
         let r = std::fs::create_dir_all(&dir)
             .map_err(|e| {
                 crate::LatheError::Invalid(format!("{}: cannot create folder: {e}", dir.display()))

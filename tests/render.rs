@@ -418,3 +418,85 @@ fn ctrl_c_stops_cleanly_without_partial_files() {
         hidden(&out)
     );
 }
+
+/// Hidden files (spools, half-written outputs) anywhere under `dir`.
+fn hidden_files(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|r| {
+            r.flatten()
+                .flat_map(|e| {
+                    if e.path().is_dir() {
+                        hidden_files(&e.path())
+                    } else {
+                        let n = e.file_name().to_string_lossy().into_owned();
+                        if n.starts_with('.') { vec![n] } else { vec![] }
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Issue 10.3: a render killed hard (SIGKILL) twice, then rendered again,
+/// leaves no hidden file: temporary files are anonymous on Linux, and what a
+/// dead process left by name (the fallback where the platform cannot) is
+/// removed before the next render writes.
+#[test]
+fn renders_killed_hard_leave_no_hidden_files() {
+    let d = demo();
+    let out = d.dir.join("out");
+    let mut dead_pid = 0;
+    for (delay_ms, named) in [(900u64, false), (2200, true)] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lathe"));
+        cmd.args([
+            os("render"),
+            d.session.as_os_str(),
+            os("-o"),
+            out.as_os_str(),
+            os("--force"),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+        if named {
+            // The fallback of systems without O_TMPFILE: named temporary files.
+            cmd.env("LATHE_NO_TMPFILE", "1");
+        }
+        let mut child = cmd.spawn().expect("spawn");
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        dead_pid = child.id();
+        if !named {
+            assert!(
+                hidden_files(&out).is_empty(),
+                "a render killed hard left {:?}",
+                hidden_files(&out)
+            );
+        }
+    }
+    // What a dead process leaves by name where it cannot unlink early.
+    let streaming = out.join("streaming");
+    std::fs::create_dir_all(&streaming).expect("dir");
+    for name in [
+        format!(".lathe-spool-{dead_pid}-1f.f32"),
+        format!(".01 Quiet Ballad.flac.{dead_pid}.lathe-partial"),
+    ] {
+        std::fs::write(streaming.join(name), vec![0u8; 4096]).expect("write");
+    }
+    // Somebody else's hidden file and a live process's spool are left alone.
+    let mine = streaming.join(format!(".lathe-spool-{}-2e.f32", std::process::id()));
+    std::fs::write(&mine, b"x").expect("write");
+    std::fs::write(streaming.join(".notes"), b"x").expect("write");
+    let (o, _) = render_json(&d.session, &out, &["--force"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut left = hidden_files(&out);
+    left.sort();
+    let mut expected = vec![
+        ".notes".to_string(),
+        mine.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    ];
+    expected.sort();
+    assert_eq!(left, expected);
+}

@@ -261,3 +261,77 @@ fn a_panic_restores_the_terminal() {
     );
     assert!(s.contains("TTY-icanon"), "raw mode left behind:\n{s}");
 }
+
+/// Issue 10.4: `lathe demo` removes its temporary album however it ends:
+/// the terminal hanging up (an SSH drop: tmux killed under it) and a panic,
+/// as well as a normal quit.
+#[test]
+fn the_demo_removes_its_temporary_folder_on_every_exit() {
+    if !have_tmux() {
+        println!("SKIPPED: tmux is not installed (.ci/deps installs it)");
+        return;
+    }
+    for (how, env) in [("quit", ""), ("hang-up", ""), ("panic", "LATHE_UI_PANIC=1")] {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let t = Tmux {
+            socket: format!("lathe-e2e-demo-{}-{how}", std::process::id()),
+        };
+        let cmd = format!(
+            "TMPDIR='{}' {env} XDG_CONFIG_HOME='{}' '{}' demo --silent; echo LATHE-EXIT=$?; sleep 30",
+            tmp.path().display(),
+            tmp.path().join("config").display(),
+            env!("CARGO_BIN_EXE_lathe"),
+        );
+        let o = Command::new("tmux")
+            .args([
+                "-L",
+                &t.socket,
+                "new-session",
+                "-d",
+                "-x",
+                "100",
+                "-y",
+                "30",
+            ])
+            .args(["-s", "e2e"])
+            .arg(cmd)
+            .output()
+            .expect("tmux");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let demo_dirs = || -> Vec<String> {
+            std::fs::read_dir(tmp.path())
+                .map(|r| {
+                    r.flatten()
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .filter(|n| n.starts_with("lathe-demo-"))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        match how {
+            "quit" => {
+                t.wait_for("the interface", |s| s.contains("1 Tracks"));
+                assert_eq!(
+                    demo_dirs().len(),
+                    1,
+                    "the demo album is there while it runs"
+                );
+                t.keys(&["q"]);
+                t.wait_for("exit", |s| s.contains("LATHE-EXIT="));
+            }
+            "hang-up" => {
+                t.wait_for("the interface", |s| s.contains("1 Tracks"));
+                assert_eq!(demo_dirs().len(), 1);
+                drop(t); // kill-server: the terminal goes away under lathe
+            }
+            _ => {
+                t.wait_for("exit after the panic", |s| s.contains("LATHE-EXIT="));
+            }
+        }
+        let t0 = Instant::now();
+        while !demo_dirs().is_empty() && t0.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(demo_dirs().is_empty(), "{how}: left {:?}", demo_dirs());
+    }
+}

@@ -608,11 +608,14 @@ pub fn preflight(opts: &RenderOptions) -> Result<(Session, Vec<Delivery>)> {
     // Outputs: unique, not inputs, not existing unless forced, folder writable.
     std::fs::create_dir_all(&opts.out_dir)
         .map_err(|e| LatheError::write(&opts.out_dir, format!("cannot create folder: {e}")))?;
+    crate::render::spool::remove_stale(&opts.out_dir);
     let mut all: Vec<PathBuf> = Vec::new();
     for d in &deliveries {
         let dir = opts.out_dir.join(&d.name);
         std::fs::create_dir_all(&dir)
             .map_err(|e| LatheError::write(&dir, format!("cannot create folder: {e}")))?;
+        // What renders killed hard left here (spools, half-written files).
+        crate::render::spool::remove_stale(&dir);
         let probe = dir.join(format!(".lathe-write-test-{}", std::process::id()));
         std::fs::write(&probe, b"")
             .map_err(|e| LatheError::write(&dir, format!("output folder is not writable: {e}")))?;

@@ -513,6 +513,8 @@ pub fn master_file(opts: &MasterOptions) -> Result<MasterReport> {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
+    // What renders killed hard left here (spools, half-written files).
+    crate::render::spool::remove_stale(&out_dir);
     let names: Vec<String> = chain
         .gain_reductions()
         .map(|(n, _)| n.to_string())

@@ -1,10 +1,17 @@
 //! A temporary on-disk spool of f32 audio (interleaved, native endian), so
 //! that the loudness search can run the limiter over the processed signal
-//! several times without holding it in memory. Removed when dropped.
+//! several times without holding it in memory.
+//!
+//! On Unix the spool's name is removed the moment it is created: the data
+//! lives only as long as the open file, so a render killed hard (kill -9, out
+//! of memory, power loss) leaves nothing behind. Readers read by position
+//! from the one open file. Elsewhere the file is removed when dropped, and
+//! [`remove_stale`] clears what dead processes left.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::error::{LatheError, Result};
 use crate::io::AudioBlock;
@@ -12,6 +19,8 @@ use crate::io::AudioBlock;
 /// A spool file being written or read.
 pub struct Spool {
     path: PathBuf,
+    file: Arc<File>,
+    unlinked: bool,
     channels: usize,
     frames: u64,
     writer: Option<BufWriter<File>>,
@@ -32,8 +41,15 @@ impl Spool {
             .create_new(true)
             .open(&path)
             .map_err(|e| LatheError::write(&path, format!("cannot create spool: {e}")))?;
+        let read = f
+            .try_clone()
+            .map_err(|e| LatheError::write(&path, format!("cannot create spool: {e}")))?;
+        // Unix: drop the name now; the open file holds the data.
+        let unlinked = cfg!(unix) && std::fs::remove_file(&path).is_ok();
         Ok(Self {
             path,
+            file: Arc::new(read),
+            unlinked,
             channels,
             frames: 0,
             writer: Some(BufWriter::with_capacity(1 << 20, f)),
@@ -81,12 +97,9 @@ impl Spool {
     /// A reader starting at frame `frame`.
     pub fn reader_at(&self, frame: u64) -> Result<SpoolReader> {
         let frame = frame.min(self.frames);
-        let mut f =
-            File::open(&self.path).map_err(|e| LatheError::open(&self.path, e.to_string()))?;
-        f.seek(SeekFrom::Start(frame * self.channels as u64 * 4))
-            .map_err(|e| LatheError::open(&self.path, e.to_string()))?;
         Ok(SpoolReader {
-            inner: BufReader::with_capacity(1 << 20, f),
+            file: Arc::clone(&self.file),
+            offset: frame * self.channels as u64 * 4,
             channels: self.channels,
             left: self.frames - frame,
             bytes: Vec::new(),
@@ -97,8 +110,62 @@ impl Spool {
 impl Drop for Spool {
     fn drop(&mut self) {
         self.writer.take();
-        let _ = std::fs::remove_file(&self.path);
+        if !self.unlinked {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
+}
+
+/// Whether a process with this id is running (on Unix; elsewhere assumed).
+pub fn process_alive(pid: u32) -> bool {
+    #[cfg(unix)]
+    {
+        let Ok(pid) = libc::pid_t::try_from(pid) else {
+            return false;
+        };
+        // SAFETY: kill with signal 0 only checks that the process exists.
+        let r = unsafe { libc::kill(pid, 0) };
+        r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        true
+    }
+}
+
+/// The process id in a temporary file lathe names: `.lathe-spool-PID-….f32`
+/// (spools) or `.NAME.PID.lathe-partial` (atomic writes).
+fn temp_owner(name: &str) -> Option<u32> {
+    if let Some(rest) = name.strip_prefix(".lathe-spool-") {
+        return rest.split('-').next()?.parse().ok();
+    }
+    let stem = name.strip_prefix('.')?.strip_suffix(".lathe-partial")?;
+    stem.rsplit('.').next()?.parse().ok()
+}
+
+/// Remove the temporary files (spools, half-written outputs) that processes
+/// no longer running left in `dir`: what a render killed hard leaves behind
+/// where the platform cannot unlink them early. Returns the files removed.
+pub fn remove_stale(dir: &Path) -> Vec<PathBuf> {
+    let mut removed = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return removed;
+    };
+    let me = std::process::id();
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = temp_owner(&name.to_string_lossy()) else {
+            continue;
+        };
+        if pid != me && !process_alive(pid) && e.file_type().is_ok_and(|t| t.is_file()) {
+            let p = e.path();
+            if std::fs::remove_file(&p).is_ok() {
+                removed.push(p);
+            }
+        }
+    }
+    removed
 }
 
 fn rand_suffix() -> u64 {
@@ -111,7 +178,8 @@ fn rand_suffix() -> u64 {
 
 /// Reads a spool back in blocks.
 pub struct SpoolReader {
-    inner: BufReader<File>,
+    file: Arc<File>,
+    offset: u64,
     channels: usize,
     left: u64,
     bytes: Vec<u8>,
@@ -122,9 +190,9 @@ impl SpoolReader {
     pub fn read(&mut self, block: &mut AudioBlock) -> Result<usize> {
         let n = (block.capacity() as u64).min(self.left) as usize;
         self.bytes.resize(n * self.channels * 4, 0);
-        self.inner
-            .read_exact(&mut self.bytes)
+        read_exact_at(&self.file, &mut self.bytes, self.offset)
             .map_err(|e| LatheError::Invalid(format!("spool read failed: {e}")))?;
+        self.offset += self.bytes.len() as u64;
         for i in 0..n {
             for (c, ch) in block.channels.iter_mut().enumerate() {
                 let o = (i * self.channels + c) * 4;
@@ -139,5 +207,37 @@ impl SpoolReader {
         self.left -= n as u64;
         block.frames = n;
         Ok(n)
+    }
+}
+
+#[cfg(unix)]
+fn read_exact_at(f: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(f, buf, offset)
+}
+
+#[cfg(windows)]
+fn read_exact_at(f: &File, mut buf: &mut [u8], mut offset: u64) -> std::io::Result<()> {
+    while !buf.is_empty() {
+        match std::os::windows::fs::FileExt::seek_read(f, buf, offset)? {
+            0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            n => {
+                buf = &mut buf[n..];
+                offset += n as u64;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_names_give_their_owner() {
+        assert_eq!(temp_owner(".lathe-spool-4242-1f3a.f32"), Some(4242));
+        assert_eq!(temp_owner(".01 Quiet.wav.977.lathe-partial"), Some(977));
+        assert_eq!(temp_owner("01 Quiet.wav"), None);
+        assert_eq!(temp_owner(".hidden"), None);
     }
 }

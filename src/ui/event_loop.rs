@@ -145,6 +145,33 @@ fn restore_stderr() {
     }
 }
 
+/// Paths removed when the interface exits by any path that restores the
+/// terminal: a normal quit, an error, a panic, a signal, a hung-up terminal.
+static EXIT_CLEANUP: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// Remove `path` (a file or a whole folder) when the interface exits, by
+/// whatever path: e.g. `lathe demo`'s temporary album.
+pub fn remove_on_exit(path: &Path) {
+    if let Ok(mut l) = EXIT_CLEANUP.lock() {
+        l.push(path.to_path_buf());
+    }
+}
+
+/// Remove what [`remove_on_exit`] was given (safe to call more than once).
+pub fn run_exit_cleanup() {
+    let paths = match EXIT_CLEANUP.lock() {
+        Ok(mut l) => std::mem::take(&mut *l),
+        Err(p) => std::mem::take(&mut *p.into_inner()),
+    };
+    for p in paths {
+        if p.is_dir() {
+            let _ = std::fs::remove_dir_all(&p);
+        } else {
+            let _ = std::fs::remove_file(&p);
+        }
+    }
+}
+
 fn restore_terminal() {
     restore_stderr();
     let _ = terminal::disable_raw_mode();
@@ -170,6 +197,7 @@ impl TerminalGuard {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             restore_terminal();
+            run_exit_cleanup();
             previous(info);
         }));
         Ok(guard)
@@ -180,6 +208,7 @@ impl Drop for TerminalGuard {
     fn drop(&mut self) {
         restore_terminal();
         remove_empty_stderr_log();
+        run_exit_cleanup();
     }
 }
 
@@ -226,6 +255,7 @@ fn start_watchdog() {
                 std::thread::sleep(Duration::from_millis(300));
                 restore_terminal();
                 remove_empty_stderr_log();
+                run_exit_cleanup();
                 std::process::exit(129);
             }
         }
@@ -490,6 +520,7 @@ impl Runner {
             app.error(format!("{}: {e}", tmp.display()));
             return;
         }
+        remove_on_exit(&tmp);
         let out_dir = app
             .session_path
             .as_ref()
