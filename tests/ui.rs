@@ -699,3 +699,47 @@ fn a_track_measures_as_lathe_analyze_measures_it() {
         (a.frames * 10 / u64::from(a.sample_rate)) as usize
     );
 }
+
+/// Issue 10.5: the Chain pane's first row shows the target and ceiling in
+/// effect for the heard delivery and where they come from, and editing it
+/// changes what is heard: the plan playback uses then meets the new target.
+#[test]
+fn the_chain_pane_shows_and_edits_the_target_in_effect() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = lathe::demo::write_demo_session(dir.path(), true).expect("demo");
+    let session = lathe::session::album::Session::load(&path).expect("load");
+    let mut app = App::new(session, Some(path.clone()), dir.path().to_path_buf());
+    assert_eq!(app.session.chain.target_lufs, Some(-14.0));
+    press(&mut app, &["2"]);
+    let s = screen(&app, 100, 30);
+    assert!(
+        s.contains("cd: target -11.0 LUFS  ceiling -0.5 dBTP"),
+        "the heard delivery's target and ceiling:\n{s}"
+    );
+    let fx = press(&mut app, &["l"]);
+    assert!(fx.contains(&Effect::TimelineChanged), "{fx:?}");
+    assert_eq!(app.target_lufs(), Some(-10.0));
+    assert_eq!(app.session.deliveries[0].target_lufs, Some(-10.0));
+    assert_eq!(
+        app.session.chain.target_lufs,
+        Some(-14.0),
+        "the chain's is not in effect"
+    );
+    assert!(screen(&app, 100, 30).contains("cd: target -10.0 LUFS"));
+    // What is heard: the plan the engine plays meets the edited target.
+    let plan = lathe::engine::session::PlaybackPlan::from_session(&app.session, &path, Some("cd"))
+        .expect("plan");
+    let album = plan.planned_album_lufs.expect("album loudness");
+    assert!((album + 10.0).abs() < 0.2, "planned {album} LUFS");
+    // A delivery without a target of its own: the chain's is in effect and
+    // the row says so; editing it edits the chain.
+    app.session.deliveries[0].target_lufs = None;
+    let s = screen(&app, 100, 30);
+    assert!(
+        s.contains("target -14.0 LUFS (chain)  ceiling -0.5 dBTP (cd)"),
+        "{s}"
+    );
+    press(&mut app, &["h"]);
+    assert_eq!(app.session.chain.target_lufs, Some(-15.0));
+    assert_eq!(app.target_lufs(), Some(-15.0));
+}

@@ -545,18 +545,28 @@ impl App {
         };
         match row {
             Row::Target => {
-                let cur = self.session.chain.target_lufs;
+                // The target in effect for the heard delivery: the
+                // delivery's own when it has one, else the chain's.
+                let cur = self.target_lufs();
                 let step = if fine { 0.1 } else { 1.0 };
                 let next = match cur {
                     Some(t) => Some(((t + f64::from(dir) * step) * 10.0).round() / 10.0),
                     None => Some(-14.0),
                 };
                 let next = next.map(|v| v.clamp(-40.0, 0.0));
+                let d = self.delivery;
                 if self.edit(|s| {
-                    s.chain.target_lufs = next;
+                    match s.deliveries.get_mut(d) {
+                        Some(del) if del.target_lufs.is_some() => del.target_lufs = next,
+                        _ => s.chain.target_lufs = next,
+                    }
                     Ok(())
                 }) {
-                    self.message(format!("target {}", fmt_target(next)));
+                    self.message(format!(
+                        "target {} (from {})",
+                        fmt_target(next),
+                        self.target_source()
+                    ));
                     return vec![Effect::TimelineChanged];
                 }
                 vec![]
@@ -813,7 +823,7 @@ impl App {
             Action::FineIncrease => self.step_selected(1, true),
             Action::EditValue => {
                 let current = match self.selected_row() {
-                    Some(Row::Target) => Some(fmt_target(self.session.chain.target_lufs)),
+                    Some(Row::Target) => Some(fmt_target(self.target_lufs())),
                     Some(Row::Param(r, p)) => self
                         .module(r)
                         .and_then(|m| params::value(m, &p))
@@ -1651,6 +1661,24 @@ impl App {
             .get(self.delivery)
             .and_then(|d| d.target_lufs)
             .or(self.session.chain.target_lufs)
+    }
+
+    /// Where the target in effect comes from: `delivery NAME` when the heard
+    /// delivery sets its own, else `chain`.
+    pub fn target_source(&self) -> String {
+        match self.session.deliveries.get(self.delivery) {
+            Some(d) if d.target_lufs.is_some() => format!("delivery {}", d.name),
+            _ => "chain".into(),
+        }
+    }
+
+    /// Where the ceiling in effect comes from: `delivery NAME` (every
+    /// delivery has one), else `chain` (the chain's limiter).
+    pub fn ceiling_source(&self) -> String {
+        match self.session.deliveries.get(self.delivery) {
+            Some(d) => format!("delivery {}", d.name),
+            None => "chain".into(),
+        }
     }
 }
 

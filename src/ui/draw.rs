@@ -317,14 +317,32 @@ fn chain(f: &mut Frame, app: &App, area: Rect) {
     for (i, row) in rows.iter().enumerate().skip(start).take(inner_h) {
         let selected = i == app.chain_sel;
         let line = match row {
-            Row::Target => Line::from(vec![
-                Span::styled("target ", t.dim()),
-                Span::styled(
-                    super::app::fmt_target(app.session.chain.target_lufs),
+            Row::Target => {
+                // The target and ceiling in effect for the heard delivery,
+                // and where each comes from (one label when both agree).
+                let short = |s: String| s.trim_start_matches("delivery ").to_string();
+                let (ts, cs) = (short(app.target_source()), short(app.ceiling_source()));
+                let mut spans = Vec::new();
+                if ts == cs {
+                    spans.push(Span::styled(format!("{ts}: "), t.dim()));
+                }
+                spans.push(Span::styled("target ", t.dim()));
+                spans.push(Span::styled(
+                    super::app::fmt_target(app.target_lufs()),
                     Style::default().fg(t.accent),
-                ),
-                Span::styled(format!("  ceiling {:.1} dBTP", app.ceiling_dbtp()), t.dim()),
-            ]),
+                ));
+                if ts != cs {
+                    spans.push(Span::styled(format!(" ({ts})"), t.dim()));
+                }
+                spans.push(Span::styled(
+                    format!("  ceiling {:.1} dBTP", app.ceiling_dbtp()),
+                    t.dim(),
+                ));
+                if ts != cs {
+                    spans.push(Span::styled(format!(" ({cs})"), t.dim()));
+                }
+                Line::from(spans)
+            }
             Row::Module(r) => {
                 let m = app.module(*r);
                 let kind = m.map_or("?", |m| m.kind());
