@@ -743,3 +743,42 @@ fn the_chain_pane_shows_and_edits_the_target_in_effect() {
     assert_eq!(app.session.chain.target_lufs, Some(-15.0));
     assert_eq!(app.target_lufs(), Some(-15.0));
 }
+
+/// Issue 10.7: the History chart is scaled to the data around the target
+/// (a 6 LU swing spans a good part of the chart, not a flat line at 5 dB a
+/// dot) and gets the rows the layout can spare.
+#[test]
+fn history_is_scaled_to_the_data_and_gets_the_spare_rows() {
+    use lathe::ui::draw::{history_bounds, layout};
+    // A master swinging 6 LU around a −14 LUFS target: ±10 LU around it.
+    let swing: Vec<f64> = (0..600)
+        .map(|k| -14.0 + 3.0 * (k as f64 / 30.0).sin())
+        .collect();
+    assert_eq!(history_bounds(Some(-14.0), &swing), (-24.0, -4.0));
+    // A quiet source 10 LU under it widens the range to hold both.
+    let mut both = swing.clone();
+    both.extend(swing.iter().map(|v| v - 10.0));
+    let (lo, hi) = history_bounds(Some(-14.0), &both);
+    assert!(lo <= -27.0 + 1e-9 && hi >= -11.0 - 1e-9, "({lo}, {hi})");
+    assert!(hi - lo <= 50.0);
+    // Loud masters never put the top above 0 LUFS; no data: around the target.
+    assert_eq!(history_bounds(Some(-8.0), &[]), (-18.0, 0.0));
+    assert_eq!(history_bounds(None, &[]), (-33.0, -13.0));
+    // At 80×24 the panes above need every row (6, as before); at 100×30
+    // the chart gets 12 rows (was 6), at 100×40 16 (was 6).
+    let dir = tempfile::tempdir().expect("tmp");
+    let app = app_at(dir.path());
+    for (w, h, want) in [(80u16, 22u16, 6u16), (100, 28, 12), (100, 38, 16)] {
+        let panes = layout(&app, ratatui::layout::Rect::new(0, 0, w, h));
+        let hist = panes
+            .iter()
+            .find(|(p, _)| *p == Pane::History)
+            .expect("history");
+        assert_eq!(hist.1.height, want, "{w}×{h}");
+        let tracks = panes
+            .iter()
+            .find(|(p, _)| *p == Pane::Tracks)
+            .expect("tracks");
+        assert!(tracks.1.height >= 7, "the four tracks still show");
+    }
+}

@@ -34,11 +34,24 @@ pub fn layout(app: &App, area: Rect) -> Vec<(Pane, Rect)> {
     if top {
         rows.push(Constraint::Min(8));
     }
+    let log_rows = if big { 8 } else { 5 };
     if shown(Pane::History) {
-        rows.push(Constraint::Length(if big { 12 } else { 6 }));
+        // The rows the panes above can spare: they need about 16 (the
+        // Tracks list and a few chain rows; the meters' 11 lines and a
+        // spectrum), the History chart gets the rest, 6 to 16 rows.
+        let spare = area
+            .height
+            .saturating_sub(if top { 16 } else { 0 })
+            .saturating_sub(if shown(Pane::Log) { log_rows } else { 0 });
+        let rows_h = if top {
+            spare.clamp(6, 16)
+        } else {
+            spare.max(6)
+        };
+        rows.push(Constraint::Length(rows_h));
     }
     if shown(Pane::Log) {
-        rows.push(Constraint::Length(if big { 8 } else { 5 }));
+        rows.push(Constraint::Length(log_rows));
     }
     let v = Layout::default()
         .direction(Direction::Vertical)
@@ -645,32 +658,38 @@ fn history(f: &mut Frame, app: &App, area: Rect) {
     let start = app.transport.track_starts.get(k).copied().unwrap_or(0.0);
     let info = app.track_path(k).and_then(|p| app.info.get(&p).cloned());
     let dur = info.as_ref().map_or(1.0, |i| i.duration_s.max(1.0));
-    // A 100 ms short-term series as chart points (s, LUFS), floored at the chart's −60.
+    // A 100 ms short-term series as chart points (s, LUFS).
     let curve = |series: &[f64]| -> Vec<(f64, f64)> {
         series
             .iter()
             .enumerate()
             .filter(|(_, v)| v.is_finite())
-            .map(|(n, v)| (n as f64 * 0.1, v.max(-60.0)))
+            .map(|(n, v)| (n as f64 * 0.1, *v))
             .collect()
     };
-    let before = info.as_ref().map_or_else(Vec::new, |i| curve(&i.series));
+    let mut before = info.as_ref().map_or_else(Vec::new, |i| curve(&i.series));
     // The master as planned over the whole track; before a plan, what has played.
     let planned = info
         .as_ref()
         .map_or_else(Vec::new, |i| curve(&i.series_after));
-    let after: Vec<(f64, f64)> = if planned.is_empty() {
+    let mut after: Vec<(f64, f64)> = if planned.is_empty() {
         app.meters
             .history
             .iter()
             .filter(|(p, v)| v.is_finite() && *p >= start && *p <= start + dur)
-            .map(|(p, v)| (p - start, v.max(-60.0)))
+            .map(|(p, v)| (p - start, *v))
             .collect()
     } else {
         planned
     };
+    // Scaled to the data around the target, so a few LU of movement shows.
+    let values: Vec<f64> = after.iter().chain(&before).map(|p| p.1).collect();
+    let (lo, hi) = history_bounds(app.target_lufs(), &values);
+    for p in after.iter_mut().chain(before.iter_mut()) {
+        p.1 = p.1.clamp(lo, hi);
+    }
     let pos = (app.transport.position_s - start).clamp(0.0, dur);
-    let playhead = vec![(pos, -60.0), (pos, 0.0)];
+    let playhead = vec![(pos, lo), (pos, hi)];
     let target: Vec<(f64, f64)> = app
         .target_lufs()
         .map_or(vec![], |v| vec![(0.0, v), (dur, v)]);
@@ -721,11 +740,11 @@ fn history(f: &mut Frame, app: &App, area: Rect) {
         .x_axis(Axis::default().bounds([0.0, dur]).style(t.dim()))
         .y_axis(
             Axis::default()
-                .bounds([-60.0, 0.0])
+                .bounds([lo, hi])
                 .labels(vec![
-                    Span::styled("-60", t.dim()),
-                    Span::styled("-30", t.dim()),
-                    Span::styled("  0", t.dim()),
+                    Span::styled(format!("{lo:>3.0}"), t.dim()),
+                    Span::styled(format!("{:>3.0}", (lo + hi) / 2.0), t.dim()),
+                    Span::styled(format!("{hi:>3.0}"), t.dim()),
                 ])
                 .style(t.dim()),
         );
@@ -765,6 +784,33 @@ fn history(f: &mut Frame, app: &App, area: Rect) {
             Style::default().fg(t.before)
         });
     }
+}
+
+/// The History chart's loudness range (LUFS, low to high): centred on the
+/// target (else the median of the curves), wide enough for the curves'
+/// 5th to 95th percentiles plus 2 LU, in steps of 5 LU from ±10 to ±25 LU,
+/// and never above 0 LUFS. Values outside are drawn at the edge.
+pub fn history_bounds(target: Option<f64>, values: &[f64]) -> (f64, f64) {
+    let mut v: Vec<f64> = values
+        .iter()
+        .copied()
+        .filter(|x| x.is_finite() && *x > -70.0)
+        .collect();
+    v.sort_by(f64::total_cmp);
+    let pct = |q: f64| v.get(((v.len() - 1) as f64 * q).round() as usize).copied();
+    let centre = target
+        .or_else(|| (!v.is_empty()).then(|| pct(0.5)).flatten())
+        .unwrap_or(-23.0);
+    let reach = if v.is_empty() {
+        0.0
+    } else {
+        let (p5, p95) = (pct(0.05).unwrap_or(centre), pct(0.95).unwrap_or(centre));
+        (centre - p5).max(p95 - centre) + 2.0
+    };
+    let half = ((reach / 5.0).ceil() * 5.0).clamp(10.0, 25.0);
+    let lo = (centre - half).floor();
+    let hi = (centre + half).min(0.0).max(lo + 10.0).ceil();
+    (lo, hi)
 }
 
 fn log_pane(f: &mut Frame, app: &App, area: Rect) {
