@@ -101,6 +101,11 @@ pub enum Command {
         /// True-peak ceiling, dBTP (-12 to 0); overrides the preset or chain.
         #[arg(long, value_name = "DBTP", allow_hyphen_values = true)]
         ceiling: Option<f64>,
+        /// The most gain reduction the limiter may apply to reach the target,
+        /// dB (0 to 30): the target becomes a maximum, the master stops
+        /// short of it rather than limit more. Overrides the chain's.
+        #[arg(long, value_name = "DB")]
+        max_limiting: Option<f64>,
         /// Output sample rate, Hz (default: the input's).
         #[arg(long, value_name = "HZ")]
         rate: Option<u32>,
@@ -213,6 +218,7 @@ pub fn run() -> ExitCode {
             chain,
             target,
             ceiling,
+            max_limiting,
             rate,
             bits,
             dither,
@@ -233,6 +239,7 @@ pub fn run() -> ExitCode {
                 chain,
                 target,
                 ceiling,
+                max_limiting,
                 rate,
                 bits,
                 dither,
@@ -552,6 +559,7 @@ struct MasterArgs {
     chain: Option<PathBuf>,
     target: Option<f64>,
     ceiling: Option<f64>,
+    max_limiting: Option<f64>,
     rate: Option<u32>,
     bits: String,
     dither: String,
@@ -585,9 +593,19 @@ fn cmd_master(a: MasterArgs) -> crate::Result<ExitCode> {
             "--ceiling {c}: allowed -12 to 0 dBTP"
         )));
     }
+    if let Some(m) = a.max_limiting
+        && !(0.0..=30.0).contains(&m)
+    {
+        return Err(LatheError::Invalid(format!(
+            "--max-limiting {m}: allowed 0 to 30 dB"
+        )));
+    }
     let (mut cfg, name) = load_chain(a.chain.as_deref(), a.preset.as_deref())?;
     if a.target.is_some() {
         cfg.target_lufs = a.target;
+    }
+    if a.max_limiting.is_some() {
+        cfg.max_limiting_db = a.max_limiting;
     }
     cfg = cfg.with_limiter(a.ceiling);
     crate::cancel::install_handler();
@@ -621,13 +639,30 @@ fn cmd_master(a: MasterArgs) -> crate::Result<ExitCode> {
         ));
         return Ok(ExitCode::from(1));
     }
-    if !r.target_reached {
+    if r.limiting.is_heavy() {
         eprintln!(
-            "lathe: warning: target {:.1} LUFS not reached ({:.1} LUFS) within the {:.1} dBTP ceiling",
-            r.target_lufs.unwrap_or(0.0),
-            r.after.loudness.integrated_lufs,
-            r.ceiling_dbtp
+            "lathe: warning: {}: {}",
+            opts.output.display(),
+            heavy_limiting_text(&r.limiting)
         );
+    }
+    if !r.target_reached {
+        if r.limiting_cut_db > 0.0 {
+            eprintln!(
+                "lathe: warning: target {:.1} LUFS missed by {:.1} LU ({:.1} LUFS): stopped at max_limiting_db {:.1} dB",
+                r.target_lufs.unwrap_or(0.0),
+                r.target_lufs.unwrap_or(0.0) - r.after.loudness.integrated_lufs,
+                r.after.loudness.integrated_lufs,
+                r.max_limiting_db.unwrap_or(0.0)
+            );
+        } else {
+            eprintln!(
+                "lathe: warning: target {:.1} LUFS not reached ({:.1} LUFS) within the {:.1} dBTP ceiling",
+                r.target_lufs.unwrap_or(0.0),
+                r.after.loudness.integrated_lufs,
+                r.ceiling_dbtp
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -696,7 +731,52 @@ fn master_text(r: &crate::render::MasterReport, o: &crate::render::MasterOptions
     if !grs.is_empty() {
         s.push_str(&format!("  Max gain reduction: {}\n", grs.join(", ")));
     }
+    s.push_str(&format!(
+        "  Limiting          {}\n",
+        limiting_text(&r.limiting)
+    ));
+    if r.limiting_cut_db > 0.0 {
+        s.push_str(&format!(
+            "  Target missed by {:.1} LU: stopped at max_limiting_db {:.1} dB (the target needed {:.1} dB more gain)\n",
+            r.target_lufs.unwrap_or(0.0) - r.after.loudness.integrated_lufs,
+            r.max_limiting_db.unwrap_or(0.0),
+            r.limiting_cut_db
+        ));
+    }
     s
+}
+
+/// "peak 6.0 dB, mean 1.2 dB, over 3 dB 12.5 % and over 6 dB 0.4 % of the time".
+fn limiting_text(l: &crate::dsp::limiter::LimitingStats) -> String {
+    format!(
+        "peak {:.1} dB, mean {:.1} dB, over 3 dB {:.1} % and over 6 dB {:.1} % of the time",
+        l.peak_gr_db(),
+        l.mean_gr_db(),
+        l.share_over_3db() * 100.0,
+        l.share_over_6db() * 100.0
+    )
+}
+
+/// The warning for a limiter that worked hard (see `LimitingStats::is_heavy`).
+fn heavy_limiting_text(l: &crate::dsp::limiter::LimitingStats) -> String {
+    format!(
+        "heavy limiting: more than 3 dB of gain reduction {:.0} % of the time, more than 6 dB {:.0} % (peak {:.1} dB); lower the target or set max_limiting_db",
+        l.share_over_3db() * 100.0,
+        l.share_over_6db() * 100.0,
+        l.peak_gr_db()
+    )
+}
+
+/// The limiter's work as JSON.
+fn limiting_json(l: &crate::dsp::limiter::LimitingStats) -> serde_json::Value {
+    let r3 = |v: f64| (v * 1000.0).round() / 1000.0;
+    serde_json::json!({
+        "peak_gr_db": r3(l.peak_gr_db()),
+        "mean_gr_db": r3(l.mean_gr_db()),
+        "share_over_3db": r3(l.share_over_3db()),
+        "share_over_6db": r3(l.share_over_6db()),
+        "heavy": l.is_heavy(),
+    })
 }
 
 fn master_json(
@@ -739,6 +819,9 @@ fn master_json(
         "before": side(&r.before),
         "after": side(&r.after),
         "max_gain_reduction_db": gr,
+        "limiting": limiting_json(&r.limiting),
+        "max_limiting_db": r.max_limiting_db,
+        "limiting_cut_db": num(r.limiting_cut_db),
     })
 }
 
@@ -836,6 +919,9 @@ fn cmd_render(
                 "before_true_peak_dbtp": r.before.as_ref().map(|b| num(b.true_peak_dbtp)),
                 "ok": r.failure.is_none(),
                 "failure": r.failure,
+                "limiting": limiting_json(&r.limiting),
+                "limiting_cut_db": num(r.limiting_cut_db),
+                "notes": r.notes,
             });
             println!("{v}");
         }
@@ -847,8 +933,13 @@ fn cmd_render(
             .unwrap_or(4)
             .clamp(4, 60);
         println!(
-            "{:<width$}  {:>22}  {:>8}  {:>22}  {:>8}",
-            "File", "Integrated before/after", "LRA", "True peak before/after", "Gain"
+            "{:<width$}  {:>22}  {:>8}  {:>22}  {:>8}  {:>15}",
+            "File",
+            "Integrated before/after",
+            "LRA",
+            "True peak before/after",
+            "Gain",
+            "Limiting pk >3dB"
         );
         for r in &reports {
             let (bi, bt) = r.before.as_ref().map_or((f64::NAN, f64::NAN), |b| {
@@ -862,7 +953,7 @@ fn cmd_render(
                 }
             };
             println!(
-                "{:<width$}  {} {}  {}  {} {}  {:>8}{}",
+                "{:<width$}  {} {}  {}  {} {}  {:>8}  {:>7.1} dB {:>3.0}%{}",
                 r.file.display(),
                 opt(bi, ""),
                 fmt_num(r.analysis.loudness.integrated_lufs, "LUFS"),
@@ -874,11 +965,18 @@ fn cmd_render(
                 } else {
                     String::new()
                 },
+                r.limiting.peak_gr_db(),
+                r.limiting.share_over_3db() * 100.0,
                 r.failure
                     .as_ref()
                     .map(|f| format!("  FAILED: {f}"))
                     .unwrap_or_default()
             );
+        }
+    }
+    for r in &reports {
+        for n in &r.notes {
+            eprintln!("lathe: warning: {}: {n}", r.file.display());
         }
     }
     let failed: Vec<&crate::render::album::FileReport> =

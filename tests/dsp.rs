@@ -621,6 +621,7 @@ fn more_than_two_channels_is_refused() {
         &ChainConfig {
             name: None,
             target_lufs: None,
+            max_limiting_db: None,
             modules: vec![],
         },
         RATE,

@@ -167,6 +167,7 @@ fn silent_output_plays_in_real_time_with_live_meters() {
     let cfg = ChainConfig {
         name: None,
         target_lufs: None,
+        max_limiting_db: None,
         modules: vec![],
     };
     let mut p = lathe::engine::session::Playback::open(&f, &cfg, 0.0, true, false).expect("open");

@@ -354,3 +354,120 @@ fn bad_master_input_fails_cleanly_and_writes_nothing() {
         .collect();
     assert!(leftovers.is_empty(), "left behind: {leftovers:?}");
 }
+
+/// Read a 32-bit float WAV as planar samples.
+fn read_f32(path: &Path) -> Vec<Vec<f32>> {
+    let mut r = hound::WavReader::open(path).expect("open");
+    let ch = usize::from(r.spec().channels);
+    let all: Vec<f32> = r.samples::<f32>().map(|s| s.expect("sample")).collect();
+    (0..ch)
+        .map(|c| all.iter().skip(c).step_by(ch).copied().collect())
+        .collect()
+}
+
+/// The limiter's gain per frame, measured independently of lathe's own
+/// counting: with a limiter-only chain and float output the written file is
+/// the input × the target gain × the limiter's gain, sample for sample.
+/// Returns (peak reduction dB, share of frames over 3 dB) over the frames
+/// loud enough to read the gain from.
+fn measured_limiting(input: &Path, output: &Path, gain_db: f64) -> (f64, f64) {
+    let (a, b) = (read_f32(input), read_f32(output));
+    assert_eq!(a[0].len(), b[0].len(), "the master keeps the length");
+    let g = 10f64.powf(gain_db / 20.0);
+    let (mut peak, mut over3, mut n) = (0.0f64, 0usize, 0usize);
+    for i in 0..a[0].len() {
+        let c = if a[0][i].abs() >= a[1][i].abs() { 0 } else { 1 };
+        let x = f64::from(a[c][i]) * g;
+        if x.abs() < 0.05 {
+            continue;
+        }
+        let gr = -20.0 * (f64::from(b[c][i]) / x).log10();
+        peak = peak.max(gr);
+        over3 += usize::from(gr > 3.0);
+        n += 1;
+    }
+    (peak, over3 as f64 / n.max(1) as f64)
+}
+
+/// Issue 10.6: how hard the limiter worked is reported (and agrees with an
+/// independent reading of the files), heavy limiting is warned about, and
+/// `--max-limiting` makes the target a maximum: the master stops short at
+/// that much limiting and says by how much and why.
+#[test]
+fn limiting_is_reported_warned_and_can_be_capped() {
+    let t = tmp();
+    let input = t.root.join("in.wav");
+    common::write_wav_f32(&input, &loud_mix(12.0, 0.3), 48_000);
+    let chain = t.root.join("chain.toml");
+    std::fs::write(
+        &chain,
+        "target_lufs = -6.0\n[[module]]\ntype = \"limiter\"\nceiling_dbtp = -1.0\n",
+    )
+    .expect("write chain");
+    let run = |out: &Path, extra: &[&str]| -> (Output, serde_json::Value) {
+        let mut args = vec![
+            os("master"),
+            input.as_os_str(),
+            os("-o"),
+            out.as_os_str(),
+            os("--chain"),
+            chain.as_os_str(),
+            os("--bits"),
+            os("32f"),
+            os("--json"),
+        ];
+        args.extend(extra.iter().map(|s| os(s)));
+        let o = lathe(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v = serde_json::from_slice(&o.stdout).expect("json");
+        (o, v)
+    };
+    // Crushed to −6 LUFS: reported and warned about.
+    let out = t.root.join("crushed.wav");
+    let (o, v) = run(&out, &[]);
+    let lim = &v["limiting"];
+    let (peak, share3) = measured_limiting(&input, &out, v["gain_db"].as_f64().expect("gain"));
+    let rep_peak = lim["peak_gr_db"].as_f64().expect("peak");
+    assert!(peak > 6.0, "the test signal is crushed: {peak} dB");
+    assert!(
+        (rep_peak - peak).abs() < 0.05,
+        "reported {rep_peak} dB, measured {peak} dB"
+    );
+    let rep3 = lim["share_over_3db"].as_f64().expect("share");
+    assert!(
+        (rep3 - share3).abs() < 0.03,
+        "reported {rep3}, measured {share3}"
+    );
+    assert_eq!(lim["heavy"], true);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("heavy limiting"), "{err}");
+    assert!((v["after"]["integrated_lufs"].as_f64().unwrap_or(0.0) + 6.0).abs() <= 0.3);
+    // At most 3 dB of limiting: stops short of the target, exactly at 3 dB.
+    let out = t.root.join("capped.wav");
+    let (o, v) = run(&out, &["--max-limiting", "3"]);
+    let (peak, _) = measured_limiting(&input, &out, v["gain_db"].as_f64().expect("gain"));
+    assert!((2.9..=3.05).contains(&peak), "peak limiting {peak} dB");
+    let cut = v["limiting_cut_db"].as_f64().expect("cut");
+    assert!(cut > 1.0, "{v}");
+    assert_eq!(v["target_reached"], false);
+    let after = v["after"]["integrated_lufs"].as_f64().expect("lufs");
+    assert!(after < -6.5, "stopped short: {after} LUFS");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("missed by") && err.contains("max_limiting_db 3.0"),
+        "{err}"
+    );
+    // A limit out of range is a one-line usage error, nothing written.
+    let bad = t.root.join("bad.wav");
+    let o = lathe(&[
+        os("master"),
+        input.as_os_str(),
+        os("-o"),
+        bad.as_os_str(),
+        os("--max-limiting"),
+        os("40"),
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--max-limiting 40"));
+    assert!(!bad.exists());
+}

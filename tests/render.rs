@@ -500,3 +500,65 @@ fn renders_killed_hard_leave_no_hidden_files() {
     expected.sort();
     assert_eq!(left, expected);
 }
+
+/// Issue 10.6: a delivery's `max_limiting_db` makes its target a maximum:
+/// the album (balanced as one) stops short so that no track is limited by
+/// more than that, the render succeeds and says by how much and why, and
+/// every file reports how hard its limiter worked.
+#[test]
+fn a_delivery_limit_on_limiting_stops_the_album_short() {
+    let d = demo();
+    let base = std::fs::read_to_string(&d.session).expect("read");
+    let capped = base.replacen(
+        "ceiling_dbtp = -0.5\n",
+        "ceiling_dbtp = -0.5\nmax_limiting_db = 4.0\n",
+        1,
+    );
+    assert_ne!(capped, base);
+    std::fs::write(&d.session, &capped).expect("write");
+    let out = d.dir.join("out");
+    let (o, lines) = render_json(&d.session, &out, &["--delivery", "cd"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let mut worst: f64 = 0.0;
+    for l in &lines {
+        let peak = l["limiting"]["peak_gr_db"].as_f64().expect("peak");
+        assert!(peak <= 4.05, "{l}");
+        worst = worst.max(peak);
+        assert!(l["limiting_cut_db"].as_f64().expect("cut") > 1.0, "{l}");
+    }
+    assert!(
+        worst > 3.9,
+        "the worst track is limited by exactly the limit: {worst}"
+    );
+    let album = lines
+        .iter()
+        .find(|l| l["track"].is_null())
+        .expect("album file");
+    assert!(album["integrated_lufs"].as_f64().expect("lufs") < -11.5);
+    assert!(
+        album["notes"][0]
+            .as_str()
+            .is_some_and(|n| n.contains("missed by") && n.contains("max_limiting_db 4.0")),
+        "{album}"
+    );
+    assert!(err.contains("max_limiting_db 4.0"), "{err}");
+    // Out of range in a session or a chain: one line with the range.
+    std::fs::write(
+        &d.session,
+        base.replacen(
+            "ceiling_dbtp = -0.5\n",
+            "ceiling_dbtp = -0.5\nmax_limiting_db = 31.0\n",
+            1,
+        ),
+    )
+    .expect("write");
+    let (o, _) = render_json(&d.session, &out, &["--force"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("max_limiting_db = 31"),
+        "{err}"
+    );
+    let chain = lathe::session::ChainConfig::from_toml("max_limiting_db = -1.0\n", "chain.toml");
+    assert!(chain.is_err_and(|e| e.to_string().contains("max_limiting_db")));
+}

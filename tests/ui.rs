@@ -39,6 +39,7 @@ fn app_at(dir: &Path) -> App {
                 tp_after: Some(-0.6),
                 series_after: series.iter().map(|v| v + 9.0).collect(),
                 series,
+                limiting: None,
             },
         );
     }
@@ -781,4 +782,55 @@ fn history_is_scaled_to_the_data_and_gets_the_spare_rows() {
             .expect("tracks");
         assert!(tracks.1.height >= 7, "the four tracks still show");
     }
+}
+
+/// Issue 10.6: the Tracks pane shows each track's peak limiting (wide) and
+/// marks heavy limiting as a problem.
+#[test]
+fn the_tracks_pane_shows_limiting_and_marks_heavy_limiting() {
+    use lathe::dsp::limiter::LimitingStats;
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut app = app_at(dir.path());
+    let heavy = LimitingStats {
+        frames: 1000,
+        frames_over_3db: 400,
+        frames_over_6db: 100,
+        min_gain: 10f64.powf(-14.0 / 20.0),
+        sum_gr_db: 4000.0,
+    };
+    let light = LimitingStats {
+        frames: 1000,
+        frames_over_3db: 5,
+        frames_over_6db: 0,
+        min_gain: 10f64.powf(-3.5 / 20.0),
+        sum_gr_db: 20.0,
+    };
+    assert!(heavy.is_heavy() && !light.is_heavy());
+    for (i, l) in [(0, light), (1, heavy)] {
+        let p = app.track_path(i).expect("path");
+        if let Some(info) = app.info.get_mut(&p) {
+            info.limiting = Some(l);
+        }
+    }
+    app.update(Action::Focus(Pane::Tracks));
+    app.zoom = true;
+    let s = screen(&app, 200, 20);
+    let row = |title: &str| -> String {
+        s.lines()
+            .find(|l| l.contains(title))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(s.contains("Lim"), "{s}");
+    assert!(
+        row("Quiet Ballad").contains(" 3.5"),
+        "{}",
+        row("Quiet Ballad")
+    );
+    let loud = row("Loud Single");
+    assert!(loud.contains("14.0") && loud.contains("limiting"), "{loud}");
+    assert!(
+        loud.trim_start_matches(['┃', '│', ' ']).starts_with('!'),
+        "{loud}"
+    );
 }

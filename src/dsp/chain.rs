@@ -296,6 +296,17 @@ impl Chain {
         self.limiter.gain_reduction_db()
     }
 
+    /// How hard the limiter has worked since the chain was built or reset
+    /// (peak and time-weighted gain reduction).
+    pub fn limiter_stats(&self) -> super::limiter::LimitingStats {
+        self.limiter.stats()
+    }
+
+    /// Start counting [`Chain::limiter_stats`] afresh.
+    pub fn reset_limiter_stats(&mut self) {
+        self.limiter.reset_stats()
+    }
+
     /// Output correlation from the first imager, if the chain has one.
     pub fn correlation(&self) -> Option<f64> {
         self.slots.iter().find_map(|s| match &s.module {

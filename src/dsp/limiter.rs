@@ -37,6 +37,98 @@ const HIST: usize = TAPS_PER_PHASE;
 /// Frames the detector handles at once.
 const CHUNK: usize = 64;
 
+/// How hard a limiter worked over what it processed: the peak and the
+/// time-weighted gain reduction. Mergeable across tracks and parts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LimitingStats {
+    /// Frames processed.
+    pub frames: u64,
+    /// Frames with more than 3 dB of gain reduction.
+    pub frames_over_3db: u64,
+    /// Frames with more than 6 dB of gain reduction.
+    pub frames_over_6db: u64,
+    /// Smallest gain applied, linear (1.0: never reduced).
+    pub min_gain: f64,
+    /// Sum over frames of the gain reduction, dB (for the mean).
+    pub sum_gr_db: f64,
+}
+
+impl Default for LimitingStats {
+    fn default() -> Self {
+        Self {
+            frames: 0,
+            frames_over_3db: 0,
+            frames_over_6db: 0,
+            min_gain: 1.0,
+            sum_gr_db: 0.0,
+        }
+    }
+}
+
+/// Linear gains below which the reduction exceeds 3 dB and 6 dB.
+const GAIN_3DB: f64 = 0.707_945_784_384_137_9;
+const GAIN_6DB: f64 = 0.501_187_233_627_272_3;
+
+impl LimitingStats {
+    /// The largest gain reduction at any moment, dB (0 when never limited).
+    pub fn peak_gr_db(&self) -> f64 {
+        (-20.0 * self.min_gain.log10()).max(0.0)
+    }
+
+    /// The gain reduction averaged over time, dB.
+    pub fn mean_gr_db(&self) -> f64 {
+        if self.frames == 0 {
+            0.0
+        } else {
+            self.sum_gr_db / self.frames as f64
+        }
+    }
+
+    /// The share of the time with more than 3 dB of reduction, 0..=1.
+    pub fn share_over_3db(&self) -> f64 {
+        self.frames_over_3db as f64 / self.frames.max(1) as f64
+    }
+
+    /// The share of the time with more than 6 dB of reduction, 0..=1.
+    pub fn share_over_6db(&self) -> f64 {
+        self.frames_over_6db as f64 / self.frames.max(1) as f64
+    }
+
+    /// Add `other`'s frames (another part or track).
+    pub fn merge(&mut self, other: &LimitingStats) {
+        self.frames += other.frames;
+        self.frames_over_3db += other.frames_over_3db;
+        self.frames_over_6db += other.frames_over_6db;
+        self.min_gain = self.min_gain.min(other.min_gain);
+        self.sum_gr_db += other.sum_gr_db;
+    }
+
+    /// Whether the limiter worked hard enough to warn about: more than 3 dB
+    /// of reduction for over 10 % of the time, or more than 6 dB for over
+    /// 1 % of it (transient peaks alone do not count).
+    pub fn is_heavy(&self) -> bool {
+        self.share_over_3db() > HEAVY_SHARE_OVER_3DB || self.share_over_6db() > HEAVY_SHARE_OVER_6DB
+    }
+
+    #[inline]
+    fn add(&mut self, g: f64) {
+        self.frames += 1;
+        if g < 1.0 {
+            self.min_gain = self.min_gain.min(g);
+            self.sum_gr_db -= 20.0 * g.log10();
+            self.frames_over_3db += u64::from(g < GAIN_3DB);
+            self.frames_over_6db += u64::from(g < GAIN_6DB);
+        }
+    }
+}
+
+/// [`LimitingStats::is_heavy`]: more than 3 dB of reduction for over this
+/// share of the time.
+pub const HEAVY_SHARE_OVER_3DB: f64 = 0.10;
+/// [`LimitingStats::is_heavy`]: more than 6 dB of reduction for over this
+/// share of the time.
+pub const HEAVY_SHARE_OVER_6DB: f64 = 0.01;
+
 /// The true-peak limiter module.
 #[derive(Debug, Clone)]
 pub struct Limiter {
@@ -68,6 +160,7 @@ pub struct Limiter {
     delay_len: usize,
     delay_pos: usize,
     gr_db: f64,
+    stats: LimitingStats,
 }
 
 impl Limiter {
@@ -102,6 +195,7 @@ impl Limiter {
             delay_len: lookahead + DETECT_DELAY,
             delay_pos: 0,
             gr_db: 0.0,
+            stats: LimitingStats::default(),
         };
         l.set_config(cfg);
         l
@@ -117,6 +211,16 @@ impl Limiter {
     /// The ceiling in dBTP.
     pub fn ceiling_dbtp(&self) -> f64 {
         self.cfg.ceiling_dbtp
+    }
+
+    /// How hard the limiter has worked since it was made or reset.
+    pub fn stats(&self) -> LimitingStats {
+        self.stats
+    }
+
+    /// Start counting [`Limiter::stats`] afresh (e.g. after a warm-up).
+    pub fn reset_stats(&mut self) {
+        self.stats = LimitingStats::default();
     }
 
     fn update_release(&mut self) {
@@ -210,6 +314,7 @@ impl Processor for Limiter {
                 }
                 let g = (self.box_sum / l as f64).min(1.0);
                 chunk_min = chunk_min.min(g);
+                self.stats.add(g);
                 // Delay the audio and apply the gain meant for the delayed sample.
                 let dp = self.delay_pos;
                 for (line, ch) in self.delay.iter_mut().zip(block.channels.iter_mut()) {
@@ -244,6 +349,7 @@ impl Processor for Limiter {
         self.delay_pos = 0;
         self.gr_db = 0.0;
         self.sustained_gr_db = 0.0;
+        self.stats = LimitingStats::default();
     }
 
     fn latency(&self) -> usize {

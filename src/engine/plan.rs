@@ -48,6 +48,8 @@ pub struct PlanTrack {
     pub planned_tp_dbtp: Option<f64>,
     /// Short-term loudness of the rendered track every 100 ms, LUFS.
     pub planned_series: Vec<f64>,
+    /// How hard the limiter works on the rendered track as planned.
+    pub planned_limiting: Option<crate::dsp::limiter::LimitingStats>,
 }
 
 /// Everything playback needs, decided before the first sample plays.
@@ -59,6 +61,9 @@ pub struct PlaybackPlan {
     pub tracks: Vec<PlanTrack>,
     /// Integrated loudness of the whole rendered album as planned, LUFS (exact plans only).
     pub planned_album_lufs: Option<f64>,
+    /// The most gain any track gives up to respect `max_limiting_db`, dB
+    /// (0: none; the target is then missed by about this much).
+    pub limiting_cut_db: f64,
 }
 
 impl PlaybackPlan {
@@ -83,6 +88,7 @@ impl PlaybackPlan {
         Ok(Self {
             rate: info.sample_rate,
             planned_album_lufs: None,
+            limiting_cut_db: 0.0,
             tracks: vec![PlanTrack {
                 path: path.to_path_buf(),
                 title: path
@@ -104,6 +110,7 @@ impl PlaybackPlan {
                 planned_lufs: None,
                 planned_tp_dbtp: None,
                 planned_series: Vec::new(),
+                planned_limiting: None,
             }],
         })
     }
@@ -159,8 +166,10 @@ impl PlaybackPlan {
             t.planned_lufs = plan.output_lufs.get(k).copied();
             t.planned_tp_dbtp = plan.output_tp_dbtp.get(k).copied();
             t.planned_series = plan.output_series.get(k).cloned().unwrap_or_default();
+            t.planned_limiting = plan.output_limiting.get(k).copied();
         }
         me.planned_album_lufs = Some(plan.album_lufs).filter(|v| v.is_finite());
+        me.limiting_cut_db = plan.limiting_cuts_db.iter().copied().fold(0.0, f64::max);
         Ok(me)
     }
 
@@ -230,12 +239,14 @@ impl PlaybackPlan {
                 planned_lufs: None,
                 planned_tp_dbtp: None,
                 planned_series: Vec::new(),
+                planned_limiting: None,
             });
         }
         Ok(Self {
             rate,
             tracks,
             planned_album_lufs: None,
+            limiting_cut_db: 0.0,
         })
     }
 

@@ -330,6 +330,7 @@ impl Player {
         let cfg = crate::session::chain::ChainConfig {
             name: None,
             target_lufs: None,
+            max_limiting_db: None,
             modules: Vec::new(),
         };
         let chain = match Chain::from_config(&cfg, 48_000, 2) {

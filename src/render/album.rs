@@ -17,13 +17,15 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use super::master::{
-    limit_range, limit_spool, limited_summary, limiter_only, process_to_spool, search_gain, secant,
+    limit_range, limit_spool, limited_summary, limiter_only, limiting_at, limiting_cut_db,
+    process_to_spool, search_gain, secant,
 };
 use super::spool::Spool;
 use crate::analysis::loudness::LoudnessSummary;
 use crate::analysis::{FileAnalysis, analyze_file};
 use crate::cancel;
 use crate::dsp::chain::Chain;
+use crate::dsp::limiter::LimitingStats;
 use crate::engine::timeline::{Placement, Timeline};
 use crate::error::{LatheError, Result};
 use crate::io::atomic::{AtomicFile, check_output};
@@ -70,6 +72,13 @@ pub struct FileReport {
     pub gain_db: f64,
     /// Why this file fails its delivery, if it does.
     pub failure: Option<String>,
+    /// How hard the limiter worked (the album file: all its tracks).
+    pub limiting: LimitingStats,
+    /// Gain given up to respect `max_limiting_db`, dB (0: none).
+    pub limiting_cut_db: f64,
+    /// What to know that is not a failure: a target missed on purpose
+    /// (`max_limiting_db`), heavy limiting.
+    pub notes: Vec<String>,
 }
 
 /// A WAV or FLAC output.
@@ -235,6 +244,7 @@ pub fn delivery_chain(session: &Session, t: &Track, d: &Delivery) -> ChainConfig
     ChainConfig {
         name: None,
         target_lufs: None,
+        max_limiting_db: None,
         modules,
     }
 }
@@ -283,7 +293,20 @@ impl SpoolCache {
 
 /// Every track spooled, the limiter-only chains and the gains into the
 /// limiter, dB.
-type PreparedDelivery = (Vec<std::sync::Arc<Prepared>>, Vec<ChainConfig>, Vec<f64>);
+/// The spools, limiter-only chains, gains into the limiter (dB) and the
+/// gain given up per track to respect `max_limiting_db` (dB, 0: none).
+type PreparedDelivery = (
+    Vec<std::sync::Arc<Prepared>>,
+    Vec<ChainConfig>,
+    Vec<f64>,
+    Vec<f64>,
+);
+
+/// The limit on the limiter's gain reduction for delivery `d`, dB: the
+/// delivery's own, else the album chain's.
+pub fn max_limiting_db(session: &Session, d: &Delivery) -> Option<f64> {
+    d.max_limiting_db.or(session.chain.max_limiting_db)
+}
 
 /// What a track's spool depends on.
 fn spool_key(path: &Path, t: &Track, cfg: &ChainConfig, rate: u32) -> String {
@@ -410,7 +433,35 @@ fn prepare_delivery(
             offsets.iter().map(|o| g + o).collect()
         }
     };
-    Ok((prepared, lim, gains))
+    // With a limit on limiting the target is a maximum: measure the peak
+    // gain reduction at the planned gains and give up what exceeds it
+    // (per track, or the same for every track when the album is balanced
+    // as one, so its balance holds).
+    let mut gains = gains;
+    let mut cuts = vec![0.0; gains.len()];
+    if let (Some(m), Some(_), false) = (
+        max_limiting_db(session, d),
+        target,
+        session.album.balance == Balance::None,
+    ) {
+        let peaks: Vec<f64> = prepared
+            .par_iter()
+            .zip(lim.par_iter())
+            .zip(gains.par_iter())
+            .map(|((p, l), g)| {
+                limiting_at(&p.spool, l, rate, p.channels, *g).map(|s| s.peak_gr_db())
+            })
+            .collect::<Result<_>>()?;
+        cuts = peaks.iter().map(|p| limiting_cut_db(*p, m)).collect();
+        if session.album.balance == Balance::Album {
+            let worst = cuts.iter().copied().fold(0.0, f64::max);
+            cuts.iter_mut().for_each(|c| *c = worst);
+        }
+        for (g, c) in gains.iter_mut().zip(&cuts) {
+            *g -= c;
+        }
+    }
+    Ok((prepared, lim, gains, cuts))
 }
 
 /// What playback needs to sound like delivery `d`: per track the gain into
@@ -435,6 +486,12 @@ pub struct DeliveryPlan {
     /// Integrated loudness of all rendered tracks together (gated as one
     /// programme, before gaps and fades), LUFS.
     pub album_lufs: f64,
+    /// How hard the limiter works on each rendered track.
+    pub output_limiting: Vec<LimitingStats>,
+    /// Gain given up per track to respect `max_limiting_db`, dB (0: none).
+    pub limiting_cuts_db: Vec<f64>,
+    /// The limit on the limiter's gain reduction in effect, dB.
+    pub max_limiting_db: Option<f64>,
 }
 
 /// Delivery `name` of the session (None: the first), or a one-line error
@@ -482,10 +539,11 @@ pub fn plan_delivery(
         .map(|p| analyze_file(p).map(|a| a.loudness.integrated_lufs))
         .collect::<Result<_>>()?;
     let dir = std::env::temp_dir();
-    let (prepared, lim, gains) = prepare_delivery(session, &paths, &d, &dir, &|_| {}, cache)?;
+    let (prepared, lim, gains, cuts) = prepare_delivery(session, &paths, &d, &dir, &|_| {}, cache)?;
     // One pass per track through the gain and limiter, as the render makes
     // it: loudness, true peak and the short-term curve for the History pane.
-    let profiles: Vec<(f64, f64, Vec<f64>, LoudnessSummary)> = prepared
+    type Profile = (f64, f64, Vec<f64>, LoudnessSummary, LimitingStats);
+    let profiles: Vec<Profile> = prepared
         .par_iter()
         .zip(lim.par_iter())
         .zip(gains.par_iter())
@@ -495,7 +553,7 @@ pub fn plan_delivery(
             let mut tps: Vec<crate::analysis::truepeak::TruePeakMeter> = (0..p.channels)
                 .map(|_| crate::analysis::truepeak::TruePeakMeter::new(d.rate_hz))
                 .collect();
-            limit_spool(&p.spool, l, d.rate_hz, p.channels, *g, &mut |b| {
+            let limiting = limit_spool(&p.spool, l, d.rate_hz, p.channels, *g, &mut |b| {
                 meter.push(&b.channels, b.frames);
                 for (t, c) in tps.iter_mut().zip(&b.channels) {
                     t.push(&c[..b.frames]);
@@ -510,6 +568,7 @@ pub fn plan_delivery(
                 crate::units::linear_to_db(tp),
                 series,
                 meter.summary().clone(),
+                limiting,
             ))
         })
         .collect::<Result<_>>()?;
@@ -520,12 +579,14 @@ pub fn plan_delivery(
     let album_lufs = album.stats().integrated_lufs;
     let output_lufs = profiles.iter().map(|p| p.0).collect();
     let output_tp_dbtp = profiles.iter().map(|p| p.1).collect();
+    let output_limiting = profiles.iter().map(|p| p.4).collect();
     let output_series = profiles.into_iter().map(|p| p.2).collect();
     let chains = session
         .tracks
         .iter()
         .map(|t| delivery_chain(session, t, &d))
         .collect();
+    let max_lim = max_limiting_db(session, &d);
     Ok(DeliveryPlan {
         delivery: d,
         chains,
@@ -535,6 +596,9 @@ pub fn plan_delivery(
         output_tp_dbtp,
         output_series,
         album_lufs,
+        output_limiting,
+        limiting_cuts_db: cuts,
+        max_limiting_db: max_lim,
     })
 }
 
@@ -676,16 +740,17 @@ pub fn render_session(
             .ok_or_else(|| LatheError::Invalid(format!("bits {}", d.bits)))?;
         let dither = DitherKind::parse(&d.dither).unwrap_or(DitherKind::Tpdf);
         let rate = d.rate_hz;
-        let (prepared, lim, gains) = prepare_delivery(&session, &paths, d, &dir, progress, None)?;
+        let (prepared, lim, gains, cuts) =
+            prepare_delivery(&session, &paths, d, &dir, progress, None)?;
         let target = d.target_lufs.or(session.chain.target_lufs);
         let offsets: Vec<f64> = session.tracks.iter().map(|t| t.gain_db).collect();
         // Final per-track pass: limiter → fades → (per-track dither + file) and a post-limiter spool for the album.
         progress(&format!("{}: writing", d.name));
         let files = planned_files(&session, d);
-        let posts: Vec<Option<Spool>> = prepared
+        let posts: Vec<(Option<Spool>, LimitingStats)> = prepared
             .par_iter()
             .enumerate()
-            .map(|(i, p)| -> Result<Option<Spool>> {
+            .map(|(i, p)| -> Result<(Option<Spool>, LimitingStats)> {
                 let t = &session.tracks[i];
                 let total = p.spool.frames();
                 let fade_in = ((t.fade_in_s * f64::from(rate)) as u64).min(total);
@@ -713,7 +778,7 @@ pub fn render_session(
                     .then(|| Quantizer::new(format.bits(), dither, p.channels, 0x5eed + i as u64));
                 let mut pos = 0u64;
                 let mut copy = AudioBlock::new(p.channels, 8192);
-                limit_range(
+                let limiting = limit_range(
                     &p.spool,
                     &lim[i],
                     rate,
@@ -760,9 +825,11 @@ pub fn render_session(
                 if let Some(s) = post.as_mut() {
                     s.finish()?;
                 }
-                Ok(post)
+                Ok((post, limiting))
             })
             .collect::<Result<_>>()?;
+        let limitings: Vec<LimitingStats> = posts.iter().map(|p| p.1).collect();
+        let posts: Vec<Option<Spool>> = posts.into_iter().map(|p| p.0).collect();
         drop(prepared);
         let mut written: Vec<(PathBuf, Option<usize>)> = Vec::new();
         if d.track_files {
@@ -981,8 +1048,36 @@ pub fn render_session(
             }
             _ => None,
         };
+        let max_lim = max_limiting_db(&session, d);
         for ((f, track), a) in written.into_iter().zip(measured) {
             let mut failure = None;
+            let mut notes = Vec::new();
+            let (limiting, cut) = match track {
+                Some(i) => (limitings[i], cuts[i]),
+                None => {
+                    let mut all = LimitingStats::default();
+                    for l in &limitings {
+                        all.merge(l);
+                    }
+                    (all, cuts.iter().copied().fold(0.0, f64::max))
+                }
+            };
+            if let (true, Some(t), Some(m)) = (cut > 0.0, target, max_lim) {
+                let off = track.map_or(0.0, |i| offsets[i]);
+                notes.push(format!(
+                    "target {:.1} LUFS missed by {:.1} LU: stopped at max_limiting_db {m:.1} dB",
+                    t + off,
+                    t + off - a.loudness.integrated_lufs
+                ));
+            }
+            if limiting.is_heavy() {
+                notes.push(format!(
+                    "heavy limiting: more than 3 dB of gain reduction {:.0} % of the time, more than 6 dB {:.0} % (peak {:.1} dB)",
+                    limiting.share_over_3db() * 100.0,
+                    limiting.share_over_6db() * 100.0,
+                    limiting.peak_gr_db()
+                ));
+            }
             if a.true_peak_dbtp > d.ceiling_dbtp {
                 failure = Some(format!(
                     "true peak {:.2} dBTP over the {:.1} dBTP ceiling",
@@ -996,14 +1091,19 @@ pub fn render_session(
                     Balance::None => false,
                 };
                 let off = track.map_or(0.0, |i| offsets[i]);
-                if checks_loudness && (a.loudness.integrated_lufs - (t + off)).abs() > 0.5 {
+                // Stopping short for max_limiting_db is asked for, not a failure.
+                let short_on_purpose = cut > 0.0 && a.loudness.integrated_lufs < t + off;
+                if checks_loudness
+                    && !short_on_purpose
+                    && (a.loudness.integrated_lufs - (t + off)).abs() > 0.5
+                {
                     failure = Some(format!(
                         "{:.2} LUFS misses the {t:.1} LUFS target by more than 0.5 LU",
                         a.loudness.integrated_lufs
                     ));
                 }
             }
-            if failure.is_none() {
+            if failure.is_none() && cut == 0.0 {
                 failure = album_miss.clone();
             }
             reports.push(FileReport {
@@ -1017,6 +1117,9 @@ pub fn render_session(
                 bits: format.bits(),
                 gain_db: track.map_or(f64::NAN, |i| gains[i]),
                 failure,
+                limiting,
+                limiting_cut_db: cut,
+                notes,
             });
         }
     }

@@ -23,6 +23,7 @@ use crate::analysis::loudness::{LoudnessMeter, LoudnessSummary};
 use crate::analysis::{FileAnalysis, analyze_file};
 use crate::cancel;
 use crate::dsp::chain::Chain;
+use crate::dsp::limiter::LimitingStats;
 use crate::error::{LatheError, Result};
 use crate::io::dither::{DitherKind, Quantizer};
 use crate::io::encode::{SampleFormat, WavOutput};
@@ -79,6 +80,13 @@ pub struct MasterReport {
     pub search_passes: usize,
     /// Largest gain reduction per module over the whole file, dB.
     pub max_gain_reduction: Vec<(String, f64)>,
+    /// How hard the limiter worked on the written file.
+    pub limiting: LimitingStats,
+    /// The limit on the limiter's gain reduction, dB, if any.
+    pub max_limiting_db: Option<f64>,
+    /// Gain given up to stay within `max_limiting_db`, dB (0: none); the
+    /// target is then missed by about this much.
+    pub limiting_cut_db: f64,
     /// Chain name.
     pub chain_name: String,
     /// Dither used.
@@ -256,8 +264,8 @@ pub fn process_to_spool(
 }
 
 /// Run the loudness-target gain and the limiter over a spool, latency
-/// removed, handing each output block to `sink`. Returns the limiter's
-/// largest gain reduction, dB.
+/// removed, handing each output block to `sink`. Returns how hard the
+/// limiter worked (peak and time-weighted gain reduction).
 pub fn limit_spool(
     spool: &Spool,
     limiter_chain: &ChainConfig,
@@ -265,7 +273,7 @@ pub fn limit_spool(
     channels: usize,
     gain_db: f64,
     sink: &mut dyn FnMut(&mut AudioBlock) -> Result<()>,
-) -> Result<f64> {
+) -> Result<LimitingStats> {
     limit_range(
         spool,
         limiter_chain,
@@ -291,14 +299,13 @@ pub fn limit_range(
     start: u64,
     end: u64,
     sink: &mut dyn FnMut(&mut AudioBlock) -> Result<()>,
-) -> Result<f64> {
+) -> Result<LimitingStats> {
     let mut chain = Chain::from_config(limiter_chain, rate, channels)?;
     chain.jump_target_gain_db(gain_db);
     let mut reader = spool.reader_at(start)?;
     let mut block = AudioBlock::new(channels, BLOCK);
     let mut to_drop = chain.latency_post();
     let mut flush_left = to_drop;
-    let mut max_gr = 0.0f64;
     let mut out_pos = start;
     while out_pos < end {
         cancel::check()?;
@@ -310,7 +317,6 @@ pub fn limit_range(
             fill_silence(&mut block, &mut flush_left);
         }
         chain.process_post(&mut block);
-        max_gr = max_gr.max(chain.limiter_gain_reduction_db());
         drop_front(&mut block, &mut to_drop);
         let keep = (end - out_pos).min(block.frames as u64) as usize;
         block.frames = keep;
@@ -319,7 +325,7 @@ pub fn limit_range(
             sink(&mut block)?;
         }
     }
-    Ok(max_gr)
+    Ok(chain.limiter_stats())
 }
 
 /// Integrated loudness after the gain and limiter, measured on two halves
@@ -473,11 +479,34 @@ pub fn secant(
     Ok((best.0, best.1, passes))
 }
 
+/// How hard the limiter works on `spool` at `gain_db` into it (one pass,
+/// nothing written).
+pub fn limiting_at(
+    spool: &Spool,
+    limiter_chain: &ChainConfig,
+    rate: u32,
+    channels: usize,
+    gain_db: f64,
+) -> Result<LimitingStats> {
+    limit_spool(spool, limiter_chain, rate, channels, gain_db, &mut |_| {
+        Ok(())
+    })
+}
+
+/// The gain to give up (dB, ≥ 0) so that the limiter's largest gain
+/// reduction, `peak_gr_db` at the planned gain, stays within `max_db`.
+/// Exact: the peak reduction is the largest (true peak ÷ ceiling) of the
+/// signal into the limiter, which moves dB for dB with the gain.
+pub fn limiting_cut_db(peak_gr_db: f64, max_db: f64) -> f64 {
+    (peak_gr_db - max_db).max(0.0)
+}
+
 /// A chain holding only `cfg`'s limiter.
 pub fn limiter_only(cfg: &ChainConfig) -> ChainConfig {
     ChainConfig {
         name: None,
         target_lufs: None,
+        max_limiting_db: None,
         modules: vec![ModuleConfig::Limiter(cfg.limiter())],
     }
 }
@@ -541,7 +570,7 @@ pub fn master_file(opts: &MasterOptions) -> Result<MasterReport> {
     let lim_cfg = limiter_only(&chain_cfg);
     let ceiling = chain_cfg.limiter().ceiling_dbtp;
     let target = chain_cfg.target_lufs;
-    let (gain_db, passes) = match target {
+    let (mut gain_db, passes) = match target {
         Some(t) => {
             progress.stage("loudness search", MAX_PASSES as u64);
             let (g, _, p) = search_gain(
@@ -562,6 +591,14 @@ pub fn master_file(opts: &MasterOptions) -> Result<MasterReport> {
         None => (0.0, 0),
     };
     stamp("loudness search");
+    // The target is a maximum when the limiting is limited: stop short.
+    let max_limiting_db = chain_cfg.max_limiting_db;
+    let mut limiting_cut = 0.0;
+    if let (Some(m), Some(_)) = (max_limiting_db, target) {
+        let st = limiting_at(&spool, &lim_cfg, out_rate, info.channels, gain_db)?;
+        limiting_cut = limiting_cut_db(st.peak_gr_db(), m);
+        gain_db -= limiting_cut;
+    }
     progress.stage("writing", spool.frames());
     let mut out = WavOutput::create(
         &opts.output,
@@ -593,7 +630,7 @@ pub fn master_file(opts: &MasterOptions) -> Result<MasterReport> {
     out.finish()?;
     progress.finish();
     if let Some(last) = gr.last_mut() {
-        *last = last.max(lim_gr);
+        *last = last.max(lim_gr.peak_gr_db());
     }
     stamp("limit, dither, write");
     let after = analyze_file(&opts.output)?;
@@ -608,6 +645,9 @@ pub fn master_file(opts: &MasterOptions) -> Result<MasterReport> {
         target_reached,
         search_passes: passes,
         max_gain_reduction: names.into_iter().zip(gr).collect(),
+        limiting: lim_gr,
+        max_limiting_db,
+        limiting_cut_db: limiting_cut,
         chain_name: opts.chain_name.clone(),
         dither: if opts.format.is_int() {
             opts.dither

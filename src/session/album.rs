@@ -189,6 +189,12 @@ pub struct Delivery {
     /// True-peak ceiling, dBTP.
     #[serde(default = "default_ceiling")]
     pub ceiling_dbtp: f64,
+    /// The most gain reduction the limiter may apply to reach the target,
+    /// dB (0 to 30; none: the chain's `max_limiting_db`, if any). With it
+    /// the target is a maximum: tracks stop short of it rather than limit
+    /// more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_limiting_db: Option<f64>,
     /// Write one file per track (`NN Title.ext`).
     #[serde(default = "yes")]
     pub track_files: bool,
@@ -234,6 +240,7 @@ fn empty_chain() -> ChainConfig {
     ChainConfig {
         name: None,
         target_lufs: None,
+        max_limiting_db: None,
         modules: Vec::new(),
     }
 }
@@ -441,6 +448,17 @@ impl Session {
                     line,
                     format!(
                         "delivery {}: target_lufs = {t} is out of range: allowed -40 to 0",
+                        i + 1
+                    ),
+                );
+            }
+            if let Some(m) = d.max_limiting_db
+                && !(0.0..=30.0).contains(&m)
+            {
+                return err(
+                    line,
+                    format!(
+                        "delivery {}: max_limiting_db = {m} is out of range: allowed 0 to 30",
                         i + 1
                     ),
                 );

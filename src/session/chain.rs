@@ -73,6 +73,10 @@ fn r_target<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<f64>,
     ranged(d, "target_lufs", -40.0, 0.0, "LUFS").map(Some)
 }
 
+fn r_max_limiting<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<f64>, D::Error> {
+    ranged(d, "max_limiting_db", 0.0, 30.0, "dB").map(Some)
+}
+
 fn r_slope<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<u32, D::Error> {
     let v = u32::deserialize(d)?;
     if matches!(v, 12 | 24 | 48) {
@@ -109,6 +113,16 @@ pub struct ChainConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub target_lufs: Option<f64>,
+    /// The most gain reduction the limiter may apply at any moment to reach
+    /// the target, dB (0 to 30). With it the target is a maximum: the
+    /// master stops short of the target rather than limit more. None: no
+    /// limit.
+    #[serde(
+        default,
+        deserialize_with = "r_max_limiting",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_limiting_db: Option<f64>,
     /// The modules in processing order. A true-peak limiter is always last:
     /// one is appended with default settings if the list has none.
     #[serde(default, rename = "module")]

@@ -73,6 +73,8 @@ pub struct TrackInfo {
     pub series: Vec<f64>,
     /// Short-term loudness every 100 ms of the master as planned, LUFS.
     pub series_after: Vec<f64>,
+    /// How hard the limiter works on the master as planned.
+    pub limiting: Option<crate::dsp::limiter::LimitingStats>,
 }
 
 /// Transport and engine state mirrored for display.
@@ -221,6 +223,8 @@ pub struct App {
     pub delivery: usize,
     /// Loudness of the whole album as planned for the heard delivery, LUFS.
     pub album_lufs: Option<f64>,
+    /// Gain given up to respect `max_limiting_db` as planned, dB (0: none).
+    pub limiting_cut_db: f64,
     /// Background render in progress: latest progress line.
     pub rendering: Option<String>,
     /// Key bindings.
@@ -341,6 +345,7 @@ impl App {
             info: HashMap::new(),
             delivery: 0,
             album_lufs: None,
+            limiting_cut_db: 0.0,
             rendering: None,
             keymap: Keymap::default(),
             theme: Theme::default_theme(),

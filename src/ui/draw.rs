@@ -210,11 +210,17 @@ fn tracks(f: &mut Frame, app: &App, area: Rect) {
         {
             problems.push("over");
         }
+        let limiting = info.and_then(|i| i.limiting);
+        // Short of the target on purpose (max_limiting_db) is not a miss.
         if let (Some(after), Some(tg)) = (info.and_then(|i| i.lufs_after), target)
             && app.session.album.balance == crate::session::album::Balance::Track
             && (after - tg).abs() > 1.0
+            && app.limiting_cut_db == 0.0
         {
             problems.push("target");
+        }
+        if limiting.is_some_and(|l| l.is_heavy()) {
+            problems.push("limiting");
         }
         let mark = if !problems.is_empty() {
             "!"
@@ -251,6 +257,9 @@ fn tracks(f: &mut Frame, app: &App, area: Rect) {
         ];
         if wide {
             cells.push(format!("{tpb}→{tpa}"));
+            cells.push(limiting.map_or(String::from("    -"), |l| {
+                format!("{:>4.1}", l.peak_gr_db())
+            }));
             cells.push(if problems.is_empty() {
                 if tr.gain_db != 0.0 {
                     format!("{:+.1} dB", tr.gain_db)
@@ -274,8 +283,10 @@ fn tracks(f: &mut Frame, app: &App, area: Rect) {
     ];
     if wide {
         header.push("dBTP in→out");
+        header.push("Lim");
         header.push("Note");
         widths.push(Constraint::Length(11));
+        widths.push(Constraint::Length(4));
         widths.push(Constraint::Length(8));
     }
     // The album as planned against its target: a miss of more than 0.5 LU
@@ -286,7 +297,9 @@ fn tracks(f: &mut Frame, app: &App, area: Rect) {
         {
             format!(
                 " · album {a:.1}{}",
-                if (a - tg).abs() > 0.5 {
+                if app.limiting_cut_db > 0.0 {
+                    " (short: max limiting)"
+                } else if (a - tg).abs() > 0.5 {
                     " ! missed"
                 } else {
                     ""

@@ -319,6 +319,7 @@ pub fn measure(path: &Path) -> Result<TrackInfo> {
         tp_after: None,
         series,
         series_after: Vec::new(),
+        limiting: None,
     })
 }
 
@@ -441,6 +442,7 @@ impl Runner {
         });
         if exact {
             app.album_lufs = plan.planned_album_lufs;
+            app.limiting_cut_db = plan.limiting_cut_db;
         }
         // What the plan says each rendered track will measure.
         for (k, t) in plan.tracks.iter().enumerate().filter(|_| exact) {
@@ -450,6 +452,7 @@ impl Runner {
                 info.lufs_after = t.planned_lufs.filter(|v| v.is_finite());
                 info.tp_after = t.planned_tp_dbtp.filter(|v| v.is_finite());
                 info.series_after = t.planned_series.clone();
+                info.limiting = t.planned_limiting;
             }
         }
         if same_timeline && let Some(pb) = self.playback.as_mut() {
@@ -664,11 +667,15 @@ impl Runner {
                         i.tp_before,
                         crate::units::format_duration(i.duration_s)
                     );
-                    let keep_after = app.info.get(&p).map(|o| (o.lufs_after, o.tp_after));
+                    let keep_after = app
+                        .info
+                        .get(&p)
+                        .map(|o| (o.lufs_after, o.tp_after, o.limiting));
                     let mut i = i;
-                    if let Some((a, t)) = keep_after {
+                    if let Some((a, t, l)) = keep_after {
                         i.lufs_after = a;
                         i.tp_after = t;
+                        i.limiting = l;
                     }
                     app.info.insert(p, i);
                 }
@@ -716,6 +723,7 @@ impl Runner {
                                 {
                                     info.lufs_after = Some(a.loudness.integrated_lufs);
                                     info.tp_after = Some(a.true_peak_dbtp);
+                                    info.limiting = Some(rep.limiting);
                                 }
                             }
                             app.message(format!(
