@@ -165,6 +165,87 @@ pub enum Command {
     },
     /// List audio output devices with their rates and channel counts.
     Devices,
+    /// Hear a remote lathe: run `ssh HOST lathe tap` and play the server's
+    /// monitor output on this machine's sound card (q or Ctrl-C quits).
+    Listen {
+        /// `[USER@]HOST` as ssh takes it (your ~/.ssh/config applies).
+        #[arg(required_unless_present = "via")]
+        host: Option<String>,
+        /// Run this shell command instead of `ssh HOST lathe tap` (it must
+        /// run `lathe tap` somewhere: `docker exec`, `kubectl exec`, tests).
+        #[arg(long, value_name = "CMD")]
+        via: Option<String>,
+        /// An ssh option, as `ssh -o` takes it (repeatable), e.g.
+        /// `ProxyJump=gateway`.
+        #[arg(short = 'o', long = "ssh-option", value_name = "KEY=VALUE")]
+        ssh_option: Vec<String>,
+        /// An ssh config file (`ssh -F`).
+        #[arg(short = 'F', long = "ssh-config", value_name = "FILE")]
+        ssh_config: Option<PathBuf>,
+        /// The far side's lathe process to hear (default: the newest).
+        #[arg(long)]
+        pid: Option<u32>,
+        /// flac (lossless, default), pcm (raw float, for debugging) or opus.
+        #[arg(long, default_value = "flac")]
+        codec: String,
+        /// Output device (a part of its name, as `lathe devices` lists it).
+        #[arg(long, value_name = "NAME")]
+        device: Option<String>,
+        /// Use the silent output even if a sound card exists.
+        #[arg(long)]
+        silent: bool,
+        /// Also write what is received, lossless, to this WAV (32-bit float).
+        #[arg(long, value_name = "FILE.wav")]
+        record: Option<PathBuf>,
+        /// The jitter buffer's starting size, ms (it grows after underruns
+        /// and shrinks slowly).
+        #[arg(long, value_name = "MS", default_value_t = 40.0)]
+        buffer_ms: f64,
+        /// The lathe command on the far side.
+        #[arg(long, value_name = "CMD", default_value = "lathe")]
+        remote_lathe: String,
+        /// Stop after this many seconds (tests, benchmarks).
+        #[arg(long, hide = true)]
+        seconds: Option<f64>,
+        /// Run the silent output's clock this many ppm fast (tests).
+        #[arg(long, hide = true, allow_hyphen_values = true, default_value_t = 0.0)]
+        skew_ppm: f64,
+        /// Do not reconnect when the connection drops.
+        #[arg(long, hide = true)]
+        no_reconnect: bool,
+        /// Print a JSON summary at the end (tests, benchmarks).
+        #[arg(long, hide = true)]
+        json: bool,
+    },
+    /// Run at the far end of `ssh` by `lathe listen`: relay this machine's
+    /// newest lathe monitor output (or process --pid's) to stdout.
+    Tap {
+        /// The publishing lathe process (default: the newest).
+        #[arg(long)]
+        pid: Option<u32>,
+    },
+    /// Master over SSH in one command: open lathe on HOST in this terminal
+    /// (`ssh -t HOST lathe ARGS…`) and hear it here at the same time, over
+    /// one shared ssh connection.
+    Remote {
+        /// `[USER@]HOST` as ssh takes it.
+        host: String,
+        /// An ssh option, as `ssh -o` takes it (repeatable).
+        #[arg(short = 'o', long = "ssh-option", value_name = "KEY=VALUE")]
+        ssh_option: Vec<String>,
+        /// An ssh config file (`ssh -F`).
+        #[arg(short = 'F', long = "ssh-config", value_name = "FILE")]
+        ssh_config: Option<PathBuf>,
+        /// The lathe command on the far side.
+        #[arg(long, value_name = "CMD", default_value = "lathe")]
+        remote_lathe: String,
+        /// Use the silent output here (the stream is still received).
+        #[arg(long)]
+        silent: bool,
+        /// Arguments for lathe on HOST (a session file, `demo`, …).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Open the interface on a synthesized demo album (no audio of your own
     /// needed); without a terminal it analyzes and renders the album instead.
     Demo {
@@ -204,6 +285,82 @@ pub fn run() -> ExitCode {
             }
         },
         Command::Devices => cmd_devices(),
+        Command::Tap { pid } => match crate::remote::tap::run(pid) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprint_error(&format!("tap: {e}"));
+                ExitCode::from(1)
+            }
+        },
+        Command::Listen {
+            host,
+            via,
+            ssh_option,
+            ssh_config,
+            pid,
+            codec,
+            device,
+            silent,
+            record,
+            buffer_ms,
+            remote_lathe,
+            seconds,
+            skew_ppm,
+            no_reconnect,
+            json,
+        } => {
+            let Some(codec) = crate::remote::protocol::Codec::parse(&codec) else {
+                eprint_error(&format!("--codec {codec}: use flac, pcm or opus"));
+                return ExitCode::from(2);
+            };
+            if let Err(e) = crate::remote::codec::BlockEncoder::new(
+                codec,
+                crate::remote::protocol::Format {
+                    rate: 48_000,
+                    channels: 2,
+                    bits: 24,
+                },
+            ) {
+                eprint_error(&format!("--codec {}: {e}", codec.name()));
+                return ExitCode::from(2);
+            }
+            if !(5.0..=2000.0).contains(&buffer_ms) {
+                eprint_error(&format!("--buffer-ms {buffer_ms}: allowed 5 to 2000"));
+                return ExitCode::from(2);
+            }
+            let opts = crate::remote::listen::ListenOptions {
+                host,
+                via,
+                ssh_args: ssh_args(&ssh_option, ssh_config.as_deref()),
+                remote_lathe,
+                pid,
+                codec,
+                device,
+                silent,
+                record,
+                buffer_ms,
+                skew_ppm,
+                seconds,
+                quiet: false,
+                reconnect: !no_reconnect,
+                keys: true,
+            };
+            cmd_listen(&opts, json)
+        }
+        Command::Remote {
+            host,
+            ssh_option,
+            ssh_config,
+            remote_lathe,
+            silent,
+            args,
+        } => cmd_remote(
+            &host,
+            &ssh_args(&ssh_option, ssh_config.as_deref()),
+            &remote_lathe,
+            silent,
+            &args,
+        ),
         Command::Render {
             session,
             output,
@@ -1154,11 +1311,19 @@ fn cmd_play(
         );
         (PlaybackPlan::file(file, &cfg, gain, matched)?, what)
     };
+    let monitor = match crate::remote::hub::Monitor::start() {
+        Ok(m) => Some(m),
+        Err(e) => {
+            eprintln!("lathe play: remote listening off: {e}");
+            None
+        }
+    };
     let mut p = Playback::open_plan(
         plan,
         &PlayOptions {
             device,
             force_null: silent,
+            monitor,
             ..PlayOptions::default()
         },
     )?;
@@ -1289,5 +1454,171 @@ fn load_chain(
             crate::session::presets::preset("streaming")?,
             "streaming".to_string(),
         )),
+    }
+}
+
+/// ssh arguments from `-o KEY=VALUE` options and a `-F` config file.
+fn ssh_args(options: &[String], config: Option<&std::path::Path>) -> Vec<String> {
+    let mut v = Vec::new();
+    if let Some(c) = config {
+        v.push("-F".to_string());
+        v.push(c.display().to_string());
+    }
+    for o in options {
+        v.push("-o".to_string());
+        v.push(o.clone());
+    }
+    v
+}
+
+/// Ctrl-C, SIGTERM and SIGHUP set `flag`.
+fn quit_on_signals() -> &'static std::sync::atomic::AtomicBool {
+    static QUIT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    extern "C" fn on_signal(_: libc::c_int) {
+        QUIT.store(true, std::sync::atomic::Ordering::Release);
+    }
+    // SAFETY: the handler only stores to an atomic (async-signal-safe).
+    unsafe {
+        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            libc::signal(sig, on_signal as *const () as libc::sighandler_t);
+        }
+        // A listener whose ssh died must not die of the broken pipe.
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+    &QUIT
+}
+
+fn cmd_listen(opts: &crate::remote::listen::ListenOptions, json: bool) -> ExitCode {
+    use std::io::IsTerminal;
+    let quit = quit_on_signals();
+    let keys = (opts.keys && std::io::stdin().is_terminal()).then(|| {
+        let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let f2 = flag.clone();
+        // Mirror q/Ctrl-C from the terminal into the quit flag.
+        std::thread::spawn(move || {
+            while !f2.load(std::sync::atomic::Ordering::Acquire) {
+                if quit.load(std::sync::atomic::Ordering::Acquire) {
+                    f2.store(true, std::sync::atomic::Ordering::Release);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            quit.store(true, std::sync::atomic::Ordering::Release);
+        });
+        (flag.clone(), crate::remote::listen::watch_keys(flag))
+    });
+    let r = crate::remote::listen::run(opts, quit);
+    quit.store(true, std::sync::atomic::Ordering::Release);
+    if let Some((flag, t)) = keys {
+        flag.store(true, std::sync::atomic::Ordering::Release);
+        let _ = t.join();
+    }
+    eprintln!();
+    match r {
+        Ok(s) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "frames_received": s.frames_received,
+                        "underruns": s.underruns,
+                        "gap_frames": s.gap_frames,
+                        "bad_blocks": s.bad_blocks,
+                        "connections": s.connections,
+                        "max_buffer_ms": s.max_buffer_ms,
+                        "drift_ppm": s.drift_ppm,
+                        "rate": s.format.map(|f| f.rate),
+                    })
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprint_error(&format!("listen: {e}"));
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn cmd_remote(
+    host: &str,
+    ssh_args: &[String],
+    remote_lathe: &str,
+    silent: bool,
+    args: &[String],
+) -> ExitCode {
+    use std::sync::atomic::Ordering;
+    let dir = match crate::remote::socket::runtime_dir() {
+        Ok(d) => d,
+        Err(e) => {
+            eprint_error(&format!("remote: {e}"));
+            return ExitCode::from(1);
+        }
+    };
+    // One authentication: the interactive ssh is the master of a private
+    // control socket, and the listener's ssh rides on it.
+    let control = dir.join(format!("cm-{}", std::process::id()));
+    let _ = std::fs::remove_file(&control);
+    let cp = format!("ControlPath={}", control.display());
+    let quote = |a: &str| format!("'{}'", a.replace('\'', "'\\''"));
+    let remote_cmd = std::iter::once(remote_lathe.to_string())
+        .chain(args.iter().map(|a| quote(a)))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut ui = std::process::Command::new("ssh");
+    ui.arg("-t")
+        .args([
+            "-o",
+            "ControlMaster=yes",
+            "-o",
+            &cp,
+            "-o",
+            "ControlPersist=no",
+        ])
+        .args(ssh_args)
+        .arg(host)
+        .arg(&remote_cmd);
+    let quit = quit_on_signals();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let listener = {
+        let done = done.clone();
+        let mut largs = ssh_args.to_vec();
+        largs.extend([
+            "-o".into(),
+            "ControlMaster=no".into(),
+            "-o".into(),
+            cp.clone(),
+        ]);
+        let opts = crate::remote::listen::ListenOptions {
+            host: Some(host.to_string()),
+            ssh_args: largs,
+            remote_lathe: remote_lathe.to_string(),
+            silent,
+            quiet: true,
+            reconnect: true,
+            ..Default::default()
+        };
+        let control = control.clone();
+        std::thread::spawn(move || {
+            // Wait for the interface's connection (and its password prompt).
+            while !control.exists() && !done.load(Ordering::Acquire) {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            if !done.load(Ordering::Acquire) {
+                let _ = crate::remote::listen::run(&opts, &done);
+            }
+        })
+    };
+    let status = ui.status();
+    done.store(true, Ordering::Release);
+    let _ = quit.load(Ordering::Acquire);
+    let _ = listener.join();
+    let _ = std::fs::remove_file(&control);
+    match status {
+        Ok(s) if s.success() => ExitCode::SUCCESS,
+        Ok(s) => ExitCode::from(s.code().unwrap_or(1).clamp(1, 255) as u8),
+        Err(e) => {
+            eprint_error(&format!("remote: cannot run ssh: {e}"));
+            ExitCode::from(1)
+        }
     }
 }

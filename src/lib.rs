@@ -13,6 +13,7 @@ pub mod demo;
 pub mod engine;
 pub mod error;
 pub mod io;
+pub mod remote;
 pub mod render;
 pub mod session;
 pub mod units;

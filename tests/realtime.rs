@@ -109,6 +109,16 @@ fn the_playback_callback_never_allocates() {
     let (mut swap_tx, swap_rx) = rtrb::RingBuffer::<lathe::engine::Swap>::new(4);
     let (retired_tx, mut retired_rx) = rtrb::RingBuffer::<Box<lathe::engine::Unit>>::new(4);
     player.connect_swaps(swap_rx, retired_tx);
+    // A remote listener attached: the callback also copies its output into
+    // the monitor ring (and counts what does not fit) without allocating.
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let sock = dir.path().join("monitor.sock");
+    let monitor = lathe::remote::hub::Monitor::start_at(&sock).unwrap_or_else(|e| panic!("{e}"));
+    player.set_monitor(monitor.tap(48_000));
+    let mut client =
+        std::os::unix::net::UnixStream::connect(&sock).unwrap_or_else(|e| panic!("{e}"));
+    std::io::Write::write_all(&mut client, b"HELLO 1 codec=flac\n")
+        .unwrap_or_else(|e| panic!("{e}"));
     let mut out = vec![0f32; 512];
     let _ = cmd_tx.push(Command::Play);
     for i in 0..300 {
@@ -151,6 +161,26 @@ fn the_playback_callback_never_allocates() {
         while retired_rx.pop().is_ok() {}
     }
     assert!(out.iter().all(|v| v.is_finite()));
+    // The listener got the stream: its greeting and coded blocks.
+    client
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut got = vec![0u8; 1 << 16];
+    let n = std::io::Read::read(&mut client, &mut got).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        got[..n].starts_with(b"LATHE-MONITOR 1 rate=48000"),
+        "{:?}",
+        &got[..n.min(40)]
+    );
+    let t0 = std::time::Instant::now();
+    while monitor.frames() < 300 * 256 - monitor.dropped_frames() && t0.elapsed().as_secs() < 5 {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(
+        monitor.frames(),
+        300 * 256,
+        "every buffer numbered, taken or dropped"
+    );
 }
 
 #[test]

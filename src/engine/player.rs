@@ -209,6 +209,8 @@ pub struct Player {
     /// False after a seek until the reader's first frames arrive (the
     /// silence while it repositions is not an underrun).
     primed: bool,
+    /// The monitor stream for remote listeners: a copy of every output buffer.
+    monitor: Option<crate::remote::hub::MonitorTap>,
 }
 
 /// A seamless jump of the input timeline (loop region): after `at` frames
@@ -319,6 +321,7 @@ impl Player {
             load_time: 0.0,
             freewheel: false,
             primed: false,
+            monitor: None,
         }
     }
 
@@ -476,9 +479,22 @@ impl Player {
         self.shared.position.store(self.tick, Ordering::Release);
     }
 
+    /// Copy every output buffer into `tap` (the monitor stream remote
+    /// listeners hear). Set before the output starts.
+    pub fn set_monitor(&mut self, tap: crate::remote::hub::MonitorTap) {
+        self.monitor = Some(tap);
+    }
+
     /// Fill the interleaved output buffer `out` (`out_channels` per frame).
     /// Real-time safe: no allocation, locks, I/O or logging.
     pub fn render(&mut self, out: &mut [f32], out_channels: usize) {
+        self.render_output(out, out_channels);
+        if let Some(m) = self.monitor.as_mut() {
+            m.push(out, out_channels.max(1));
+        }
+    }
+
+    fn render_output(&mut self, out: &mut [f32], out_channels: usize) {
         let started = std::time::Instant::now();
         while let Ok(c) = self.commands.pop() {
             self.apply(c);

@@ -33,6 +33,9 @@ pub struct PlayOptions {
     pub freewheel: bool,
     /// Keep every processed output frame (interleaved stereo) here (tests).
     pub capture: Option<Arc<Mutex<Vec<f32>>>>,
+    /// Publish the monitor output (what goes to the sound card) to remote
+    /// listeners through this hub.
+    pub monitor: Option<Arc<crate::remote::hub::Monitor>>,
 }
 
 /// A playing plan: reader, player, output and meters.
@@ -95,6 +98,7 @@ impl Playback {
                 force_null,
                 freewheel,
                 capture: None,
+                monitor: None,
             },
         )
     }
@@ -177,6 +181,9 @@ impl Playback {
         player.connect_swaps(swap_rx, retired_tx);
         player.connect_jumps(jump_rx);
         player.set_freewheel(opts.freewheel);
+        if let Some(m) = &opts.monitor {
+            player.set_monitor(m.tap(rate));
+        }
         let control = Arc::new(ReaderControl::default());
         let errors = Arc::new(Mutex::new(Vec::new()));
         let reader = {

@@ -346,6 +346,22 @@ impl Runner {
             play_opts: PlayOptions {
                 device: opts.device.clone(),
                 force_null: opts.silent,
+                // Remote listeners (`lathe listen`) hear what the sound card
+                // gets; without a private runtime folder there are none.
+                monitor: match crate::remote::hub::Monitor::start() {
+                    Ok(m) => {
+                        remove_on_exit(m.socket_path());
+                        log::info!(
+                            "monitor output published for lathe listen at {}",
+                            m.socket_path().display()
+                        );
+                        Some(m)
+                    }
+                    Err(e) => {
+                        log::warn!("remote listening off: {e}");
+                        None
+                    }
+                },
                 ..PlayOptions::default()
             },
             plan_gen: 0,

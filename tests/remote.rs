@@ -1,0 +1,411 @@
+//! Hearing a remote lathe, end to end on one machine without a sound card:
+//! `lathe play` publishes its monitor output, `lathe listen --via 'lathe
+//! tap'` receives it. Every test gets its own private runtime folder
+//! (`XDG_RUNTIME_DIR`), so tests never hear each other.
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const LATHE: &str = env!("CARGO_BIN_EXE_lathe");
+
+struct Box_ {
+    _d: tempfile::TempDir,
+    root: PathBuf,
+}
+
+impl Box_ {
+    fn new() -> Self {
+        let d = tempfile::tempdir().expect("tmp");
+        let root = d.path().to_path_buf();
+        std::fs::create_dir_all(root.join("run")).expect("run dir");
+        Self { _d: d, root }
+    }
+    fn run_dir(&self) -> PathBuf {
+        self.root.join("run")
+    }
+    fn cmd(&self) -> Command {
+        let mut c = Command::new(LATHE);
+        c.env("XDG_RUNTIME_DIR", self.run_dir());
+        c
+    }
+    /// A `--via` command that taps this box's runtime folder.
+    fn via(&self) -> String {
+        format!("'{LATHE}' tap")
+    }
+    /// Wait for a published socket; its process id.
+    fn wait_socket(&self) -> u32 {
+        let t0 = Instant::now();
+        loop {
+            if let Ok(rd) = std::fs::read_dir(self.run_dir().join("lathe")) {
+                for e in rd.flatten() {
+                    let n = e.file_name().to_string_lossy().into_owned();
+                    if let Some(p) = n
+                        .strip_prefix("monitor-")
+                        .and_then(|r| r.strip_suffix(".sock"))
+                        .and_then(|p| p.parse().ok())
+                    {
+                        return p;
+                    }
+                }
+            }
+            assert!(t0.elapsed() < Duration::from_secs(20), "no monitor socket");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// A music-like stereo test signal: chords, a pulse, a little noise.
+fn music(seconds: f64, rate: u32) -> Vec<Vec<f32>> {
+    let n = (seconds * f64::from(rate)) as usize;
+    let noise = common::noise(n, 11);
+    let mut l = vec![0f32; n];
+    let mut r = vec![0f32; n];
+    for i in 0..n {
+        let t = i as f64 / f64::from(rate);
+        let chord: f64 = [196.0, 246.9, 293.7, 392.0]
+            .iter()
+            .map(|f| (std::f64::consts::TAU * f * t).sin())
+            .sum::<f64>()
+            / 4.0;
+        let pulse = (-(t % 0.5) * 20.0).exp() * (std::f64::consts::TAU * 80.0 * t).sin();
+        l[i] = (0.25 * chord + 0.3 * pulse + 0.02 * f64::from(noise[i])) as f32;
+        r[i] = (0.2 * chord + 0.3 * pulse - 0.02 * f64::from(noise[i])) as f32;
+    }
+    vec![l, r]
+}
+
+fn read_wav(path: &Path) -> (u32, Vec<f32>) {
+    let mut r = hound::WavReader::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let rate = r.spec().sample_rate;
+    let v = r.samples::<f32>().map(|s| s.expect("sample")).collect();
+    (rate, v)
+}
+
+fn q24(v: f32) -> f32 {
+    let s = 8_388_608.0f64;
+    ((f64::from(v) * s).round().clamp(-s, s - 1.0) / s) as f32
+}
+
+fn listen(b: &Box_, args: &[&str]) -> Child {
+    b.cmd()
+        .arg("listen")
+        .args(["--via", &b.via(), "--silent", "--json"])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("listen")
+}
+
+fn summary(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|_| panic!("no summary; stderr: {}", String::from_utf8_lossy(&o.stderr)))
+}
+
+fn first_frame(stderr: &str) -> u64 {
+    stderr
+        .lines()
+        .find_map(|l| l.split("from engine frame ").nth(1))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no recording line in: {stderr}"))
+}
+
+fn play(b: &Box_, file: &Path, dump: &Path) -> Child {
+    b.cmd()
+        .args(["play", "--silent"])
+        .arg(file)
+        .env("LATHE_MONITOR_DUMP", dump)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("play")
+}
+
+/// Lossless means sample for sample: two listeners at once (FLAC 24-bit and
+/// raw float) record exactly what the engine's callback produced, aligned
+/// by frame number; the engine had no underruns.
+#[test]
+fn lossless_listeners_record_the_engine_output_sample_for_sample() {
+    let b = Box_::new();
+    let file = b.root.join("in.wav");
+    common::write_wav_f32(&file, &music(5.0, 48_000), 48_000);
+    let dump = b.root.join("dump.wav");
+    let player = play(&b, &file, &dump);
+    b.wait_socket();
+    let flac_rec = b.root.join("flac.wav");
+    let pcm_rec = b.root.join("pcm.wav");
+    let fl = listen(
+        &b,
+        &[
+            "--record",
+            &flac_rec.display().to_string(),
+            "--seconds",
+            "3",
+            "--no-reconnect",
+        ],
+    );
+    let pc = listen(
+        &b,
+        &[
+            "--codec",
+            "pcm",
+            "--record",
+            &pcm_rec.display().to_string(),
+            "--seconds",
+            "3",
+            "--no-reconnect",
+        ],
+    );
+    let fo = fl.wait_with_output().expect("flac listener");
+    let po = pc.wait_with_output().expect("pcm listener");
+    let pl = player.wait_with_output().expect("play");
+    assert!(
+        pl.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pl.stderr)
+    );
+    let meter = String::from_utf8_lossy(&pl.stdout);
+    assert!(meter.trim_end().ends_with("underruns 0"), "{meter}");
+    let (_, engine) = read_wav(&dump);
+    for (o, rec, exact) in [(&fo, &flac_rec, false), (&po, &pcm_rec, true)] {
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{err}");
+        let s = summary(o);
+        assert_eq!(s["bad_blocks"], 0, "{s}");
+        assert_eq!(s["underruns"], 0, "{s}");
+        let first = first_frame(&err) as usize;
+        let (rate, got) = read_wav(rec);
+        assert_eq!(rate, 48_000);
+        assert!(
+            got.len() >= 2 * 48_000 * 2,
+            "recorded {} samples",
+            got.len()
+        );
+        let energy = got.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>() / got.len() as f64;
+        assert!(energy > 1e-4, "the recording holds the music, not silence");
+        let mut worst = 0.0f32;
+        for (i, v) in got.iter().enumerate() {
+            let e = engine[first * 2 + i];
+            let want = if exact { e } else { q24(e) };
+            worst = worst.max((v - want).abs());
+        }
+        assert_eq!(
+            worst,
+            0.0,
+            "{} differs from the engine's output",
+            rec.display()
+        );
+    }
+}
+
+/// An A/B switch on the server is heard on the listener: the original (not
+/// level-matched) of a quiet tone is 16 dB under the master.
+#[test]
+fn an_ab_switch_on_the_server_is_heard_on_the_listener() {
+    use lathe::engine::Command as C;
+    use lathe::engine::session::{PlayOptions, Playback, PlaybackPlan};
+    let b = Box_::new();
+    let file = b.root.join("tone.wav");
+    common::write_wav_f32(&file, &common::sine(440.0, -30.0, 10.0, 48_000, 2), 48_000);
+    let dir = b.run_dir().join("lathe");
+    std::fs::create_dir_all(&dir).expect("dir");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    }
+    let monitor = lathe::remote::hub::Monitor::start_at(&lathe::remote::socket::socket_path(
+        &dir,
+        std::process::id(),
+    ))
+    .expect("monitor");
+    let cfg = lathe::session::presets::preset("streaming").expect("preset");
+    let (gain, _) = lathe::engine::session::gain_plan(&file, &cfg).expect("gain");
+    let plan = PlaybackPlan::file(&file, &cfg, gain, 0.0).expect("plan");
+    let mut p = Playback::open_plan(
+        plan,
+        &PlayOptions {
+            force_null: true,
+            monitor: Some(monitor.clone()),
+            ..PlayOptions::default()
+        },
+    )
+    .expect("open");
+    p.send(C::SetLevelMatch(false));
+    p.send(C::Play);
+    let rec = b.root.join("ab.wav");
+    let l = listen(
+        &b,
+        &[
+            "--record",
+            &rec.display().to_string(),
+            "--seconds",
+            "4",
+            "--no-reconnect",
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(2000));
+    let listeners = monitor.listeners();
+    assert_eq!(listeners.len(), 1, "the interface sees its listener");
+    assert!(listeners[0].kbps > 100.0, "{listeners:?}");
+    p.send(C::SetProcessed(false));
+    let o = l.wait_with_output().expect("listener");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (rate, got) = read_wav(&rec);
+    let rms = |a: f64, z: f64| -> f64 {
+        let (i, j) = (
+            (a * f64::from(rate)) as usize * 2,
+            (z * f64::from(rate)) as usize * 2,
+        );
+        let s = &got[i.min(got.len())..j.min(got.len())];
+        10.0 * (s.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>() / s.len().max(1) as f64)
+            .log10()
+    };
+    let (master, original) = (rms(0.5, 1.5), rms(2.8, 3.6));
+    assert!(
+        master - original > 12.0,
+        "B {master:.1} dB then A {original:.1} dB on the listener"
+    );
+    drop(p);
+}
+
+/// A stream of random bytes, a greeting followed by random bytes, and a
+/// server of another protocol version: one clear line or a quiet
+/// recovery, never a panic or a hang.
+#[test]
+fn garbage_and_other_versions_give_one_clear_line() {
+    let b = Box_::new();
+    let run = |via: &str| -> Output {
+        b.cmd()
+            .args([
+                "listen",
+                "--silent",
+                "--no-reconnect",
+                "--json",
+                "--seconds",
+                "20",
+            ])
+            .args(["--via", via])
+            .stdin(Stdio::null())
+            .output()
+            .expect("listen")
+    };
+    let o = run("head -c 200000 /dev/urandom");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("lathe monitor protocol"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let o = run(
+        "printf 'LATHE-MONITOR 1 rate=48000 channels=2 bits=24\\n'; head -c 2000000 /dev/urandom",
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("connection closed") && !err.contains("panicked"),
+        "{err}"
+    );
+    let o = run("printf 'LATHE-MONITOR 2 rate=48000 channels=2 bits=24\\n'; sleep 10");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        err.contains("protocol 2") && err.lines().count() <= 2,
+        "{err}"
+    );
+    // Nothing to tap: the far side says so in one line.
+    let o = b.cmd().arg("tap").output().expect("tap");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(err.contains("no lathe is publishing"), "{err}");
+}
+
+/// Faults on a live stream: a client writing garbage into the socket, a
+/// listener stopped for two seconds, the tap killed (the listener
+/// reconnects), the player quitting with listeners attached. The engine is
+/// never disturbed (no underruns) and the listeners recover.
+#[test]
+fn faults_leave_the_engine_undisturbed_and_listeners_recover() {
+    let b = Box_::new();
+    let file = b.root.join("in.wav");
+    common::write_wav_f32(&file, &music(9.0, 48_000), 48_000);
+    let player = play(&b, &file, &b.root.join("dump.wav"));
+    let pid = b.wait_socket();
+    let sock = b
+        .run_dir()
+        .join("lathe")
+        .join(format!("monitor-{pid}.sock"));
+    // A well-behaved listener throughout, and one whose tap dies every 2 s.
+    let steady = listen(&b, &["--seconds", "6", "--no-reconnect"]);
+    let flaky = b
+        .cmd()
+        .args(["listen", "--silent", "--json", "--seconds", "6"])
+        .args(["--via", &format!("timeout 2 '{LATHE}' tap")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("listen");
+    let stopped = listen(&b, &["--seconds", "6", "--no-reconnect"]);
+    // Garbage into the socket.
+    let mut g = std::os::unix::net::UnixStream::connect(&sock).expect("connect");
+    let noise: Vec<u8> = common::noise(50_000, 5)
+        .iter()
+        .map(|v| (v * 127.0) as i8 as u8)
+        .collect();
+    let _ = g.write_all(&noise);
+    // Stop one listener for two seconds.
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: signals to our own child.
+    unsafe { libc::kill(stopped.id() as libc::pid_t, libc::SIGSTOP) };
+    std::thread::sleep(Duration::from_millis(2000));
+    unsafe { libc::kill(stopped.id() as libc::pid_t, libc::SIGCONT) };
+    let so = steady.wait_with_output().expect("steady");
+    let fo = flaky.wait_with_output().expect("flaky");
+    let to = stopped.wait_with_output().expect("stopped");
+    let s = summary(&so);
+    assert_eq!(s["underruns"], 0, "{s}");
+    assert_eq!(s["gap_frames"], 0, "{s}");
+    assert!(
+        s["frames_received"].as_u64().unwrap_or(0) >= 5 * 48_000,
+        "{s}"
+    );
+    let f = summary(&fo);
+    assert!(
+        f["connections"].as_u64().unwrap_or(0) >= 2,
+        "reconnected: {f}"
+    );
+    assert!(
+        f["frames_received"].as_u64().unwrap_or(0) >= 3 * 48_000,
+        "{f}"
+    );
+    let t = summary(&to);
+    assert!(
+        to.status.success(),
+        "{}",
+        String::from_utf8_lossy(&to.stderr)
+    );
+    assert!(
+        t["frames_received"].as_u64().unwrap_or(0) >= 3 * 48_000,
+        "recovered: {t}"
+    );
+    // The player finishes on time, undisturbed, with listeners still attached.
+    let late = listen(&b, &["--seconds", "30"]);
+    let t0 = Instant::now();
+    let pl = player.wait_with_output().expect("play");
+    assert!(t0.elapsed() < Duration::from_secs(10));
+    let meter = String::from_utf8_lossy(&pl.stdout);
+    assert!(meter.trim_end().ends_with("underruns 0"), "{meter}");
+    // Its listener notices and keeps trying until told to stop.
+    std::thread::sleep(Duration::from_millis(1200));
+    // SAFETY: a signal to our own child.
+    unsafe { libc::kill(late.id() as libc::pid_t, libc::SIGINT) };
+    let lo = late.wait_with_output().expect("late");
+    let err = String::from_utf8_lossy(&lo.stderr);
+    assert!(lo.status.success(), "{err}");
+    assert!(err.contains("reconnecting"), "{err}");
+    assert!(!err.contains("panicked"));
+}
