@@ -242,6 +242,9 @@ pub enum Command {
         /// Use the silent output here (the stream is still received).
         #[arg(long)]
         silent: bool,
+        /// Also write what is received to this WAV (tests).
+        #[arg(long, hide = true, value_name = "FILE.wav")]
+        record: Option<PathBuf>,
         /// Arguments for lathe on HOST (a session file, `demo`, …).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
@@ -353,12 +356,14 @@ pub fn run() -> ExitCode {
             ssh_config,
             remote_lathe,
             silent,
+            record,
             args,
         } => cmd_remote(
             &host,
             &ssh_args(&ssh_option, ssh_config.as_deref()),
             &remote_lathe,
             silent,
+            record,
             &args,
         ),
         Command::Render {
@@ -1544,6 +1549,7 @@ fn cmd_remote(
     ssh_args: &[String],
     remote_lathe: &str,
     silent: bool,
+    record: Option<PathBuf>,
     args: &[String],
 ) -> ExitCode {
     use std::sync::atomic::Ordering;
@@ -1593,6 +1599,7 @@ fn cmd_remote(
             ssh_args: largs,
             remote_lathe: remote_lathe.to_string(),
             silent,
+            record,
             quiet: true,
             reconnect: true,
             ..Default::default()

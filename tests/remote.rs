@@ -409,3 +409,93 @@ fn faults_leave_the_engine_undisturbed_and_listeners_recover() {
     assert!(err.contains("reconnecting"), "{err}");
     assert!(!err.contains("panicked"));
 }
+
+/// Through a real sshd on 127.0.0.1 (its own keys and port): `lathe listen
+/// HOST` records the engine's output sample for sample, and `lathe remote
+/// HOST ARGS` runs lathe there and hears it here over one connection.
+#[test]
+fn through_a_real_sshd_listen_and_remote_work() {
+    let b = Box_::new();
+    let run = b.run_dir().display().to_string();
+    let sshd = match common::sshd::Sshd::start(&[("XDG_RUNTIME_DIR", run.as_str())]) {
+        Ok(s) => s,
+        Err(why) => {
+            println!("SKIPPED: {why}");
+            return;
+        }
+    };
+    let cfg = sshd.client_config.display().to_string();
+    let file = b.root.join("in.wav");
+    common::write_wav_f32(&file, &music(5.0, 48_000), 48_000);
+    let dump = b.root.join("dump.wav");
+    let player = play(&b, &file, &dump);
+    b.wait_socket();
+    let rec = b.root.join("ssh.wav");
+    let o = b
+        .cmd()
+        .args(["listen", "lathe-test", "-F", &cfg, "--remote-lathe", LATHE])
+        .args([
+            "--silent",
+            "--json",
+            "--seconds",
+            "3",
+            "--no-reconnect",
+            "--record",
+        ])
+        .arg(&rec)
+        .stdin(Stdio::null())
+        .output()
+        .expect("listen");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let pl = player.wait_with_output().expect("play");
+    assert!(pl.status.success());
+    let (_, engine) = read_wav(&dump);
+    let (_, got) = read_wav(&rec);
+    let first = first_frame(&err) as usize;
+    assert!(got.len() >= 2 * 48_000 * 2, "{} samples", got.len());
+    assert!(
+        got.iter()
+            .enumerate()
+            .all(|(i, v)| *v == q24(engine[first * 2 + i])),
+        "over ssh the recording equals the engine's output"
+    );
+    // lathe remote: the far side plays (here: `lathe play --silent FILE`),
+    // this side hears it through the shared connection.
+    let rec = b.root.join("remote.wav");
+    let o = b
+        .cmd()
+        .args([
+            "remote",
+            "lathe-test",
+            "-F",
+            &cfg,
+            "--remote-lathe",
+            LATHE,
+            "--silent",
+        ])
+        .arg("--record")
+        .arg(&rec)
+        .args(["play", "--silent"])
+        .arg(&file)
+        .stdin(Stdio::null())
+        .output()
+        .expect("remote");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("underruns 0"));
+    let (_, got) = read_wav(&rec);
+    let energy = got.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>() / got.len().max(1) as f64;
+    assert!(
+        got.len() >= 48_000 * 2 * 2 && energy > 1e-4,
+        "heard {} samples",
+        got.len()
+    );
+    // The private control socket is gone.
+    let left: Vec<_> = std::fs::read_dir(b.run_dir().join("lathe"))
+        .map(|r| r.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        left.iter().all(|n| !n.to_string_lossy().starts_with("cm-")),
+        "{left:?}"
+    );
+}

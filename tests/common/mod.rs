@@ -1,6 +1,8 @@
 //! Signal generators shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod sshd;
+
 use std::f64::consts::TAU;
 
 /// Stereo (or `channels`) sine, `dbfs` peak amplitude, `seconds` long.
