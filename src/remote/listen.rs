@@ -1059,15 +1059,16 @@ mod tests {
                     }
                     ts += 0.020;
                 } else {
+                    // The fill as the callback sees it, before it takes its share.
+                    let fill = (p.ring.slots() / 2) as f64 / 48.0;
                     p.render(&mut out, 2, cb as u64);
                     tl += listener_period;
                     if tl > 60.0 {
-                        let fill = (p.ring.slots() / 2) as f64 / 48.0;
                         lo = lo.min(fill);
                         hi = hi.max(fill - p.target / 48.0);
                     }
                     if tl > total - 60.0 {
-                        last_minute.0 += (p.ring.slots() / 2) as f64 / 48.0;
+                        last_minute.0 += fill;
                         last_minute.1 += 1.0;
                     }
                     if tl < 30.0 {
