@@ -335,3 +335,42 @@ fn the_demo_removes_its_temporary_folder_on_every_exit() {
         assert!(demo_dirs().is_empty(), "{how}: left {:?}", demo_dirs());
     }
 }
+
+/// Issue 11 end to end: the interface publishes its monitor output; a
+/// listener attached with `lathe listen --via 'lathe tap'` shows in the
+/// status bar (codec, latency) while it plays.
+#[test]
+fn a_remote_listener_shows_in_the_interface() {
+    if !have_tmux() {
+        println!("SKIPPED: tmux is not installed (.ci/deps installs it)");
+        return;
+    }
+    let (dir, session) = demo();
+    let run = dir.path().join("run");
+    std::fs::create_dir_all(&run).expect("run dir");
+    let t = start_with(
+        dir.path(),
+        &session,
+        &format!("XDG_RUNTIME_DIR='{}'", run.display()),
+    );
+    t.wait_for("the interface", |s| s.contains("1 Tracks"));
+    t.keys(&["Space"]);
+    let listener = Command::new(env!("CARGO_BIN_EXE_lathe"))
+        .env("XDG_RUNTIME_DIR", &run)
+        .args(["listen", "--silent", "--seconds", "8", "--no-reconnect"])
+        .args(["--via", &format!("'{}' tap", env!("CARGO_BIN_EXE_lathe"))])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("listen");
+    t.wait_for("the listener in the status bar", |s| s.contains("⇄ flac"));
+    // Then its first report: the latency, applied to what is shown.
+    let s = t.wait_for("the measured latency", |s| s.contains("heard"));
+    let bar = s.lines().find(|l| l.contains("⇄ flac")).unwrap_or_default();
+    assert!(bar.contains("ms xr 0"), "{bar}");
+    let o = listener.wait_with_output().expect("listener");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    t.keys(&["q"]);
+    t.wait_for("exit", |s| s.contains("LATHE-EXIT=0"));
+}

@@ -834,3 +834,38 @@ fn the_tracks_pane_shows_limiting_and_marks_heavy_limiting() {
         "{loud}"
     );
 }
+
+/// Issue 11: with a remote listener attached the status bar shows its
+/// codec, bit rate, latency, buffer, drift and underruns, and the A/B it
+/// hears; T switches to engine time.
+#[test]
+fn the_status_bar_shows_a_remote_listener() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut app = app_at(dir.path());
+    app.transport.listeners = vec![lathe::remote::hub::ListenerStatus {
+        codec: lathe::remote::protocol::Codec::Flac,
+        kbps: 1234.4,
+        latency_ms: Some(62.0),
+        buffer_ms: 40.0,
+        drift_ppm: -12.0,
+        underruns: 1,
+        dropped_frames: 0,
+    }];
+    app.transport.heard_delay_ms = Some(62.0);
+    // The engine already plays A; the listener still hears B.
+    app.transport.processed = false;
+    app.transport.heard_processed = Some(true);
+    let s = screen(&app, 200, 40);
+    let bar = s
+        .lines()
+        .find(|l| l.contains("⇄"))
+        .unwrap_or_else(|| panic!("no listener in the status bar:\n{s}"));
+    assert!(
+        bar.contains("⇄ flac 1234kb/s 62ms buf 40ms -12ppm xr 1 heard"),
+        "{bar}"
+    );
+    assert!(bar.contains("B processed"), "{bar}");
+    assert!(app.heard_time);
+    press(&mut app, &["T"]);
+    assert!(!app.heard_time);
+}

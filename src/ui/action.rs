@@ -69,6 +69,9 @@ pub enum Action {
     ListenB,
     /// Level-match the original on/off.
     ToggleLevelMatch,
+    /// Meters, playhead and A/B shown as a remote listener hears them
+    /// (delayed by its latency), or in engine time.
+    ToggleHeardTime,
     /// Next listen mode (stereo, mono, mid, side, left, right, delta).
     CycleListen,
     /// Move the playhead by this many seconds.
@@ -156,6 +159,7 @@ impl Action {
             ("listen-a", ListenA),
             ("listen-b", ListenB),
             ("toggle-level-match", ToggleLevelMatch),
+            ("toggle-heard-time", ToggleHeardTime),
             ("cycle-listen", CycleListen),
             ("seek-back-5", SeekBy(-5.0)),
             ("seek-forward-5", SeekBy(5.0)),

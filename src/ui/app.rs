@@ -114,6 +114,13 @@ pub struct Transport {
     pub track_starts: Vec<f64>,
     /// Playback is being planned (gains measured).
     pub planning: bool,
+    /// Remote listeners attached (`lathe listen`).
+    pub listeners: Vec<crate::remote::hub::ListenerStatus>,
+    /// What is shown is delayed by this much to match what the listener
+    /// hears, ms (None: engine time).
+    pub heard_delay_ms: Option<f64>,
+    /// A/B as the listener hears it now (None: as the engine plays it).
+    pub heard_processed: Option<bool>,
 }
 
 impl Default for Transport {
@@ -136,6 +143,9 @@ impl Default for Transport {
             correlation: 1.0,
             track_starts: Vec::new(),
             planning: false,
+            listeners: Vec::new(),
+            heard_delay_ms: None,
+            heard_processed: None,
         }
     }
 }
@@ -191,6 +201,9 @@ pub struct App {
     pub focus: Pane,
     /// Focused pane fills the screen.
     pub zoom: bool,
+    /// With a remote listener attached, show meters, playhead and A/B as
+    /// it hears them (delayed by its latency); false: engine time.
+    pub heard_time: bool,
     /// Hidden panes.
     pub hidden: BTreeSet<Pane>,
     /// Width of the left column, percent.
@@ -329,6 +342,7 @@ impl App {
             redo: Vec::new(),
             focus: Pane::Tracks,
             zoom: false,
+            heard_time: true,
             hidden: BTreeSet::new(),
             left_pct: 55,
             track_sel: 0,
@@ -702,6 +716,15 @@ impl App {
             Action::ListenB => {
                 self.transport.processed = true;
                 vec![Effect::Engine(C::SetProcessed(true))]
+            }
+            Action::ToggleHeardTime => {
+                self.heard_time = !self.heard_time;
+                self.message(if self.heard_time {
+                    "meters and playhead as the remote listener hears them"
+                } else {
+                    "meters and playhead in engine time"
+                });
+                vec![]
             }
             Action::ToggleLevelMatch => {
                 self.transport.level_match = !self.transport.level_match;

@@ -883,8 +883,9 @@ fn status(f: &mut Frame, app: &App, area: Rect) {
             t.text(),
         ));
     }
+    let processed = tr.heard_processed.unwrap_or(tr.processed);
     spans.push(Span::styled(
-        if tr.processed {
+        if processed {
             " B processed".to_string()
         } else if tr.level_match {
             " A original=".to_string()
@@ -892,7 +893,7 @@ fn status(f: &mut Frame, app: &App, area: Rect) {
             " A original".to_string()
         },
         Style::default()
-            .fg(if tr.processed { t.after } else { t.before })
+            .fg(if processed { t.after } else { t.before })
             .add_modifier(Modifier::BOLD),
     ));
     if tr.listen != crate::engine::ListenMode::Stereo {
@@ -944,6 +945,42 @@ fn status(f: &mut Frame, app: &App, area: Rect) {
         ),
         t.dim(),
     ));
+    // Remote listeners: codec, bit rate, latency, buffer, drift, underruns.
+    if let Some(l) = tr.listeners.first() {
+        let more = if tr.listeners.len() > 1 {
+            format!(" +{}", tr.listeners.len() - 1)
+        } else {
+            String::new()
+        };
+        let latency = l
+            .latency_ms
+            .map_or("…".to_string(), |v| format!("{v:.0}ms"));
+        let heard = if tr.heard_delay_ms.is_some() {
+            " heard"
+        } else {
+            ""
+        };
+        let full = format!(
+            " │ ⇄ {} {:.0}kb/s {latency} buf {:.0}ms {:+.0}ppm xr {}{more}{heard}",
+            l.codec.name(),
+            l.kbps,
+            l.buffer_ms,
+            l.drift_ppm,
+            l.underruns,
+        );
+        let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();
+        // Narrow terminals get the essentials: codec, latency, underruns.
+        let text = if used + full.chars().count() <= area.width as usize {
+            full
+        } else {
+            format!(
+                " │ ⇄ {} {latency} xr {}{more}{heard}",
+                l.codec.name(),
+                l.underruns
+            )
+        };
+        spans.push(Span::styled(text, Style::default().fg(t.accent)));
+    }
     f.render_widget(
         Paragraph::new(Line::from(spans))
             .style(app.theme.selected().remove_modifier(Modifier::BOLD)),

@@ -16,7 +16,7 @@ use super::action::Action;
 use super::app::{App, Effect, TrackInfo};
 use super::keymap::{Key, Keymap};
 use super::theme::Theme;
-use crate::engine::session::{PlayOptions, Playback, PlaybackPlan};
+use crate::engine::session::{MeterSnapshot, PlayOptions, Playback, PlaybackPlan};
 use crate::engine::{Command, ListenMode};
 use crate::error::{LatheError, Result};
 use crate::session::album::Session;
@@ -334,6 +334,9 @@ struct Runner {
     replan_at: Option<Instant>,
     rendering: bool,
     spools: crate::render::album::SpoolCache,
+    /// Recent (time, playhead s, A/B, meters), to show what a remote
+    /// listener hears now.
+    heard: std::collections::VecDeque<(Instant, f64, bool, MeterSnapshot)>,
 }
 
 impl Runner {
@@ -369,6 +372,7 @@ impl Runner {
             replan_at: None,
             rendering: false,
             spools: crate::render::album::SpoolCache::new(),
+            heard: std::collections::VecDeque::new(),
         }
     }
 
@@ -798,8 +802,48 @@ impl Runner {
                     })
                     .collect();
             }
-            if playing || changed {
-                app.set_meters(pb.meters());
+            // Remote listeners: show what they hear (the meters, playhead
+            // and A/B of `latency` ago) unless engine time is asked for.
+            app.transport.listeners = self
+                .play_opts
+                .monitor
+                .as_ref()
+                .map(|m| m.listeners())
+                .unwrap_or_default();
+            let delay_ms = app
+                .transport
+                .listeners
+                .first()
+                .and_then(|l| l.latency_ms)
+                .filter(|ms| app.heard_time && *ms > 0.0 && *ms < 3000.0);
+            if let Some(ms) = delay_ms {
+                let now = Instant::now();
+                self.heard
+                    .push_back((now, pos, app.transport.processed, pb.meters()));
+                while self
+                    .heard
+                    .front()
+                    .is_some_and(|(t, ..)| now.duration_since(*t) > Duration::from_secs(4))
+                {
+                    self.heard.pop_front();
+                }
+                let at = now - Duration::from_secs_f64(ms / 1000.0);
+                if let Some((_, p, processed, m)) =
+                    self.heard.iter().rev().find(|(t, ..)| *t <= at).cloned()
+                {
+                    app.transport.position_s = p;
+                    app.transport.heard_processed = Some(processed);
+                    app.set_meters(m);
+                }
+                app.transport.heard_delay_ms = Some(ms);
+                changed = true;
+            } else {
+                self.heard.clear();
+                app.transport.heard_delay_ms = None;
+                app.transport.heard_processed = None;
+                if playing || changed {
+                    app.set_meters(pb.meters());
+                }
             }
             if pb.finished() && app.transport.playing {
                 app.transport.playing = false;
