@@ -185,8 +185,9 @@ pub enum Command {
         /// The far side's lathe process to hear (default: the newest).
         #[arg(long)]
         pid: Option<u32>,
-        /// flac (lossless, default), pcm (raw float, for debugging) or opus.
-        #[arg(long, default_value = "flac")]
+        /// auto (lossless FLAC, Opus 256 kb/s while the link cannot carry
+        /// it), flac, pcm (raw float, for debugging) or opus.
+        #[arg(long, default_value = "auto")]
         codec: String,
         /// Output device (a part of its name, as `lathe devices` lists it).
         #[arg(long, value_name = "NAME")]
@@ -312,8 +313,13 @@ pub fn run() -> ExitCode {
             no_reconnect,
             json,
         } => {
-            let Some(codec) = crate::remote::protocol::Codec::parse(&codec) else {
-                eprint_error(&format!("--codec {codec}: use flac, pcm or opus"));
+            let auto_codec = codec == "auto";
+            let Some(codec) = crate::remote::protocol::Codec::parse(if auto_codec {
+                "flac"
+            } else {
+                codec.as_str()
+            }) else {
+                eprint_error(&format!("--codec {codec}: use auto, flac, pcm or opus"));
                 return ExitCode::from(2);
             };
             if let Err(e) = crate::remote::codec::BlockEncoder::new(
@@ -338,6 +344,7 @@ pub fn run() -> ExitCode {
                 remote_lathe,
                 pid,
                 codec,
+                auto_codec,
                 device,
                 silent,
                 record,
@@ -1532,6 +1539,8 @@ fn cmd_listen(opts: &crate::remote::listen::ListenOptions, json: bool) -> ExitCo
                         "max_buffer_ms": s.max_buffer_ms,
                         "drift_ppm": s.drift_ppm,
                         "rate": s.format.map(|f| f.rate),
+                        "codec": s.codec.map(|c| c.name()),
+                        "codec_switches": s.codec_switches,
                     })
                 );
             }

@@ -499,3 +499,77 @@ fn through_a_real_sshd_listen_and_remote_work() {
         "{left:?}"
     );
 }
+
+/// Opus at 256 kb/s: the recording (48 kHz, placed by frame number with the
+/// codec's delay taken off) matches the engine's output within 20 dB SNR
+/// on music; and a link too slow for lossless (100 kB/s) makes the
+/// listener switch to Opus by itself, after which nothing more is dropped.
+#[test]
+fn opus_is_close_and_a_slow_link_switches_to_it() {
+    let b = Box_::new();
+    let file = b.root.join("in.wav");
+    common::write_wav_f32(&file, &music(8.0, 48_000), 48_000);
+    let dump = b.root.join("dump.wav");
+    let player = play(&b, &file, &dump);
+    b.wait_socket();
+    let rec = b.root.join("opus.wav");
+    let op = listen(
+        &b,
+        &[
+            "--codec",
+            "opus",
+            "--record",
+            &rec.display().to_string(),
+            "--seconds",
+            "3",
+            "--no-reconnect",
+        ],
+    );
+    // 100 kB/s: about 800 kb/s, under FLAC's rate for this music.
+    let slow = b
+        .cmd()
+        .args([
+            "listen",
+            "--silent",
+            "--json",
+            "--seconds",
+            "7",
+            "--no-reconnect",
+        ])
+        .args([
+            "--via",
+            &format!("'{LATHE}' tap | while dd bs=1000 count=1 2>/dev/null; do sleep 0.01; done"),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("listen");
+    let oo = op.wait_with_output().expect("opus listener");
+    let so = slow.wait_with_output().expect("slow listener");
+    let pl = player.wait_with_output().expect("play");
+    assert!(pl.status.success());
+    let err = String::from_utf8_lossy(&oo.stderr);
+    assert!(oo.status.success(), "{err}");
+    assert_eq!(summary(&oo)["codec"], "opus");
+    let first = first_frame(&err) as usize;
+    let (rate, got) = read_wav(&rec);
+    assert_eq!(rate, 48_000);
+    let (_, engine) = read_wav(&dump);
+    let (mut e, mut sig) = (0.0f64, 0.0f64);
+    // Skip the first 100 ms (the decoder settling).
+    for (i, v) in got.iter().enumerate().skip(9600) {
+        let w = engine[first * 2 + i];
+        e += f64::from(v - w).powi(2);
+        sig += f64::from(w).powi(2);
+    }
+    let snr = 10.0 * (sig / e).log10();
+    assert!(snr > 20.0, "Opus SNR {snr:.1} dB");
+    println!("opus 256 kb/s on music: SNR {snr:.1} dB");
+    let s = summary(&so);
+    let err = String::from_utf8_lossy(&so.stderr);
+    assert!(so.status.success(), "{err}");
+    assert_eq!(s["codec"], "opus", "{s}\n{err}");
+    assert!(s["codec_switches"].as_u64().unwrap_or(0) >= 1, "{s}");
+    assert!(err.contains("switching to opus"), "{err}");
+}

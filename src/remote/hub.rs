@@ -349,6 +349,9 @@ impl Client {
                 }
             } else if let Some(r) = Report::parse(&line) {
                 self.report = Some(r);
+            } else if let Some(c) = line.strip_prefix("CODEC ").and_then(Codec::parse) {
+                // The listener's automatic choice (the link's capacity).
+                self.codec = Some(c);
             }
         }
         if self.inbuf.len() > protocol::MAX_LINE {
@@ -610,7 +613,13 @@ impl Hub {
 
     fn emit_gap(&mut self, first: u64, frames: u64) {
         let now = self.now_us();
+        let rate = u64::from(self.format.map_or(48_000, |f| f.rate));
         for c in self.clients.iter_mut().filter(|c| c.codec.is_some()) {
+            let (first, frames) = if c.codec == Some(Codec::Opus) {
+                (first * 48_000 / rate, frames * 48_000 / rate)
+            } else {
+                (first, frames)
+            };
             let mut bytes = Vec::new();
             protocol::write_frame(
                 &Header {
@@ -666,6 +675,8 @@ impl Hub {
             if enc.encode(interleaved, &mut payload).is_err() {
                 continue;
             }
+            // Opus: frame numbers on the 48 kHz timeline of the decoded audio.
+            let (first, frames) = enc.placement(first, frames);
             let mut bytes = Vec::with_capacity(payload.len() + protocol::HEADER_LEN + 4);
             protocol::write_frame(
                 &Header {

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use rubato::audioadapter_buffers::direct::SequentialSliceOfVecs;
 use rubato::{Adjustable as _, Async, FixedAsync, Resampler as _};
 
-use super::codec::BlockDecoder;
+use super::codec::{BlockDecoder, decoded_format};
 use super::protocol::{self, Codec, Format, Kind, Parsed, Report};
 
 /// How to listen.
@@ -49,6 +49,8 @@ pub struct ListenOptions {
     pub pid: Option<u32>,
     /// The codec to ask for.
     pub codec: Codec,
+    /// Fall back to Opus when the link cannot carry `codec`, and back.
+    pub auto_codec: bool,
     /// Output device whose name contains this (None: the default).
     pub device: Option<String>,
     /// Use the silent output even if a sound card exists.
@@ -78,6 +80,7 @@ impl Default for ListenOptions {
             remote_lathe: "lathe".into(),
             pid: None,
             codec: Codec::Flac,
+            auto_codec: true,
             device: None,
             silent: false,
             record: None,
@@ -110,6 +113,10 @@ pub struct ListenSummary {
     pub drift_ppm: f64,
     /// The stream format.
     pub format: Option<Format>,
+    /// Automatic codec changes.
+    pub codec_switches: u64,
+    /// The codec in use at the end.
+    pub codec: Option<Codec>,
 }
 
 /// Atomics shared with the output callback.
@@ -559,6 +566,7 @@ fn start_null(mut player: ListenPlayer, rate: u32, skew_ppm: f64) -> Out {
 /// (gaps as silence), written atomically as 32-bit float.
 struct Recorder {
     out: crate::io::encode::WavOutput,
+    rate: u32,
     next: u64,
     channels: usize,
 }
@@ -576,6 +584,7 @@ impl Recorder {
         .map_err(|e| e.to_string())?;
         Ok(Self {
             out,
+            rate: f.rate,
             next: first,
             channels: f.channels as usize,
         })
@@ -688,6 +697,8 @@ fn spawn(opts: &ListenOptions) -> Result<Child, String> {
     let mut cmd = if let Some(via) = &opts.via {
         let mut c = Command::new("sh");
         c.arg("-c").arg(via);
+        // Its own process group, so that ending it ends a whole pipeline.
+        std::os::unix::process::CommandExt::process_group(&mut c, 0);
         c
     } else {
         let Some(host) = &opts.host else {
@@ -773,7 +784,6 @@ pub fn run(opts: &ListenOptions, quit: &AtomicBool) -> Result<ListenSummary, Str
         }
     };
     if let Some(a) = &audio {
-        sum.underruns = a.shared.underruns.load(Ordering::Relaxed);
         sum.drift_ppm = a.drift_ppm();
     }
     drop(audio);
@@ -781,6 +791,60 @@ pub fn run(opts: &ListenOptions, quit: &AtomicBool) -> Result<ListenSummary, Str
         r.out.finish().map_err(|e| e.to_string())?;
     }
     result.map(|_| sum)
+}
+
+/// The automatic codec choice: lossless while the link carries it, Opus
+/// when it does not (the server had to drop audio, or the buffer ran dry,
+/// twice within 5 s), lossless again after a quiet spell (30 s, doubling
+/// after each failed try, at most 10 minutes).
+struct AutoCodec {
+    events: std::collections::VecDeque<Instant>,
+    since: Instant,
+    probe: Duration,
+}
+
+impl AutoCodec {
+    fn new() -> Self {
+        Self {
+            events: Default::default(),
+            since: Instant::now(),
+            probe: Duration::from_secs(30),
+        }
+    }
+
+    /// A gap or underrun happened.
+    fn trouble(&mut self) {
+        self.events.push_back(Instant::now());
+    }
+
+    /// The codec to use now, given the one in use.
+    fn decide(&mut self, current: Codec, lossless: Codec) -> Codec {
+        let now = Instant::now();
+        while self
+            .events
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(5))
+        {
+            self.events.pop_front();
+        }
+        if current != Codec::Opus && self.events.len() >= 2 {
+            // A lossless try that failed soon: wait longer before the next.
+            if now.duration_since(self.since) < Duration::from_secs(15) {
+                self.probe = (self.probe * 2).min(Duration::from_secs(600));
+            }
+            self.events.clear();
+            self.since = now;
+            return Codec::Opus;
+        }
+        if current == Codec::Opus && now.duration_since(self.since) >= self.probe {
+            if self.events.is_empty() {
+                self.since = now;
+                return lossless;
+            }
+            self.since = now;
+        }
+        current
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -799,17 +863,27 @@ fn session(
     };
     let mut stdin = child.stdin.take();
     std::thread::spawn(move || reader(stdout, tx));
-    let mut decoder: Option<BlockDecoder> = None;
+    let mut decoders: std::collections::HashMap<Codec, BlockDecoder> = Default::default();
     let mut last_report = Instant::now();
     let mut last_status = Instant::now();
     let mut last_frame: u64 = 0;
+    let mut stream: Option<Format> = None;
+    let mut asked = opts.codec;
+    let mut auto = opts.auto_codec.then(AutoCodec::new);
+    let mut underruns_seen = 0u64;
     let tty = !opts.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let mut pcm = Vec::new();
+    let group = opts.via.is_some();
     let finish = |child: &mut Child, e: Ended| -> Ended {
+        if group {
+            // SAFETY: signals the process group we made for the command.
+            unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGTERM) };
+        }
         let _ = child.kill();
         let _ = child.wait();
         e
     };
+    let lost = || Ended::Lost("the connection closed".into(), true);
     loop {
         if quit.load(Ordering::Acquire)
             || opts
@@ -821,50 +895,64 @@ fn session(
         match rx.recv_timeout(Duration::from_millis(20)) {
             Ok(Event::Greeting(Err(e))) => return finish(&mut child, Ended::Fatal(e)),
             Ok(Event::Greeting(Ok(f))) => {
-                if audio.as_ref().is_none_or(|a| a.format != f) {
-                    match Audio::open(f, opts) {
-                        Ok(a) => {
-                            if !opts.quiet {
-                                eprintln!(
-                                    "lathe listen: {} Hz, {} channels, {} → {}",
-                                    f.rate,
-                                    f.channels,
-                                    opts.codec.name(),
-                                    a.description
-                                );
-                            }
-                            *audio = Some(a);
-                        }
-                        Err(e) => return finish(&mut child, Ended::Fatal(e)),
-                    }
-                }
-                match BlockDecoder::new(opts.codec, f) {
-                    Ok(d) => decoder = Some(d),
-                    Err(e) => return finish(&mut child, Ended::Fatal(e)),
-                }
+                stream = Some(f);
                 sum.format = Some(f);
-                let hello = format!("{}\n", protocol::hello(opts.codec));
+                let hello = format!("{}\n", protocol::hello(asked));
                 if let Some(s) = stdin.as_mut()
                     && s.write_all(hello.as_bytes())
                         .and_then(|_| s.flush())
                         .is_err()
                 {
-                    return finish(
-                        &mut child,
-                        Ended::Lost("the connection closed".into(), true),
-                    );
+                    return finish(&mut child, lost());
                 }
             }
             Ok(Event::Frame(fr)) => {
                 let h = fr.header;
+                let Some(sf) = stream else {
+                    sum.bad_blocks += 1;
+                    continue;
+                };
                 match h.kind {
                     Kind::Audio => {
-                        let (Some(d), Some(a)) = (decoder.as_mut(), audio.as_mut()) else {
+                        // The block's codec decides its decoded format
+                        // (Opus: 48 kHz); a change reopens the output.
+                        let f = decoded_format(h.codec, sf);
+                        if audio.as_ref().is_none_or(|a| a.format != f) {
+                            match Audio::open(f, opts) {
+                                Ok(a) => {
+                                    if !opts.quiet {
+                                        eprintln!(
+                                            "\r\x1b[2Klathe listen: {} Hz, {} channels, {} → {}",
+                                            f.rate,
+                                            f.channels,
+                                            h.codec.name(),
+                                            a.description
+                                        );
+                                    }
+                                    if recorder.as_ref().is_some_and(|r| r.rate != f.rate)
+                                        && let Some(r) = recorder.take()
+                                    {
+                                        let _ = r.out.finish();
+                                    }
+                                    *audio = Some(a);
+                                    underruns_seen = 0;
+                                }
+                                Err(e) => return finish(&mut child, Ended::Fatal(e)),
+                            }
+                        }
+                        let d = match decoders.entry(h.codec) {
+                            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                            std::collections::hash_map::Entry::Vacant(v) => {
+                                match BlockDecoder::new(h.codec, f) {
+                                    Ok(d) => v.insert(d),
+                                    Err(e) => return finish(&mut child, Ended::Fatal(e)),
+                                }
+                            }
+                        };
+                        let Some(a) = audio.as_mut() else {
                             continue;
                         };
-                        if h.codec != opts.codec
-                            || d.decode(&fr.payload, h.frames as usize, &mut pcm).is_err()
-                        {
+                        if d.decode(&fr.payload, h.frames as usize, &mut pcm).is_err() {
                             sum.bad_blocks += 1;
                             continue;
                         }
@@ -892,7 +980,12 @@ fn session(
                         }
                         a.push(h.first_frame, std::mem::take(&mut pcm));
                     }
-                    Kind::Gap => sum.gap_frames += u64::from(h.frames),
+                    Kind::Gap => {
+                        sum.gap_frames += u64::from(h.frames);
+                        if let Some(au) = auto.as_mut() {
+                            au.trouble();
+                        }
+                    }
                     Kind::Format => {
                         let Some(f) = std::str::from_utf8(&fr.payload)
                             .ok()
@@ -901,21 +994,14 @@ fn session(
                             sum.bad_blocks += 1;
                             continue;
                         };
-                        match (Audio::open(f, opts), BlockDecoder::new(opts.codec, f)) {
-                            (Ok(a), Ok(d)) => {
-                                if !opts.quiet {
-                                    eprintln!("\r\x1b[2Klathe listen: now {} Hz", f.rate);
-                                }
-                                *audio = Some(a);
-                                decoder = Some(d);
-                                sum.format = Some(f);
-                                if let Some(r) = recorder.take() {
-                                    let _ = r.out.finish();
-                                }
-                            }
-                            (Err(e), _) | (_, Err(e)) => {
-                                return finish(&mut child, Ended::Fatal(e));
-                            }
+                        if !opts.quiet {
+                            eprintln!("\r\x1b[2Klathe listen: now {} Hz", f.rate);
+                        }
+                        stream = Some(f);
+                        sum.format = Some(f);
+                        decoders.clear();
+                        if let Some(r) = recorder.take() {
+                            let _ = r.out.finish();
                         }
                     }
                 }
@@ -932,62 +1018,97 @@ fn session(
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => {
-                return finish(
-                    &mut child,
-                    Ended::Lost("the connection closed".into(), true),
-                );
+                return finish(&mut child, lost());
             }
         }
-        if let Some(a) = audio.as_ref() {
-            if a.shared.lost.load(Ordering::Acquire) {
-                if let Ok(mut o) = Audio::open(
-                    a.format,
-                    &ListenOptions {
-                        silent: true,
-                        ..opts.clone()
-                    },
-                ) {
-                    o.description = "audio device lost: silent output".into();
-                    eprintln!("\r\x1b[2Klathe listen: audio device lost: silent output");
-                    *audio = Some(o);
+        let Some(a) = audio.as_ref() else {
+            continue;
+        };
+        if a.shared.lost.load(Ordering::Acquire) {
+            if let Ok(mut o) = Audio::open(
+                a.format,
+                &ListenOptions {
+                    silent: true,
+                    ..opts.clone()
+                },
+            ) {
+                o.description = "audio device lost: silent output".into();
+                eprintln!("\r\x1b[2Klathe listen: audio device lost: silent output");
+                *audio = Some(o);
+            }
+            continue;
+        }
+        let under = a.shared.underruns.load(Ordering::Relaxed);
+        if under > underruns_seen {
+            underruns_seen = under;
+            sum.underruns += 1;
+            if let Some(au) = auto.as_mut() {
+                au.trouble();
+            }
+        }
+        // The automatic codec: ask the server to switch.
+        if let Some(au) = auto.as_mut() {
+            let next = au.decide(asked, opts.codec);
+            if next != asked {
+                asked = next;
+                sum.codec_switches += 1;
+                if !opts.quiet {
+                    eprintln!(
+                        "\r\x1b[2Klathe listen: switching to {} ({})",
+                        next.name(),
+                        if next == Codec::Opus {
+                            "the link cannot carry the lossless stream"
+                        } else {
+                            "trying lossless again"
+                        }
+                    );
                 }
-                continue;
-            }
-            if started.elapsed() > Duration::from_secs(2) {
-                sum.max_buffer_ms = sum.max_buffer_ms.max(a.buffer_ms());
-            }
-            if last_report.elapsed() >= Duration::from_millis(200) {
-                last_report = Instant::now();
-                let r = Report {
-                    received: last_frame,
-                    played: a.played(),
-                    buffer_ms: a.buffer_ms(),
-                    underruns: a.shared.underruns.load(Ordering::Relaxed),
-                    drift_ppm: a.drift_ppm(),
-                    device_ms: a.shared.device_frames.load(Ordering::Relaxed) as f64 * 1000.0
-                        / f64::from(a.format.rate),
-                };
                 if let Some(s) = stdin.as_mut()
-                    && s.write_all(format!("{}\n", r.to_line()).as_bytes())
+                    && s.write_all(format!("CODEC {}\n", next.name()).as_bytes())
                         .and_then(|_| s.flush())
                         .is_err()
                 {
                     stdin = None;
                 }
             }
-            if tty && last_status.elapsed() >= Duration::from_millis(250) {
-                last_status = Instant::now();
-                eprint!(
-                    "\r\x1b[2Klathe listen: {} · buffer {:.0} ms (target {:.0}) · drift {:+.0} ppm · underruns {}",
-                    opts.codec.name(),
-                    a.buffer_ms(),
-                    a.shared.target.load(Ordering::Relaxed) as f64 * 1000.0
-                        / f64::from(a.format.rate),
-                    a.drift_ppm(),
-                    a.shared.underruns.load(Ordering::Relaxed)
-                );
-                let _ = std::io::stderr().flush();
+        }
+        sum.codec = Some(asked);
+        if started.elapsed() > Duration::from_secs(2) {
+            sum.max_buffer_ms = sum.max_buffer_ms.max(a.buffer_ms());
+        }
+        if last_report.elapsed() >= Duration::from_millis(200) {
+            last_report = Instant::now();
+            // Opus frames are 48 kHz frames: report in the stream's.
+            let rate = stream.map_or(a.format.rate, |f| f.rate);
+            let to_stream = |v: u64| v * u64::from(rate) / u64::from(a.format.rate);
+            let r = Report {
+                received: to_stream(last_frame),
+                played: to_stream(a.played()),
+                buffer_ms: a.buffer_ms(),
+                underruns: sum.underruns,
+                drift_ppm: a.drift_ppm(),
+                device_ms: a.shared.device_frames.load(Ordering::Relaxed) as f64 * 1000.0
+                    / f64::from(a.format.rate),
+            };
+            if let Some(s) = stdin.as_mut()
+                && s.write_all(format!("{}\n", r.to_line()).as_bytes())
+                    .and_then(|_| s.flush())
+                    .is_err()
+            {
+                stdin = None;
             }
+        }
+        if tty && last_status.elapsed() >= Duration::from_millis(250) {
+            last_status = Instant::now();
+            eprint!(
+                "\r\x1b[2Klathe listen: {} · buffer {:.0} ms (target {:.0}) · drift {:+.0} ppm · underruns {}",
+                asked.name(),
+                a.buffer_ms(),
+                a.shared.target.load(Ordering::Relaxed) as f64 * 1000.0 / f64::from(a.format.rate),
+                a.drift_ppm(),
+                sum.underruns
+            );
+            let _ = std::io::stderr().flush();
         }
     }
 }

@@ -7,7 +7,9 @@
 //! 2. listener → server: `HELLO 1 codec=flac`
 //! 3. server → listener: frames (below), until either side goes.
 //! 4. listener → server, several times a second: `R recv=… played=…
-//!    buf_ms=… under=… drift_ppm=… dev_ms=…` (see [`Report`]).
+//!    buf_ms=… under=… drift_ppm=… dev_ms=…` (see [`Report`]); and
+//!    `CODEC opus` / `CODEC flac` when the listener's automatic choice
+//!    changes (each frame names its codec, so the switch is seamless).
 //!
 //! A frame is a 36-byte header, the payload and a CRC-32 of both:
 //!
