@@ -573,3 +573,53 @@ fn opus_is_close_and_a_slow_link_switches_to_it() {
     assert!(s["codec_switches"].as_u64().unwrap_or(0) >= 1, "{s}");
     assert!(err.contains("switching to opus"), "{err}");
 }
+
+/// A peer of another user is refused by its credentials even when it can
+/// reach the socket (here the folder is opened up on purpose; normally it
+/// is 0700 and it could not). Needs root to act as another user.
+#[test]
+fn a_peer_of_another_user_is_refused() {
+    // SAFETY: getuid cannot fail.
+    let python = Path::new("/usr/bin/python3");
+    if unsafe { libc::getuid() } != 0 || !Path::new("/usr/bin/setpriv").exists() || !python.exists()
+    {
+        println!("SKIPPED: acting as another user needs root, setpriv and /usr/bin/python3");
+        return;
+    }
+    let b = Box_::new();
+    let dir = b.run_dir().join("lathe");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let sock = dir.join("monitor-1.sock");
+    let monitor = lathe::remote::hub::Monitor::start_at(&sock).expect("monitor");
+    let _tap = monitor.tap(48_000);
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for p in [b.root.as_path(), b.run_dir().as_path(), dir.as_path()] {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        }
+        std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+    }
+    let script = format!(
+        "import socket; s=socket.socket(socket.AF_UNIX); s.connect('{}'); s.settimeout(5); print(s.recv(200).decode())",
+        sock.display()
+    );
+    let o = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(python)
+        .args(["-c", &script])
+        .output()
+        .expect("setpriv");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("LATHE-MONITOR-ERROR refused: another user"),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // The owner is served.
+    let mut me = std::os::unix::net::UnixStream::connect(&sock).expect("connect");
+    me.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut buf = [0u8; 64];
+    let n = std::io::Read::read(&mut me, &mut buf).expect("read");
+    assert!(buf[..n].starts_with(b"LATHE-MONITOR 1"));
+}
