@@ -144,7 +144,12 @@ fn main() {
     pb.send(C::Play);
     std::thread::sleep(Duration::from_secs(1));
     let run_s = run.display().to_string();
-    let ssh = sshd::Sshd::start(&[("XDG_RUNTIME_DIR", run_s.as_str())]);
+    // LATHE_BENCH_VIA=1: through `--via` (no ssh), to tell ssh's share.
+    let ssh = if std::env::var_os("LATHE_BENCH_VIA").is_some() {
+        Err("LATHE_BENCH_VIA is set".to_string())
+    } else {
+        sshd::Sshd::start(&[("XDG_RUNTIME_DIR", run_s.as_str())])
+    };
     let listener = |codec: &str, seconds: f64| -> std::process::Child {
         let mut c = Command::new(&lathe_bin);
         c.env("XDG_RUNTIME_DIR", &run)
@@ -188,7 +193,12 @@ fn main() {
     std::thread::sleep(Duration::from_secs(10));
     let idle_cpu = (cpu_seconds() - quiet0) / 10.0 * 100.0;
     println!("  no listener: {idle_cpu:.2} % of a core (engine and meters)");
-    for codec in ["flac", "opus", "pcm"] {
+    let codecs: &[&str] = if std::env::var_os("LATHE_BENCH_LATENCY_ONLY").is_some() {
+        &[]
+    } else {
+        &["flac", "opus", "pcm"]
+    };
+    for codec in codecs {
         let mut child = listener(codec, 12.0);
         std::thread::sleep(Duration::from_secs(2));
         let c0 = cpu_seconds();

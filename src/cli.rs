@@ -1244,7 +1244,7 @@ fn meter_line(
         }
     };
     format!(
-        "{} {track}{}/{}  M {} S {} I {} LUFS  TP {} dBTP  GR {:4.1} dB  [{}{}] {:?}{}  underruns {}",
+        "{} {track}{}/{}  M {} S {} I {} LUFS  TP {} dBTP  GR {:4.1} dB  [{}{}] {:?}{}{}  underruns {}",
         if playing { ">" } else { "||" },
         format_duration(pos),
         format_duration(total),
@@ -1269,6 +1269,15 @@ fn meter_line(
         } else {
             ""
         },
+        p.listeners()
+            .iter()
+            .map(|l| format!(
+                "  ⇄ {} {}",
+                l.codec.name(),
+                l.latency_ms
+                    .map_or("…".to_string(), |v| format!("{v:.0} ms"))
+            ))
+            .collect::<String>(),
         p.shared
             .underruns
             .load(std::sync::atomic::Ordering::Relaxed),

@@ -12,6 +12,14 @@ use std::time::{Duration, Instant};
 
 const LATHE: &str = env!("CARGO_BIN_EXE_lathe");
 
+/// These tests play in real time and assert no underruns: one at a time,
+/// so that they do not starve each other on a small machine.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 struct Box_ {
     _d: tempfile::TempDir,
     root: PathBuf,
@@ -132,6 +140,7 @@ fn play(b: &Box_, file: &Path, dump: &Path) -> Child {
 /// by frame number; the engine had no underruns.
 #[test]
 fn lossless_listeners_record_the_engine_output_sample_for_sample() {
+    let _serial = serial();
     let b = Box_::new();
     let file = b.root.join("in.wav");
     common::write_wav_f32(&file, &music(5.0, 48_000), 48_000);
@@ -208,6 +217,7 @@ fn lossless_listeners_record_the_engine_output_sample_for_sample() {
 /// level-matched) of a quiet tone is 16 dB under the master.
 #[test]
 fn an_ab_switch_on_the_server_is_heard_on_the_listener() {
+    let _serial = serial();
     use lathe::engine::Command as C;
     use lathe::engine::session::{PlayOptions, Playback, PlaybackPlan};
     let b = Box_::new();
@@ -279,6 +289,7 @@ fn an_ab_switch_on_the_server_is_heard_on_the_listener() {
 /// recovery, never a panic or a hang.
 #[test]
 fn garbage_and_other_versions_give_one_clear_line() {
+    let _serial = serial();
     let b = Box_::new();
     let run = |via: &str| -> Output {
         b.cmd()
@@ -329,6 +340,7 @@ fn garbage_and_other_versions_give_one_clear_line() {
 /// never disturbed (no underruns) and the listeners recover.
 #[test]
 fn faults_leave_the_engine_undisturbed_and_listeners_recover() {
+    let _serial = serial();
     let b = Box_::new();
     let file = b.root.join("in.wav");
     common::write_wav_f32(&file, &music(9.0, 48_000), 48_000);
@@ -415,6 +427,7 @@ fn faults_leave_the_engine_undisturbed_and_listeners_recover() {
 /// HOST ARGS` runs lathe there and hears it here over one connection.
 #[test]
 fn through_a_real_sshd_listen_and_remote_work() {
+    let _serial = serial();
     let b = Box_::new();
     let run = b.run_dir().display().to_string();
     let sshd = match common::sshd::Sshd::start(&[("XDG_RUNTIME_DIR", run.as_str())]) {
@@ -506,6 +519,7 @@ fn through_a_real_sshd_listen_and_remote_work() {
 /// listener switch to Opus by itself, after which nothing more is dropped.
 #[test]
 fn opus_is_close_and_a_slow_link_switches_to_it() {
+    let _serial = serial();
     let b = Box_::new();
     let file = b.root.join("in.wav");
     common::write_wav_f32(&file, &music(8.0, 48_000), 48_000);
@@ -579,6 +593,7 @@ fn opus_is_close_and_a_slow_link_switches_to_it() {
 /// is 0700 and it could not). Needs root to act as another user.
 #[test]
 fn a_peer_of_another_user_is_refused() {
+    let _serial = serial();
     // SAFETY: getuid cannot fail.
     let python = Path::new("/usr/bin/python3");
     if unsafe { libc::getuid() } != 0 || !Path::new("/usr/bin/setpriv").exists() || !python.exists()

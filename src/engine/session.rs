@@ -434,6 +434,15 @@ impl Playback {
         ));
     }
 
+    /// The remote listeners attached to this playback's monitor output.
+    pub fn listeners(&self) -> Vec<crate::remote::hub::ListenerStatus> {
+        self.opts
+            .monitor
+            .as_ref()
+            .map(|m| m.listeners())
+            .unwrap_or_default()
+    }
+
     /// Latest meter readings.
     pub fn meters(&self) -> MeterSnapshot {
         self.meters

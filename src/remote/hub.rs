@@ -96,7 +96,7 @@ struct HubShared {
     next_source: Mutex<Option<Source>>,
     status: Mutex<Vec<ListenerStatus>>,
     dropped: Arc<AtomicU64>,
-    frames_now: AtomicU64,
+    frames_now: Arc<AtomicU64>,
 }
 
 /// A running monitor publisher (one per process): the socket, its thread,
@@ -143,7 +143,7 @@ impl Monitor {
             next_source: Mutex::new(None),
             status: Mutex::new(Vec::new()),
             dropped: Arc::new(AtomicU64::new(0)),
-            frames_now: AtomicU64::new(0),
+            frames_now: Arc::new(AtomicU64::new(0)),
         });
         let sh = shared.clone();
         let thread = std::thread::Builder::new()
@@ -233,6 +233,11 @@ struct Client {
     greeted: bool,
     alive: bool,
     report: Option<Report>,
+    /// Engine frames between output and the listener's speakers, as of
+    /// the latest report.
+    latency_frames: Option<u64>,
+    /// The hub's count of frames taken (shared, read on report arrival).
+    frames_now: Arc<AtomicU64>,
     sent: VecDeque<(Instant, usize)>,
     dropped_frames: u64,
 }
@@ -348,6 +353,11 @@ impl Client {
                     }
                 }
             } else if let Some(r) = Report::parse(&line) {
+                // Latency as of the report's arrival: the frame the engine
+                // is at now against the one the listener played when it
+                // wrote the report (its way back is counted in).
+                let now = self.frames_now.load(Ordering::Relaxed);
+                self.latency_frames = Some(now.saturating_sub(r.played));
                 self.report = Some(r);
             } else if let Some(c) = line.strip_prefix("CODEC ").and_then(Codec::parse) {
                 // The listener's automatic choice (the link's capacity).
@@ -389,13 +399,14 @@ struct Hub {
     scratch: Vec<f32>,
     dump: Option<hound::WavWriter<std::io::BufWriter<std::fs::File>>>,
     dump_frames: u64,
+    frames_now: Arc<AtomicU64>,
 }
 
 impl Hub {
     fn new(listener: UnixListener, shared: Arc<HubShared>) -> Self {
         Self {
             listener,
-            shared,
+            shared: shared.clone(),
             clients: Vec::new(),
             source: None,
             format: None,
@@ -408,6 +419,7 @@ impl Hub {
             scratch: Vec::new(),
             dump: None,
             dump_frames: 0,
+            frames_now: shared.frames_now.clone(),
         }
     }
 
@@ -436,7 +448,7 @@ impl Hub {
                 c.flush();
             }
             self.clients.retain(|c| c.alive);
-            self.publish_status(frames_now, rate);
+            self.publish_status(rate);
             std::thread::sleep(Duration::from_millis(2));
         }
         if let Some(d) = self.dump.take() {
@@ -465,6 +477,8 @@ impl Hub {
                         greeted: false,
                         alive: true,
                         report: None,
+                        latency_frames: None,
+                        frames_now: self.frames_now.clone(),
                         sent: VecDeque::new(),
                         dropped_frames: 0,
                     };
@@ -706,7 +720,7 @@ impl Hub {
         self.seq = self.seq.wrapping_add(1);
     }
 
-    fn publish_status(&mut self, frames_now: u64, rate: u32) {
+    fn publish_status(&mut self, rate: u32) {
         let list: Vec<ListenerStatus> = self
             .clients
             .iter_mut()
@@ -717,9 +731,9 @@ impl Hub {
                 ListenerStatus {
                     codec: c.codec.unwrap_or(Codec::Flac),
                     kbps,
-                    latency_ms: r.map(|r| {
-                        frames_now.saturating_sub(r.played) as f64 * 1000.0 / f64::from(rate)
-                    }),
+                    latency_ms: c
+                        .latency_frames
+                        .map(|f| f as f64 * 1000.0 / f64::from(rate)),
                     buffer_ms: r.map_or(0.0, |r| r.buffer_ms),
                     drift_ppm: r.map_or(0.0, |r| r.drift_ppm),
                     underruns: r.map_or(0, |r| r.underruns),

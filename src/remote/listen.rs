@@ -198,7 +198,7 @@ impl ListenPlayer {
             out_len: 0,
             playing: false,
             target,
-            min_target: 0.015 * rate_in,
+            min_target: 0.030 * rate_in,
             max_target: 1.0 * rate_in,
             fill_avg: target,
             integ: 0.0,
@@ -251,7 +251,7 @@ impl ListenPlayer {
             self.since_underrun += dt;
             self.min_fill = self.min_fill.min(fill);
             if self.since_underrun > 30.0 {
-                let spare = self.min_fill - 0.008 * self.rate_in;
+                let spare = self.min_fill - 0.015 * self.rate_in;
                 if spare > 0.0 {
                     self.target =
                         (self.target - spare.min(0.005 * self.rate_in)).max(self.min_target);
