@@ -638,3 +638,60 @@ fn a_peer_of_another_user_is_refused() {
     let n = std::io::Read::read(&mut me, &mut buf).expect("read");
     assert!(buf[..n].starts_with(b"LATHE-MONITOR 1"));
 }
+
+/// A reopened playback (another delivery: another rate) switches the
+/// stream: an attached listener is told the new format in a frame, and
+/// blocks then carry the new rate's length.
+#[test]
+fn a_new_rate_is_announced_to_attached_listeners() {
+    use lathe::remote::protocol::{Kind, Parsed, parse_frame};
+    let _serial = serial();
+    let b = Box_::new();
+    let dir = b.run_dir().join("lathe");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let sock = dir.join("monitor-7.sock");
+    let monitor = lathe::remote::hub::Monitor::start_at(&sock).expect("monitor");
+    let mut tap = monitor.tap(44_100);
+    let mut c = std::os::unix::net::UnixStream::connect(&sock).expect("connect");
+    c.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    c.write_all(b"HELLO 1 codec=pcm\n").expect("hello");
+    // The greeting, once the hub has the first source; then the hello is in.
+    let mut greeting = Vec::new();
+    let mut one = [0u8; 1];
+    while !greeting.ends_with(b"\n") {
+        std::io::Read::read_exact(&mut c, &mut one).expect("greeting");
+        greeting.push(one[0]);
+    }
+    assert!(String::from_utf8_lossy(&greeting).contains("rate=44100"));
+    std::thread::sleep(Duration::from_millis(100));
+    let buf = vec![0.25f32; 512];
+    for _ in 0..40 {
+        tap.push(&buf, 2);
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let mut tap = monitor.tap(48_000);
+    for _ in 0..40 {
+        tap.push(&buf, 2);
+    }
+    let mut bytes = Vec::new();
+    let mut chunk = vec![0u8; 1 << 16];
+    let t0 = Instant::now();
+    let (mut lens, mut format) = (Vec::new(), None);
+    while t0.elapsed() < Duration::from_secs(5) && !(format.is_some() && lens.last() == Some(&480))
+    {
+        let n = std::io::Read::read(&mut c, &mut chunk).expect("read");
+        bytes.extend_from_slice(&chunk[..n]);
+        while let Parsed::Frame(f, used) = parse_frame(&bytes) {
+            bytes.drain(..used);
+            match f.header.kind {
+                Kind::Audio => lens.push(f.header.frames),
+                Kind::Format => format = Some(String::from_utf8_lossy(&f.payload).into_owned()),
+                Kind::Gap => {}
+            }
+        }
+    }
+    assert!(lens.contains(&441), "44.1 kHz blocks first: {lens:?}");
+    assert_eq!(format.as_deref(), Some("rate=48000 channels=2 bits=24"));
+    assert_eq!(lens.last(), Some(&480), "{lens:?}");
+}
