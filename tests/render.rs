@@ -396,26 +396,10 @@ fn ctrl_c_stops_cleanly_without_partial_files() {
     }
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("interrupted"), "{err}");
-    fn hidden(dir: &Path) -> Vec<String> {
-        std::fs::read_dir(dir)
-            .map(|r| {
-                r.flatten()
-                    .flat_map(|e| {
-                        if e.path().is_dir() {
-                            hidden(&e.path())
-                        } else {
-                            let n = e.file_name().to_string_lossy().into_owned();
-                            if n.starts_with('.') { vec![n] } else { vec![] }
-                        }
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
     assert!(
-        hidden(&out).is_empty(),
+        hidden_files(&out).is_empty(),
         "partial files left: {:?}",
-        hidden(&out)
+        hidden_files(&out)
     );
 }
 
