@@ -810,9 +810,9 @@ fn cmd_master(a: MasterArgs) -> crate::Result<ExitCode> {
     }
     if r.limiting.is_heavy() {
         eprintln!(
-            "lathe: warning: {}: {}",
+            "lathe: warning: {}: {}; lower the target or set max_limiting_db",
             opts.output.display(),
-            heavy_limiting_text(&r.limiting)
+            r.limiting.heavy_text()
         );
     }
     if !r.target_reached {
@@ -923,16 +923,6 @@ fn limiting_text(l: &crate::dsp::limiter::LimitingStats) -> String {
         l.mean_gr_db(),
         l.share_over_3db() * 100.0,
         l.share_over_6db() * 100.0
-    )
-}
-
-/// The warning for a limiter that worked hard (see `LimitingStats::is_heavy`).
-fn heavy_limiting_text(l: &crate::dsp::limiter::LimitingStats) -> String {
-    format!(
-        "heavy limiting: more than 3 dB of gain reduction {:.0} % of the time, more than 6 dB {:.0} % (peak {:.1} dB); lower the target or set max_limiting_db",
-        l.share_over_3db() * 100.0,
-        l.share_over_6db() * 100.0,
-        l.peak_gr_db()
     )
 }
 

@@ -103,6 +103,17 @@ impl LimitingStats {
         self.sum_gr_db += other.sum_gr_db;
     }
 
+    /// The warning for heavy limiting: "heavy limiting: more than 3 dB of
+    /// gain reduction 45 % of the time, more than 6 dB 8 % (peak 14.0 dB)".
+    pub fn heavy_text(&self) -> String {
+        format!(
+            "heavy limiting: more than 3 dB of gain reduction {:.0} % of the time, more than 6 dB {:.0} % (peak {:.1} dB)",
+            self.share_over_3db() * 100.0,
+            self.share_over_6db() * 100.0,
+            self.peak_gr_db()
+        )
+    }
+
     /// Whether the limiter worked hard enough to warn about: more than 3 dB
     /// of reduction for over 10 % of the time, or more than 6 dB for over
     /// 1 % of it (transient peaks alone do not count).

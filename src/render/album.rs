@@ -1071,12 +1071,7 @@ pub fn render_session(
                 ));
             }
             if limiting.is_heavy() {
-                notes.push(format!(
-                    "heavy limiting: more than 3 dB of gain reduction {:.0} % of the time, more than 6 dB {:.0} % (peak {:.1} dB)",
-                    limiting.share_over_3db() * 100.0,
-                    limiting.share_over_6db() * 100.0,
-                    limiting.peak_gr_db()
-                ));
+                notes.push(limiting.heavy_text());
             }
             if a.true_peak_dbtp > d.ceiling_dbtp {
                 failure = Some(format!(
