@@ -50,6 +50,25 @@ impl Tmux {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+    /// Start the session "e2e" (100×30) running the shell command `cmd`.
+    fn open(&self, cmd: &str) {
+        let o = Command::new("tmux")
+            .args([
+                "-L",
+                &self.socket,
+                "new-session",
+                "-d",
+                "-x",
+                "100",
+                "-y",
+                "30",
+            ])
+            .args(["-s", "e2e", cmd])
+            .output()
+            .expect("tmux");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+
     fn alive(&self) -> bool {
         !self
             .run(&["list-panes", "-t", "e2e", "-F", "#{pane_dead}"])
@@ -103,23 +122,7 @@ fn start_with(dir: &Path, session: &Path, env: &str) -> Tmux {
         env!("CARGO_BIN_EXE_lathe"),
         session.display()
     );
-    let o = Command::new("tmux")
-        .args([
-            "-L",
-            &t.socket,
-            "new-session",
-            "-d",
-            "-x",
-            "100",
-            "-y",
-            "30",
-            "-s",
-            "e2e",
-        ])
-        .arg(cmd)
-        .output()
-        .expect("tmux");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    t.open(&cmd);
     t
 }
 
@@ -282,22 +285,7 @@ fn the_demo_removes_its_temporary_folder_on_every_exit() {
             tmp.path().join("config").display(),
             env!("CARGO_BIN_EXE_lathe"),
         );
-        let o = Command::new("tmux")
-            .args([
-                "-L",
-                &t.socket,
-                "new-session",
-                "-d",
-                "-x",
-                "100",
-                "-y",
-                "30",
-            ])
-            .args(["-s", "e2e"])
-            .arg(cmd)
-            .output()
-            .expect("tmux");
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        t.open(&cmd);
         let demo_dirs = || -> Vec<String> {
             std::fs::read_dir(tmp.path())
                 .map(|r| {
@@ -357,10 +345,17 @@ fn a_remote_listener_shows_in_the_interface() {
     t.keys(&["Space"]);
     let listener = Command::new(env!("CARGO_BIN_EXE_lathe"))
         .env("XDG_RUNTIME_DIR", &run)
-        .args(["listen", "--silent", "--seconds", "8", "--no-reconnect"])
+        .args([
+            "listen",
+            "--silent",
+            "--json",
+            "--seconds",
+            "8",
+            "--no-reconnect",
+        ])
         .args(["--via", &format!("'{}' tap", env!("CARGO_BIN_EXE_lathe"))])
         .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("listen");
@@ -368,9 +363,21 @@ fn a_remote_listener_shows_in_the_interface() {
     // Then its first report: the latency, applied to what is shown.
     let s = t.wait_for("the measured latency", |s| s.contains("heard"));
     let bar = s.lines().find(|l| l.contains("⇄ flac")).unwrap_or_default();
-    assert!(bar.contains("ms xr 0"), "{bar}");
+    // The underruns shown are the listener's own count (its summary at the
+    // end can only be the same or higher).
+    let shown: u64 = bar
+        .split("ms xr ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no underrun count: {bar}"));
     let o = listener.wait_with_output().expect("listener");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&o.stdout).expect("summary");
+    assert!(
+        summary["underruns"].as_u64().is_some_and(|u| u >= shown),
+        "{bar} vs {summary}"
+    );
     t.keys(&["q"]);
     t.wait_for("exit", |s| s.contains("LATHE-EXIT=0"));
 }
