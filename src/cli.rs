@@ -441,17 +441,24 @@ fn fmt_num(v: f64, unit: &str) -> String {
 /// Text report of one analysis.
 pub fn format_report(a: &FileAnalysis) -> String {
     let mut s = String::new();
-    let bits = a
-        .bits_per_sample
-        .map(|b| format!("  {b}-bit"))
+    // Lossless formats give their bit depth; lossy ones their bit rate.
+    let depth = match (a.bits_per_sample, a.bitrate_kbps) {
+        (Some(b), _) => format!("  {b}-bit"),
+        (None, Some(kbps)) => format!("  {kbps:.0} kb/s"),
+        _ => String::new(),
+    };
+    let input = a
+        .input_sample_rate
+        .map(|r| format!(" (measured; input was {r} Hz)"))
         .unwrap_or_default();
     s.push_str(&format!(
-        "{}\n  {}  {} Hz  {} ch{}  {}\n",
+        "{}\n  {}  {} Hz{}  {} ch{}  {}\n",
         a.file.display(),
         a.format,
         a.sample_rate,
+        input,
         a.channels,
-        bits,
+        depth,
         format_duration(a.duration_s)
     ));
     let l = &a.loudness;

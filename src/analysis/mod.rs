@@ -30,8 +30,14 @@ pub struct FileAnalysis {
     pub sample_rate: u32,
     /// Channel count.
     pub channels: usize,
-    /// Bits per stored sample where the format has one.
+    /// Bits per stored sample where the format has one (never for lossy codecs).
     pub bits_per_sample: Option<u32>,
+    /// Average bit rate of a lossy file in kb/s (file size × 8 / duration, as
+    /// ffprobe's format bit rate); `None` for PCM and lossless formats.
+    pub bitrate_kbps: Option<f64>,
+    /// The encoder's input rate in Hz where the file records one that differs
+    /// from `sample_rate` (Opus decodes at 48 kHz whatever went in).
+    pub input_sample_rate: Option<u32>,
     /// Length, seconds.
     pub duration_s: f64,
     /// Length, frames.
@@ -85,6 +91,8 @@ impl FileAnalysis {
             "sample_rate": self.sample_rate,
             "channels": self.channels,
             "bits_per_sample": self.bits_per_sample,
+            "bitrate_kbps": self.bitrate_kbps.map(|b| b.round()),
+            "input_sample_rate": self.input_sample_rate,
             "duration_s": (self.duration_s * 1e6).round() / 1e6,
             "integrated_lufs": num(self.loudness.integrated_lufs),
             "loudness_range_lu": num(self.loudness.loudness_range_lu),
@@ -260,13 +268,20 @@ pub fn analyze_file_with(path: &Path, threads: usize) -> Result<FileAnalysis> {
             }
         }
     }
+    let duration_s = frames as f64 / f64::from(info.sample_rate);
+    let bitrate_kbps = match std::fs::metadata(path) {
+        Ok(m) if info.lossy && duration_s > 0.0 => Some(m.len() as f64 * 8.0 / duration_s / 1000.0),
+        _ => None,
+    };
     Ok(FileAnalysis {
         file: path.to_path_buf(),
         format: info.format.clone(),
         sample_rate: info.sample_rate,
         channels: info.channels,
         bits_per_sample: info.bits_per_sample,
-        duration_s: frames as f64 / f64::from(info.sample_rate),
+        bitrate_kbps,
+        input_sample_rate: info.input_sample_rate,
+        duration_s,
         frames,
         loudness: summary.stats(),
         summary,

@@ -8,15 +8,18 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
+use symphonia::core::codecs::audio::well_known::CODEC_ID_OPUS;
 use symphonia::core::codecs::audio::{AudioDecoder, AudioDecoderOptions};
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::probe::Hint;
 use symphonia::core::formats::{FormatOptions, FormatReader, SeekMode, SeekTo, TrackType};
 use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
+use symphonia::core::packet::Packet;
 use symphonia::core::units::Timestamp;
 
 use super::AudioBlock;
+use super::opus::{OPUS_RATE, OpusDecoder, OpusHead, SEEK_PREROLL};
 use crate::error::{LatheError, Result};
 
 /// The highest sample rate lathe accepts, in Hz.
@@ -37,8 +40,15 @@ pub struct SourceInfo {
     pub total_frames: Option<u64>,
     /// Container and codec, e.g. `wav/pcm_s24le`.
     pub format: String,
-    /// Bits per sample of the stored PCM, when it has one (lossless and PCM formats).
+    /// Bits per sample of the stored PCM, when it has one (lossless and PCM
+    /// formats; never for lossy codecs, whose containers may name a bogus depth).
     pub bits_per_sample: Option<u32>,
+    /// True for lossy codecs (MP3, AAC, Vorbis, Opus), whose info line gives
+    /// the bit rate instead of a bit depth.
+    pub lossy: bool,
+    /// The encoder's input sample rate in Hz where the file records it and it
+    /// differs from the decoded rate (Opus always decodes at 48 kHz).
+    pub input_sample_rate: Option<u32>,
     /// Loudness weight per channel for BS.1770 (1.0 front, 1.41 surround, 0.0 LFE).
     pub channel_weights: Vec<f64>,
 }
@@ -62,12 +72,41 @@ pub trait AudioSource: Send {
     }
 }
 
+/// The codec behind a [`FileSource`]: one of symphonia's, or libopus.
+enum Codec {
+    Symphonia(Box<dyn AudioDecoder>),
+    Opus(OpusStream),
+}
+
+/// Opus decoding state: where the decoded stream stands relative to the real
+/// first sample (the header's pre-skip is dropped, as ffmpeg does).
+struct OpusStream {
+    decoder: OpusDecoder,
+    pre_skip: u64,
+    /// Ogg packets carry sample-exact timestamps (granule positions);
+    /// Matroska's are in milliseconds, so there the position is counted from
+    /// the start of the stream and seeking decodes from the start.
+    exact_pts: bool,
+    /// Where the stream starts on the packets' timeline: the first audio
+    /// page's start granule in Ogg (usually 0; not always after a remux),
+    /// 0 in Matroska.
+    start_at: i64,
+    /// End of the last decoded packet on the packets' timeline (Ogg), or
+    /// frames decoded since the stream start (Matroska).
+    decoded: u64,
+    /// Whether a gap in the stream (damaged pages) was already reported.
+    gap_reported: bool,
+    /// Frames to drop from the end of the last packet (Matroska's
+    /// `DiscardPadding`; Ogg marks its end trim on the packet itself).
+    end_padding: u64,
+}
+
 /// A decoded audio file.
 pub struct FileSource {
     path: PathBuf,
     info: SourceInfo,
     format: Box<dyn FormatReader>,
-    decoder: Box<dyn AudioDecoder>,
+    decoder: Codec,
     track_id: u32,
     /// Seconds per timestamp tick divided into frames: frames = ts * ts_to_frames.
     ts_to_frames: f64,
@@ -82,6 +121,8 @@ pub struct FileSource {
     decode_errors: u64,
     ended: bool,
     warnings: Vec<String>,
+    /// A packet read ahead to learn whether the current one is the last.
+    peeked: Option<std::result::Result<Option<Packet>, SymError>>,
 }
 
 /// Open `path` for decoding. Errors name the file and the reason in one line.
@@ -151,7 +192,17 @@ impl FileSource {
         }
         let mut file = File::open(path).map_err(|e| LatheError::open(path, io_reason(&e)))?;
         let wav = super::riff::inspect(&mut file, meta.len());
+        let mkv = match wav {
+            Some(_) => None,
+            None => super::mkv::inspect(&file, meta.len()),
+        };
         let mut warnings = Vec::new();
+        if mkv.as_ref().is_some_and(|m| m.truncated) {
+            warnings.push(format!(
+                "{}: file ends before its Matroska header says; read to its end",
+                path.display()
+            ));
+        }
         let media: Box<dyn symphonia::core::io::MediaSource> = match &wav {
             Some(layout) if layout.data_size_patched() => {
                 warnings.push(format!(
@@ -159,9 +210,22 @@ impl FileSource {
                     path.display(),
                     layout.actual_frames()
                 ));
+                let patches = layout
+                    .patches
+                    .iter()
+                    .map(|(at, b)| (*at, b.to_vec()))
+                    .collect();
                 Box::new(
-                    super::riff::PatchedFile::new(file, meta.len(), layout.patches.clone())
+                    super::riff::PatchedFile::new(file, meta.len(), patches)
                         .map_err(|e| LatheError::open(path, io_reason(&e)))?,
+                )
+            }
+            _ if mkv.as_ref().is_some_and(|m| !m.patches.is_empty()) => {
+                let patches = mkv.as_ref().map(|m| m.patches.clone()).unwrap_or_default();
+                Box::new(
+                    super::riff::PatchedFile::new(file, meta.len(), patches)
+                        .map_err(|e| LatheError::open(path, io_reason(&e)))?
+                        .forward_only(),
                 )
             }
             _ => {
@@ -199,7 +263,16 @@ impl FileSource {
             .and_then(|p| p.audio())
             .ok_or_else(|| LatheError::decode(path, "audio track has no codec parameters"))?
             .clone();
-        let sample_rate = params.sample_rate.unwrap_or(0);
+        let opus_head = if params.codec == CODEC_ID_OPUS {
+            let extra = params.extra_data.as_deref().unwrap_or(&[]);
+            Some(OpusHead::parse(extra).map_err(|why| LatheError::decode(path, why))?)
+        } else {
+            None
+        };
+        let sample_rate = match &opus_head {
+            Some(_) => OPUS_RATE,
+            None => params.sample_rate.unwrap_or(0),
+        };
         if sample_rate == 0 {
             return Err(LatheError::decode(path, "sample rate is zero or missing"));
         }
@@ -210,7 +283,10 @@ impl FileSource {
             ));
         }
         let ch_layout = params.channels.clone();
-        let channels = ch_layout.as_ref().map_or(0, |c| c.count());
+        let channels = match &opus_head {
+            Some(h) => h.channels,
+            None => ch_layout.as_ref().map_or(0, |c| c.count()),
+        };
         if channels == 0 {
             return Err(LatheError::decode(path, "has zero channels"));
         }
@@ -224,8 +300,9 @@ impl FileSource {
         // assumes the first N speaker positions (channel 5 would be LFE), so
         // use the usual order instead, as ffmpeg and libebur128 do.
         let wav_without_mask = wav.as_ref().is_some_and(|w| w.channel_mask.is_none());
-        let weights = match &ch_layout {
-            Some(c) if !wav_without_mask => channel_weights(c, channels),
+        let weights = match (&opus_head, &ch_layout) {
+            (Some(h), _) => h.channel_weights(),
+            (None, Some(c)) if !wav_without_mask => channel_weights(c, channels),
             _ => default_weights(channels),
         };
         let ts_to_frames = match track.time_base {
@@ -234,20 +311,61 @@ impl FileSource {
             }
             None => 1.0,
         };
-        let total_frames = track.num_frames.or_else(|| {
+        let mut total_frames = track.num_frames.or_else(|| {
             track
                 .duration
                 .map(|d| (d.get() as f64 * ts_to_frames).round() as u64)
         });
-        let decoder = symphonia::default::get_codecs()
-            .make_audio_decoder(&params, &AudioDecoderOptions::default())
-            .map_err(|e| LatheError::decode(path, sym_reason(&e)))?;
-        let bits = params.bits_per_sample;
-        let format_name = format!(
-            "{}/{}",
-            format.format_info().short_name,
-            decoder.codec_info().short_name
-        );
+        let container = format.format_info().short_name;
+        let (decoder, codec_name, input_sample_rate) = match opus_head {
+            Some(head) => {
+                let exact_pts = container == "ogg";
+                let pre_skip = head.pre_skip;
+                // Ogg's duration counts granules, pre-skip included;
+                // Matroska's is in milliseconds: not sample-exact, not used.
+                total_frames = if exact_pts {
+                    total_frames.map(|t| t.saturating_sub(pre_skip))
+                } else {
+                    None
+                };
+                let input = (head.input_rate != 0 && head.input_rate != OPUS_RATE)
+                    .then_some(head.input_rate);
+                let decoder =
+                    OpusDecoder::new(head).map_err(|why| LatheError::decode(path, why))?;
+                let padding_ns = mkv
+                    .as_ref()
+                    .and_then(|m| m.end_padding_ns.get(&u64::from(track_id)))
+                    .copied()
+                    .unwrap_or(0)
+                    .max(0);
+                let end_padding = (padding_ns as f64 * f64::from(OPUS_RATE) / 1e9).round() as u64;
+                let start_at = if exact_pts {
+                    track.start_ts.get().max(0)
+                } else {
+                    0
+                };
+                let stream = OpusStream {
+                    decoder,
+                    pre_skip,
+                    exact_pts,
+                    start_at,
+                    decoded: start_at as u64,
+                    gap_reported: false,
+                    end_padding,
+                };
+                (Codec::Opus(stream), "opus", input)
+            }
+            None => {
+                let decoder = symphonia::default::get_codecs()
+                    .make_audio_decoder(&params, &AudioDecoderOptions::default())
+                    .map_err(|e| LatheError::decode(path, sym_reason(&e)))?;
+                let name = decoder.codec_info().short_name;
+                (Codec::Symphonia(decoder), name, None)
+            }
+        };
+        let lossy = is_lossy(codec_name);
+        let bits = if lossy { None } else { params.bits_per_sample };
+        let format_name = format!("{container}/{codec_name}");
         Ok(Self {
             path: path.to_path_buf(),
             info: SourceInfo {
@@ -256,6 +374,8 @@ impl FileSource {
                 total_frames,
                 format: format_name,
                 bits_per_sample: bits,
+                lossy,
+                input_sample_rate,
                 channel_weights: weights,
             },
             format,
@@ -271,6 +391,7 @@ impl FileSource {
             decode_errors: 0,
             ended: false,
             warnings,
+            peeked: None,
         })
     }
 
@@ -285,7 +406,11 @@ impl FileSource {
             if self.ended {
                 return Ok(false);
             }
-            let packet = match self.format.next_packet() {
+            let next = match self.peeked.take() {
+                Some(p) => p,
+                None => self.format.next_packet(),
+            };
+            let packet = match next {
                 Ok(Some(p)) => p,
                 Ok(None) => {
                     self.ended = true;
@@ -331,22 +456,86 @@ impl FileSource {
             if packet.track_id != self.track_id {
                 continue;
             }
-            let packet_start = (packet.pts.get().max(0) as f64 * self.ts_to_frames).round() as u64;
-            match self.decoder.decode(&packet) {
-                Ok(buf) => {
-                    let frames = buf.frames();
-                    if frames == 0 {
+            let decoded = match &mut self.decoder {
+                Codec::Symphonia(decoder) => {
+                    let packet_start =
+                        (packet.pts.get().max(0) as f64 * self.ts_to_frames).round() as u64;
+                    match decoder.decode(&packet) {
+                        Ok(buf) => {
+                            let frames = buf.frames();
+                            if frames > 0 && buf.spec().channels().count() != self.info.channels {
+                                return Err(LatheError::decode(
+                                    &self.path,
+                                    "channel count changes within the stream",
+                                ));
+                            }
+                            if frames > 0 {
+                                buf.copy_to_vecs_planar::<f32>(&mut self.pending);
+                            }
+                            Ok((0, frames, packet_start))
+                        }
+                        Err(SymError::DecodeError(what)) => Err(what.to_string()),
+                        Err(e) => return Err(LatheError::decode(&self.path, sym_reason(&e))),
+                    }
+                }
+                Codec::Opus(op) => match op.decoder.decode(&packet.data, &mut self.pending) {
+                    Ok(frames) => {
+                        // Position of the packet's first decoded frame on the
+                        // decoded timeline (pre-skip included).
+                        let at = if op.exact_pts {
+                            packet.pts.get()
+                        } else {
+                            op.decoded as i64
+                        };
+                        if op.exact_pts && at > op.decoded as i64 && !self.seeking {
+                            // Pages went missing (a damaged page fails its
+                            // checksum and is skipped): say where, once.
+                            let missing = at - op.decoded as i64;
+                            if !op.gap_reported {
+                                op.gap_reported = true;
+                                self.warnings.push(format!(
+                                    "{}: a damaged stretch of {:.0} ms at {:.3} s was skipped",
+                                    self.path.display(),
+                                    missing as f64 * 1000.0 / f64::from(OPUS_RATE),
+                                    (op.decoded as i64 - op.start_at - op.pre_skip as i64).max(0)
+                                        as f64
+                                        / f64::from(OPUS_RATE)
+                                ));
+                            }
+                        }
+                        op.decoded = (at.max(0) as u64).saturating_add(frames as u64);
+                        let real = at - op.start_at - op.pre_skip as i64;
+                        let lo = ((-real).max(0) as usize).min(frames);
+                        let trim_end = if op.exact_pts {
+                            packet.trim_end.get() as usize
+                        } else if op.end_padding > 0 {
+                            // Matroska: the padding belongs to the track's last
+                            // packet; read ahead to know whether this is it.
+                            let next = loop {
+                                match self.format.next_packet() {
+                                    Ok(Some(p)) if p.track_id != self.track_id => continue,
+                                    other => break other,
+                                }
+                            };
+                            let last = matches!(next, Ok(None));
+                            self.peeked = Some(next);
+                            if last { op.end_padding as usize } else { 0 }
+                        } else {
+                            0
+                        };
+                        let hi = frames.saturating_sub(trim_end).max(lo);
+                        Ok((lo, hi, (real + lo as i64).max(0) as u64))
+                    }
+                    Err(why) => Err(why),
+                },
+            };
+            match decoded {
+                Ok((lo, hi, packet_start)) => {
+                    if hi <= lo {
                         continue;
                     }
-                    if buf.spec().channels().count() != self.info.channels {
-                        return Err(LatheError::decode(
-                            &self.path,
-                            "channel count changes within the stream",
-                        ));
-                    }
-                    buf.copy_to_vecs_planar::<f32>(&mut self.pending);
                     for (c, ch) in self.pending.iter().enumerate() {
-                        if let Some(i) = ch[..frames].iter().position(|s| !s.is_finite()) {
+                        if let Some(i) = ch[lo..hi].iter().position(|s| !s.is_finite()) {
                             return Err(LatheError::decode(
                                 &self.path,
                                 format!(
@@ -357,9 +546,10 @@ impl FileSource {
                             ));
                         }
                     }
+                    let frames = hi - lo;
                     self.frames_decoded_total += frames as u64;
-                    self.pending_pos = 0;
-                    self.pending_len = frames;
+                    self.pending_pos = lo;
+                    self.pending_len = hi;
                     if self.seeking {
                         // After a seek: drop what lies before the target frame.
                         let target = self.position;
@@ -367,12 +557,12 @@ impl FileSource {
                             self.pending_len = 0;
                             continue;
                         }
-                        self.pending_pos = target.saturating_sub(packet_start) as usize;
+                        self.pending_pos = lo + target.saturating_sub(packet_start) as usize;
                         self.seeking = false;
                     }
                     return Ok(true);
                 }
-                Err(SymError::DecodeError(what)) => {
+                Err(what) => {
                     self.decode_errors += 1;
                     if self.decode_errors == 1 {
                         self.warnings.push(format!(
@@ -388,12 +578,17 @@ impl FileSource {
                     }
                     continue;
                 }
-                Err(e) => {
-                    return Err(LatheError::decode(&self.path, sym_reason(&e)));
-                }
             }
         }
     }
+}
+
+/// Codecs that discard information: their info line shows a bit rate, not a depth.
+fn is_lossy(codec: &str) -> bool {
+    matches!(
+        codec,
+        "mp1" | "mp2" | "mp3" | "aac" | "vorbis" | "opus" | "adpcm_ima" | "adpcm_ms"
+    )
 }
 
 fn io_reason(e: &std::io::Error) -> String {
@@ -433,19 +628,39 @@ impl AudioSource for FileSource {
     }
 
     fn seek(&mut self, frame: u64) -> Result<()> {
-        let ts = (frame as f64 / self.ts_to_frames).floor() as i64;
-        let seeked = self.format.seek(
-            SeekMode::Accurate,
-            SeekTo::Timestamp {
-                ts: Timestamp::new(ts),
-                track_id: self.track_id,
-            },
-        );
+        let mut ts = (frame as f64 / self.ts_to_frames).floor() as i64;
+        if let Codec::Opus(op) = &self.decoder {
+            // Opus needs 80 ms of pre-roll before the sought frame to
+            // converge; near the start (and in Matroska, whose timestamps are
+            // not sample-exact) decode from the start instead.
+            ts = if op.exact_pts && frame >= SEEK_PREROLL {
+                (frame + op.pre_skip - SEEK_PREROLL) as i64 + op.start_at
+            } else {
+                -1
+            };
+        }
+        let seeked = if ts < 0 {
+            Err(SymError::SeekError(
+                symphonia::core::errors::SeekErrorKind::OutOfRange,
+            ))
+        } else {
+            self.format.seek(
+                SeekMode::Accurate,
+                SeekTo::Timestamp {
+                    ts: Timestamp::new(ts),
+                    track_id: self.track_id,
+                },
+            )
+        };
         match seeked {
             Ok(_) => {
-                self.decoder.reset();
+                match &mut self.decoder {
+                    Codec::Symphonia(d) => d.reset(),
+                    Codec::Opus(op) => op.decoder.reset(),
+                }
                 self.pending_pos = 0;
                 self.pending_len = 0;
+                self.peeked = None;
                 self.position = frame;
                 self.seeking = true;
                 self.ended = false;

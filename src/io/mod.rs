@@ -9,6 +9,8 @@ pub mod decode;
 pub mod dither;
 pub mod encode;
 pub mod flac;
+pub mod mkv;
+pub mod opus;
 pub mod resample;
 pub mod riff;
 

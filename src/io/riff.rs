@@ -139,19 +139,28 @@ pub struct PatchedFile {
     file: File,
     len: u64,
     pos: u64,
-    patches: Vec<(u64, [u8; 4])>,
+    patches: Vec<(u64, Vec<u8>)>,
+    seekable: bool,
 }
 
 impl PatchedFile {
     /// Read `file` (of `len` bytes) with `patches` laid over it.
-    pub fn new(mut file: File, len: u64, patches: Vec<(u64, [u8; 4])>) -> std::io::Result<Self> {
+    pub fn new(mut file: File, len: u64, patches: Vec<(u64, Vec<u8>)>) -> std::io::Result<Self> {
         file.seek(SeekFrom::Start(0))?;
         Ok(Self {
             file,
             len,
             pos: 0,
             patches,
+            seekable: true,
         })
+    }
+
+    /// Tell the demuxer the file cannot seek, so it reads forward only (a
+    /// cut Matroska file's index points past its end).
+    pub fn forward_only(mut self) -> Self {
+        self.seekable = false;
+        self
     }
 }
 
@@ -182,7 +191,7 @@ impl Seek for PatchedFile {
 
 impl MediaSource for PatchedFile {
     fn is_seekable(&self) -> bool {
-        true
+        self.seekable
     }
 
     fn byte_len(&self) -> Option<u64> {
