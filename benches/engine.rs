@@ -199,7 +199,8 @@ fn main() {
     // An hour of album playback through the real engine (reader thread,
     // decoding, chains, meter thread), freewheeling in the silent output:
     // fifteen 4-minute tracks, gapless.
-    use lathe::engine::session::{PlayOptions, Playback, PlaybackPlan};
+    use lathe::engine::session::{PlayOptions, Playback};
+    use lathe::plan::Plan;
     let wav = dir.path().join("four.wav");
     let mut w = hound::WavWriter::create(
         &wav,
@@ -239,14 +240,14 @@ fn main() {
     let sp = dir.path().join("hour.toml");
     std::fs::write(&sp, session).expect("session");
     let t = Instant::now();
-    let cache = lathe::render::album::SpoolCache::new();
+    let cache = lathe::plan::delivery::SpoolCache::new();
     let mut sess = lathe::session::album::Session::load(&sp).expect("load");
-    let plan = PlaybackPlan::from_session_cached(&sess, &sp, None, Some(&cache)).expect("plan");
+    let plan = Plan::from_session_cached(&sess, &sp, None, Some(&cache)).expect("plan");
     let planned = t.elapsed().as_secs_f64();
     // Re-planning after a target change reuses every spooled track.
     sess.chain.target_lufs = Some(-16.0);
     let t = Instant::now();
-    PlaybackPlan::from_session_cached(&sess, &sp, None, Some(&cache)).expect("replan");
+    Plan::from_session_cached(&sess, &sp, None, Some(&cache)).expect("replan");
     println!(
         "  planning an hour-long album: {planned:.1} s; again after a target change (spools reused): {:.1} s",
         t.elapsed().as_secs_f64()

@@ -15,7 +15,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use lathe::engine::Command as C;
-use lathe::engine::session::{PlayOptions, Playback, PlaybackPlan};
+use lathe::engine::session::{PlayOptions, Playback};
+use lathe::plan::Plan;
 use lathe::remote::codec::{BlockEncoder, block_frames};
 use lathe::remote::protocol::{Codec, Format};
 
@@ -130,7 +131,7 @@ fn main() {
     ))
     .expect("monitor");
     let cfg = lathe::session::presets::preset("streaming").expect("preset");
-    let plan = PlaybackPlan::file(&file, &cfg, 0.0, 0.0).expect("plan");
+    let plan = Plan::file(&file, &cfg, 0.0, 0.0).expect("plan");
     let mut pb = Playback::open_plan(
         plan,
         &PlayOptions {

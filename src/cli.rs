@@ -1289,8 +1289,9 @@ fn cmd_play(
     silent: bool,
     device: Option<String>,
 ) -> crate::Result<ExitCode> {
-    use crate::engine::session::{PlayOptions, Playback, PlaybackPlan};
+    use crate::engine::session::{PlayOptions, Playback};
     use crate::engine::{Command as C, ListenMode};
+    use crate::plan::Plan;
     use ratatui::crossterm::event::{self, Event, KeyCode};
     use std::io::IsTerminal;
     let is_session = file
@@ -1303,7 +1304,7 @@ fn cmd_play(
             ));
         }
         eprintln!("lathe play: planning gains as lathe render does…");
-        let plan = PlaybackPlan::session(file, delivery.as_deref())?;
+        let plan = Plan::session(file, delivery.as_deref())?;
         let what = format!("{} tracks", plan.tracks.len());
         (plan, what)
     } else {
@@ -1316,7 +1317,7 @@ fn cmd_play(
         for w in crate::io::AudioSource::take_warnings(&mut crate::io::open_source(file)?) {
             eprintln!("lathe: warning: {w}");
         }
-        let (gain, input_lufs) = crate::engine::session::gain_plan(file, &cfg)?;
+        let (gain, input_lufs) = crate::plan::gain_plan(file, &cfg)?;
         let processed_lufs = cfg.target_lufs.unwrap_or(input_lufs);
         let matched = if input_lufs.is_finite() {
             processed_lufs - input_lufs
@@ -1327,7 +1328,7 @@ fn cmd_play(
             "{} (gain into limiter {gain:+.2} dB)",
             cfg.name.clone().unwrap_or_else(|| "chain".into())
         );
-        (PlaybackPlan::file(file, &cfg, gain, matched)?, what)
+        (Plan::file(file, &cfg, gain, matched)?, what)
     };
     let monitor = match crate::remote::hub::Monitor::start() {
         Ok(m) => Some(m),

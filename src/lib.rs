@@ -7,12 +7,14 @@
 #![warn(missing_docs)]
 
 pub mod analysis;
+pub mod audio;
 pub mod cancel;
 pub mod cli;
 pub mod demo;
 pub mod engine;
 pub mod error;
 pub mod io;
+pub mod plan;
 pub mod remote;
 pub mod render;
 pub mod session;

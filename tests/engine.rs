@@ -73,7 +73,7 @@ fn playback_is_sample_identical_to_the_render_before_dither() {
         .map(|s| s.expect("s"))
         .collect();
     // The engine, with the same gain plan, freewheeling.
-    let (gain, _) = lathe::engine::session::gain_plan(&input, &cfg).expect("plan");
+    let (gain, _) = lathe::plan::gain_plan(&input, &cfg).expect("plan");
     let mut chain = Chain::from_config(&cfg.clone().with_limiter(None), 48_000, 2).expect("chain");
     chain.jump_target_gain_db(gain);
     let latency = chain.latency();
@@ -426,7 +426,8 @@ fn write_album(dir: &std::path::Path) -> std::path::PathBuf {
 
 #[test]
 fn a_whole_session_plays_exactly_as_the_album_renders() {
-    use lathe::engine::session::{PlayOptions, Playback, PlaybackPlan};
+    use lathe::engine::session::{PlayOptions, Playback};
+    use lathe::plan::Plan;
     let dir = tempfile::tempdir().expect("tmp");
     let session = write_album(dir.path());
     let album = render_album(&session, &dir.path().join("out"));
@@ -435,7 +436,7 @@ fn a_whole_session_plays_exactly_as_the_album_renders() {
         .samples::<f32>()
         .map(|s| s.expect("s"))
         .collect();
-    let plan = PlaybackPlan::session(&session, None).expect("plan");
+    let plan = Plan::session(&session, None).expect("plan");
     let capture = Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut p = Playback::open_plan(
         plan,
@@ -480,8 +481,9 @@ fn a_whole_session_plays_exactly_as_the_album_renders() {
 }
 
 fn open_album(session: &std::path::Path) -> lathe::engine::session::Playback {
-    use lathe::engine::session::{PlayOptions, Playback, PlaybackPlan};
-    let plan = PlaybackPlan::session(session, None).expect("plan");
+    use lathe::engine::session::{PlayOptions, Playback};
+    use lathe::plan::Plan;
+    let plan = Plan::session(session, None).expect("plan");
     Playback::open_plan(
         plan,
         &PlayOptions {
@@ -578,7 +580,8 @@ fn a_lost_device_falls_back_to_the_silent_output_and_keeps_playing() {
 
 #[test]
 fn a_delivery_at_another_rate_plays_converted_in_real_time() {
-    use lathe::engine::session::{PlayOptions, Playback, PlaybackPlan};
+    use lathe::engine::session::{PlayOptions, Playback};
+    use lathe::plan::Plan;
     let dir = tempfile::tempdir().expect("tmp");
     let session = write_album(dir.path());
     // The same album delivered at 44.1 kHz from 48 kHz files. The render
@@ -594,7 +597,7 @@ fn a_delivery_at_another_rate_plays_converted_in_real_time() {
     std::fs::write(&session, text).expect("write");
     let album = render_album(&session, &dir.path().join("out"));
     let rendered = lathe::analysis::analyze_file(&album).expect("analyze");
-    let plan = PlaybackPlan::session(&session, None).expect("plan");
+    let plan = Plan::session(&session, None).expect("plan");
     assert_eq!(plan.rate, 44_100);
     let capture = Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut p = Playback::open_plan(
@@ -631,7 +634,8 @@ fn a_delivery_at_another_rate_plays_converted_in_real_time() {
 
 #[test]
 fn the_live_meters_read_what_lathe_analyze_reads() {
-    use lathe::engine::session::{PlayOptions, Playback, PlaybackPlan};
+    use lathe::engine::session::{PlayOptions, Playback};
+    use lathe::plan::Plan;
     let dir = tempfile::tempdir().expect("tmp");
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_lathe"))
         .args(["demo", "--write"])
@@ -643,7 +647,7 @@ fn the_live_meters_read_what_lathe_analyze_reads() {
     let file = dir.path().join("02 Loud Single.wav");
     let cfg = ChainConfig::from_toml("[[module]]\ntype = \"limiter\"\nbypass = true\n", "t")
         .expect("cfg");
-    let plan = PlaybackPlan::file(&file, &cfg, 0.0, 0.0).expect("plan");
+    let plan = Plan::file(&file, &cfg, 0.0, 0.0).expect("plan");
     let mut p = Playback::open_plan(
         plan,
         &PlayOptions {
@@ -675,12 +679,12 @@ fn the_live_meters_read_what_lathe_analyze_reads() {
 
 #[test]
 fn a_provisional_plan_plays_at_once_on_the_exact_timeline() {
-    use lathe::engine::session::PlaybackPlan;
+    use lathe::plan::Plan;
     let dir = tempfile::tempdir().expect("tmp");
     let session = write_album(dir.path());
     let s = lathe::session::album::Session::load(&session).expect("load");
-    let quick = PlaybackPlan::provisional(&s, &session, None).expect("provisional");
-    let exact = PlaybackPlan::from_session(&s, &session, None).expect("exact");
+    let quick = Plan::provisional(&s, &session, None).expect("provisional");
+    let exact = Plan::from_session(&s, &session, None).expect("exact");
     // Same tracks, chains and timeline: the exact gains replace the
     // provisional ones without reopening playback.
     assert_eq!(quick.timeline(48_000), exact.timeline(48_000));
@@ -722,7 +726,7 @@ fn a_chain_with_more_latency_reopens_playback_where_it_was() {
 
 #[test]
 fn the_plan_predicts_what_the_rendered_tracks_measure() {
-    use lathe::engine::session::PlaybackPlan;
+    use lathe::plan::Plan;
     let dir = tempfile::tempdir().expect("tmp");
     let session = write_album(dir.path());
     // Track files, no fades (the plan measures before fades and dither).
@@ -733,7 +737,7 @@ fn the_plan_predicts_what_the_rendered_tracks_measure() {
         .replace("track_files = false", "track_files = true");
     std::fs::write(&session, text).expect("write");
     let files = render_float(&session, &dir.path().join("out"));
-    let plan = PlaybackPlan::session(&session, None).expect("plan");
+    let plan = Plan::session(&session, None).expect("plan");
     // Album balancing to -16 LUFS: the album as planned is on target.
     let album = plan.planned_album_lufs.expect("album loudness");
     assert!((album + 16.0).abs() < 0.1, "album {album:.3} LUFS");
@@ -773,22 +777,22 @@ fn the_plan_predicts_what_the_rendered_tracks_measure() {
 
 #[test]
 fn re_planning_reuses_spooled_tracks_that_did_not_change() {
-    use lathe::engine::session::PlaybackPlan;
-    use lathe::render::album::SpoolCache;
+    use lathe::plan::Plan;
+    use lathe::plan::delivery::SpoolCache;
     let dir = tempfile::tempdir().expect("tmp");
     let session = write_album(dir.path());
     let mut s = lathe::session::album::Session::load(&session).expect("load");
     let cache = SpoolCache::new();
-    let first = PlaybackPlan::from_session_cached(&s, &session, None, Some(&cache)).expect("plan");
+    let first = Plan::from_session_cached(&s, &session, None, Some(&cache)).expect("plan");
     assert_eq!((cache.len(), cache.hits()), (3, 0));
     // A new target, gain offset and order: every spool is reused, and the
     // result is what a plan from scratch gives.
     s.chain.target_lufs = Some(-18.0);
     s.tracks[0].gain_db = 1.0;
     s.tracks.swap(0, 1);
-    let second = PlaybackPlan::from_session_cached(&s, &session, None, Some(&cache)).expect("plan");
+    let second = Plan::from_session_cached(&s, &session, None, Some(&cache)).expect("plan");
     assert_eq!(cache.hits(), 3);
-    let fresh = PlaybackPlan::from_session(&s, &session, None).expect("plan");
+    let fresh = Plan::from_session(&s, &session, None).expect("plan");
     for (a, b) in second.tracks.iter().zip(&fresh.tracks) {
         assert_eq!(a.path, b.path);
         assert!(
@@ -811,7 +815,7 @@ fn re_planning_reuses_spooled_tracks_that_did_not_change() {
         })
         .expect("eq");
     eq.bands[0].gain_db += 1.0;
-    PlaybackPlan::from_session_cached(&s, &session, None, Some(&cache)).expect("plan");
+    Plan::from_session_cached(&s, &session, None, Some(&cache)).expect("plan");
     assert_eq!(cache.hits(), 3);
     assert_eq!(cache.len(), 3);
 }

@@ -219,7 +219,8 @@ fn lossless_listeners_record_the_engine_output_sample_for_sample() {
 fn an_ab_switch_on_the_server_is_heard_on_the_listener() {
     let _serial = serial();
     use lathe::engine::Command as C;
-    use lathe::engine::session::{PlayOptions, Playback, PlaybackPlan};
+    use lathe::engine::session::{PlayOptions, Playback};
+    use lathe::plan::Plan;
     let b = Box_::new();
     let file = b.root.join("tone.wav");
     common::write_wav_f32(&file, &common::sine(440.0, -30.0, 10.0, 48_000, 2), 48_000);
@@ -235,8 +236,8 @@ fn an_ab_switch_on_the_server_is_heard_on_the_listener() {
     ))
     .expect("monitor");
     let cfg = lathe::session::presets::preset("streaming").expect("preset");
-    let (gain, _) = lathe::engine::session::gain_plan(&file, &cfg).expect("gain");
-    let plan = PlaybackPlan::file(&file, &cfg, gain, 0.0).expect("plan");
+    let (gain, _) = lathe::plan::gain_plan(&file, &cfg).expect("gain");
+    let plan = Plan::file(&file, &cfg, gain, 0.0).expect("plan");
     let mut p = Playback::open_plan(
         plan,
         &PlayOptions {

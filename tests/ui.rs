@@ -728,8 +728,7 @@ fn the_chain_pane_shows_and_edits_the_target_in_effect() {
     );
     assert!(screen(&app, 100, 30).contains("cd: target -10.0 LUFS"));
     // What is heard: the plan the engine plays meets the edited target.
-    let plan = lathe::engine::session::PlaybackPlan::from_session(&app.session, &path, Some("cd"))
-        .expect("plan");
+    let plan = lathe::plan::Plan::from_session(&app.session, &path, Some("cd")).expect("plan");
     let album = plan.planned_album_lufs.expect("album loudness");
     assert!((album + 10.0).abs() < 0.2, "planned {album} LUFS");
     // A delivery without a target of its own: the chain's is in effect and

@@ -21,8 +21,8 @@ use super::limiter::Limiter;
 use super::multiband::Multiband;
 use super::smoother::Smoother;
 use super::{DelayLine, Processor};
+use crate::audio::AudioBlock;
 use crate::error::{LatheError, Result};
-use crate::io::AudioBlock;
 use crate::session::chain::{ChainConfig, ModuleConfig};
 use crate::units::db_to_linear;
 

@@ -9,7 +9,7 @@
 use super::biquad::{Biquad, bilinear_pass};
 use super::smoother::Smoother;
 use super::{Processor, one_pole_coeff};
-use crate::io::AudioBlock;
+use crate::audio::AudioBlock;
 use crate::session::chain::{CompressorConfig, LinkMode};
 use crate::units::db_to_linear;
 

@@ -1,7 +1,7 @@
 //! DC removal: a one-pole, one-zero high-pass per channel (default 5 Hz).
 
 use super::Processor;
-use crate::io::AudioBlock;
+use crate::audio::AudioBlock;
 use crate::session::chain::DcConfig;
 
 /// Removes DC offset.

@@ -12,7 +12,7 @@
 //! left alone rather than invented). Allocation-free after construction.
 
 use super::Processor;
-use crate::io::AudioBlock;
+use crate::audio::AudioBlock;
 use crate::session::chain::DeclickConfig;
 
 const ORDER: usize = 24;

@@ -17,7 +17,7 @@ use realfft::num_complex::Complex;
 use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 
 use super::Processor;
-use crate::io::AudioBlock;
+use crate::audio::AudioBlock;
 use crate::session::chain::DehissConfig;
 
 const SMOOTH: f32 = 0.8;

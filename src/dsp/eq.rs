@@ -9,7 +9,7 @@
 use super::Processor;
 use super::biquad::{Biquad, Coeffs, Prototype, butterworth_qs, matched};
 use super::smoother::Smoother;
-use crate::io::AudioBlock;
+use crate::audio::AudioBlock;
 use crate::session::chain::{BandConfig, BandKind, ChannelMode, EqConfig, MAX_EQ_BANDS};
 
 const SUB: usize = 32;

@@ -2,7 +2,7 @@
 
 use super::Processor;
 use super::smoother::Smoother;
-use crate::io::AudioBlock;
+use crate::audio::AudioBlock;
 use crate::session::chain::GainConfig;
 use crate::units::db_to_linear;
 

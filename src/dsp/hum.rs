@@ -4,7 +4,7 @@
 
 use super::Processor;
 use super::biquad::{Biquad, notch};
-use crate::io::AudioBlock;
+use crate::audio::AudioBlock;
 use crate::session::chain::HumConfig;
 
 /// Notch bandwidth, Hz.

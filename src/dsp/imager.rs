@@ -10,7 +10,7 @@
 use super::Processor;
 use super::biquad::Crossover;
 use super::smoother::Smoother;
-use crate::io::AudioBlock;
+use crate::audio::AudioBlock;
 use crate::session::chain::ImagerConfig;
 
 /// The stereo imager module (mono material passes untouched).

@@ -24,8 +24,8 @@
 //! peaks, up to twice as long under sustained limiting, which avoids pumping.
 
 use super::Processor;
-use crate::analysis::truepeak::{TAPS_PER_PHASE, design, interp_peaks, l1_bound, oversampling_for};
-use crate::io::AudioBlock;
+use crate::audio::AudioBlock;
+use crate::audio::interp::{TAPS_PER_PHASE, design, interp_peaks, l1_bound, oversampling_for};
 use crate::session::chain::LimiterConfig;
 use crate::units::db_to_linear;
 

@@ -21,7 +21,7 @@ pub mod limiter;
 pub mod multiband;
 pub mod smoother;
 
-use crate::io::AudioBlock;
+use crate::audio::AudioBlock;
 
 /// The most frames a single `process` call may carry.
 pub const MAX_BLOCK: usize = 4096;

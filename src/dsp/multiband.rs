@@ -9,7 +9,7 @@
 use super::Processor;
 use super::biquad::Crossover;
 use super::compressor::Compressor;
-use crate::io::AudioBlock;
+use crate::audio::AudioBlock;
 use crate::session::chain::MultibandConfig;
 
 /// The multiband compressor module.

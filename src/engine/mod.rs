@@ -1,4 +1,4 @@
-//! The real-time playback engine. A [`plan::PlaybackPlan`] (one file, or
+//! The real-time playback engine. A [`plan::Plan`] (one file, or
 //! an album session's delivery with its chains, balancing gains, gaps,
 //! fades and crossfades, planned as the renderer plans them) is placed on a
 //! [`timeline::Timeline`]; the [`reader`] thread decodes ahead into a
@@ -16,11 +16,9 @@
 pub mod meters;
 pub mod null_output;
 pub mod output;
-pub mod plan;
 pub mod player;
 pub mod reader;
 pub mod session;
-pub mod timeline;
 
+pub use crate::plan::timeline::{Span, Timeline};
 pub use player::{Command, Jump, ListenMode, Player, PlayerShared, Swap, TrackUnit, Unit};
-pub use timeline::{Span, Timeline};

@@ -3,11 +3,11 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use super::timeline::Span;
 use crate::dsp::chain::Chain;
 use crate::dsp::smoother::Smoother;
 use crate::dsp::{DelayLine, MAX_BLOCK};
 use crate::io::AudioBlock;
+use crate::plan::timeline::Span;
 
 /// What a listener hears.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,12 +6,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::PlayerShared;
-use super::plan::{PlanTrack, PlaybackPlan};
 use super::player::Jump;
-use super::timeline::Timeline;
 use crate::error::Result;
 use crate::io::resample::Resampler;
 use crate::io::{AudioBlock, AudioSource, FileSource};
+use crate::plan::timeline::Timeline;
+use crate::plan::{Plan, PlanTrack};
 
 /// Control of the reader thread (all atomics).
 #[derive(Default)]
@@ -112,7 +112,7 @@ impl TrackReader {
 /// zeros after the last track; flushes on seek; jumps at the loop end.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn reader_thread(
-    plan: PlaybackPlan,
+    plan: Plan,
     timeline: Timeline,
     lanes: usize,
     latency: usize,

@@ -9,17 +9,17 @@ use std::sync::{Arc, Mutex};
 
 use super::null_output::NullOutput;
 use super::player::{Jump, TrackUnit, Unit};
-use super::timeline::Timeline;
 use super::{Command, Player, PlayerShared, Swap};
 use crate::dsp::chain::Chain;
 use crate::error::{LatheError, Result};
+use crate::plan::Plan;
+use crate::plan::timeline::Timeline;
 use crate::session::chain::ChainConfig;
 
 pub use super::meters::MeterSnapshot;
 use super::meters::meter_thread;
 pub use super::output::StderrSilencer;
 use super::output::{Output, PlayerSlot, pick_device, start_stream};
-pub use super::plan::{PlanTrack, PlaybackPlan, gain_plan};
 use super::reader::{LANE_CHANNELS, RING_FRAMES, ReaderControl, reader_thread};
 
 /// How to open playback.
@@ -55,7 +55,7 @@ pub struct Playback {
     errors: Arc<Mutex<Vec<String>>>,
     opts: PlayOptions,
     /// The plan being played.
-    pub plan: PlaybackPlan,
+    pub plan: Plan,
     /// The tracks on the timeline at the output rate.
     pub timeline: Timeline,
     /// Output sample rate, Hz.
@@ -90,7 +90,7 @@ impl Playback {
         force_null: bool,
         freewheel: bool,
     ) -> Result<Self> {
-        let plan = PlaybackPlan::file(path, chain, gain_db, 0.0)?;
+        let plan = Plan::file(path, chain, gain_db, 0.0)?;
         Self::open_plan(
             plan,
             &PlayOptions {
@@ -104,7 +104,7 @@ impl Playback {
     }
 
     /// Build each track's unit at `rate`, padded to `latency`.
-    fn build_units(plan: &PlaybackPlan, rate: u32) -> Result<(Vec<Chain>, usize)> {
+    fn build_units(plan: &Plan, rate: u32) -> Result<(Vec<Chain>, usize)> {
         let mut chains = Vec::new();
         for t in &plan.tracks {
             let mut c = Chain::from_config(&t.chain, rate, t.channels)
@@ -117,7 +117,7 @@ impl Playback {
     }
 
     /// Start playing `plan` (paused) on the device in `opts` or the silent output.
-    pub fn open_plan(plan: PlaybackPlan, opts: &PlayOptions) -> Result<Self> {
+    pub fn open_plan(plan: Plan, opts: &PlayOptions) -> Result<Self> {
         if plan.tracks.is_empty() {
             return Err(LatheError::Invalid("nothing to play: no tracks".into()));
         }

@@ -10,7 +10,7 @@
 //! available (other systems, some file systems) a hidden named file
 //! `.NAME.PID.lathe-partial` is used and removed on drop; the renderer
 //! clears those of dead processes before it writes
-//! ([`crate::render::spool::remove_stale`]).
+//! (`plan::spool::remove_stale`).
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};

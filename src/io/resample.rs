@@ -18,6 +18,7 @@ use rubato::audioadapter_buffers::direct::SequentialSliceOfVecs;
 use rubato::{Fft, FixedSync, Resampler as _};
 
 use super::AudioBlock;
+use crate::audio::bessel_i0;
 use crate::error::{LatheError, Result};
 
 /// Stopband attenuation of the band-limiting FIR, in dB.
@@ -26,21 +27,6 @@ const STOPBAND_DB: f64 = 110.0;
 const PASS_FRACTION: f64 = 20_000.0 / 44_100.0;
 /// Stopband edge as a fraction of the lower sample rate (21 kHz at 44.1 kHz).
 const STOP_FRACTION: f64 = 21_000.0 / 44_100.0;
-
-/// Modified Bessel function of the first kind, order 0 (for the Kaiser window).
-pub(crate) fn bessel_i0(x: f64) -> f64 {
-    let mut sum = 1.0;
-    let mut term = 1.0;
-    let half = x / 2.0;
-    for k in 1..200 {
-        term *= (half / k as f64) * (half / k as f64);
-        sum += term;
-        if term < sum * 1e-17 {
-            break;
-        }
-    }
-    sum
-}
 
 /// Design a linear-phase low-pass FIR (Kaiser-windowed sinc, odd length)
 /// passing up to `pass_hz` and `STOPBAND_DB` down from `stop_hz`, at `rate` Hz.

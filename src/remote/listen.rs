@@ -376,7 +376,7 @@ impl Audio {
         let picked = if opts.silent {
             Err("silent output requested".to_string())
         } else {
-            crate::engine::output::pick_device(opts.device.as_deref(), format.rate)
+            crate::io::device::pick_device(opts.device.as_deref(), format.rate)
         };
         let silent = |why: String| -> Result<(rtrb::Producer<f32>, Out, String), String> {
             let (prod, cons) = ring();
@@ -510,7 +510,7 @@ fn start_device(
     shared: Arc<ListenShared>,
 ) -> Result<cpal::Stream, String> {
     use cpal::traits::{DeviceTrait, StreamTrait};
-    let _quiet = crate::engine::output::StderrSilencer::new();
+    let _quiet = crate::io::device::StderrSilencer::new();
     let config = cpal::StreamConfig {
         channels: 2,
         sample_rate: rate,

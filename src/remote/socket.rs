@@ -10,7 +10,7 @@
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::render::spool::process_alive;
+use crate::plan::spool::process_alive;
 
 /// The current user's id.
 pub fn uid() -> u32 {

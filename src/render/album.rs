@@ -16,25 +16,24 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use super::master::{
-    limit_range, limit_spool, limited_summary, limiter_only, limiting_at, limiting_cut_db,
-    process_to_spool, search_gain, secant,
-};
-use super::spool::Spool;
 use crate::analysis::loudness::LoudnessSummary;
 use crate::analysis::{FileAnalysis, analyze_file};
 use crate::cancel;
-use crate::dsp::chain::Chain;
 use crate::dsp::limiter::LimitingStats;
-use crate::engine::timeline::{Placement, Timeline};
 use crate::error::{LatheError, Result};
 use crate::io::atomic::{AtomicFile, check_output};
 use crate::io::dither::{DitherKind, Quantizer};
 use crate::io::encode::{SampleFormat, WavOutput};
 use crate::io::flac::FlacOutput;
-use crate::io::{AudioBlock, AudioSource, FileSource, SourceInfo};
-use crate::session::album::{Balance, Container, Delivery, Session, Track};
-use crate::session::chain::{ChainConfig, LimiterConfig, ModuleConfig};
+use crate::io::{AudioBlock, AudioSource, FileSource};
+use crate::plan::Plan;
+use crate::plan::delivery::max_limiting_db;
+use crate::plan::gain::limit_range;
+use crate::plan::gain::limiter_only;
+use crate::plan::spool::Spool;
+use crate::plan::timeline::{Placement, Timeline};
+use crate::session::album::{Balance, Container, Delivery, Session};
+use crate::session::chain::ChainConfig;
 
 /// How to render.
 #[derive(Debug, Clone)]
@@ -126,57 +125,6 @@ impl Out {
     }
 }
 
-/// A track input trimmed to `start..start+len` frames.
-struct Trimmed {
-    inner: FileSource,
-    left: u64,
-}
-
-impl AudioSource for Trimmed {
-    fn info(&self) -> &SourceInfo {
-        self.inner.info()
-    }
-    fn read(&mut self, out: &mut AudioBlock) -> Result<usize> {
-        if self.left == 0 {
-            out.frames = 0;
-            return Ok(0);
-        }
-        let n = self.inner.read(out)?;
-        let n = (n as u64).min(self.left) as usize;
-        out.frames = n;
-        self.left -= n as u64;
-        Ok(n)
-    }
-    fn seek(&mut self, _frame: u64) -> Result<()> {
-        Err(LatheError::Invalid("trimmed sources do not seek".into()))
-    }
-    fn take_warnings(&mut self) -> Vec<String> {
-        self.inner.take_warnings()
-    }
-}
-
-fn open_trimmed(path: &Path, t: &Track) -> Result<Trimmed> {
-    let mut src = FileSource::open(path)?;
-    let info = src.info().clone();
-    let rate = f64::from(info.sample_rate);
-    let total = match info.total_frames {
-        Some(n) => n,
-        None => crate::analysis::analyze_file_with(path, 1)?.frames,
-    };
-    let start = (t.trim_start_s * rate).round() as u64;
-    let end_trim = (t.trim_end_s * rate).round() as u64;
-    if start + end_trim >= total {
-        return Err(LatheError::decode(path, "trims leave no audio"));
-    }
-    if start > 0 {
-        src.seek(start)?;
-    }
-    Ok(Trimmed {
-        inner: src,
-        left: total - start - end_trim,
-    })
-}
-
 /// File-name-safe version of a title.
 fn safe_name(s: &str) -> String {
     let cleaned: String = s
@@ -224,398 +172,6 @@ pub fn planned_files(session: &Session, d: &Delivery) -> Vec<PathBuf> {
         v.push(dir.join(format!("{stem}.cue")));
     }
     v
-}
-
-/// Track `t`'s chain for delivery `d`: the album chain without its limiter,
-/// the track's own modules, then the limiter at the delivery's ceiling.
-pub fn delivery_chain(session: &Session, t: &Track, d: &Delivery) -> ChainConfig {
-    let mut modules: Vec<ModuleConfig> = session
-        .chain
-        .modules
-        .iter()
-        .filter(|m| !matches!(m, ModuleConfig::Limiter(_)))
-        .cloned()
-        .collect();
-    modules.extend(t.modules.iter().cloned());
-    let mut lim: LimiterConfig = session.chain.limiter();
-    lim.ceiling_dbtp = d.ceiling_dbtp;
-    lim.bypass = false;
-    modules.push(ModuleConfig::Limiter(lim));
-    ChainConfig {
-        name: None,
-        target_lufs: None,
-        max_limiting_db: None,
-        modules,
-    }
-}
-
-struct Prepared {
-    spool: Spool,
-    pre: LoudnessSummary,
-    weights: Vec<f64>,
-    channels: usize,
-}
-
-/// Tracks already run through their pre-limiter chain and spooled, kept
-/// for later plans while the file, its trims, the pre-limiter modules and
-/// the rate stay the same: re-planning after a change of target, ceiling,
-/// balancing, gain, order, gaps or fades only reruns the limiter passes.
-/// Holds the spools of the latest plan only.
-#[derive(Default, Clone)]
-pub struct SpoolCache {
-    map: std::sync::Arc<
-        std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<Prepared>>>,
-    >,
-    hits: std::sync::Arc<std::sync::atomic::AtomicU64>,
-}
-
-impl SpoolCache {
-    /// An empty cache.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Tracks held.
-    pub fn len(&self) -> usize {
-        self.map.lock().map_or(0, |m| m.len())
-    }
-
-    /// Whether it holds nothing.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Tracks reused from the cache so far.
-    pub fn hits(&self) -> u64 {
-        self.hits.load(std::sync::atomic::Ordering::Relaxed)
-    }
-}
-
-/// Every track spooled, the limiter-only chains and the gains into the
-/// limiter, dB.
-/// The spools, limiter-only chains, gains into the limiter (dB) and the
-/// gain given up per track to respect `max_limiting_db` (dB, 0: none).
-type PreparedDelivery = (
-    Vec<std::sync::Arc<Prepared>>,
-    Vec<ChainConfig>,
-    Vec<f64>,
-    Vec<f64>,
-);
-
-/// The limit on the limiter's gain reduction for delivery `d`, dB: the
-/// delivery's own, else the album chain's.
-pub fn max_limiting_db(session: &Session, d: &Delivery) -> Option<f64> {
-    d.max_limiting_db.or(session.chain.max_limiting_db)
-}
-
-/// What a track's spool depends on.
-fn spool_key(path: &Path, t: &Track, cfg: &ChainConfig, rate: u32) -> String {
-    let pre: Vec<&ModuleConfig> = cfg
-        .modules
-        .iter()
-        .filter(|m| !matches!(m, ModuleConfig::Limiter(_)))
-        .collect();
-    format!(
-        "{}|{}|{}|{rate}|{}",
-        path.display(),
-        t.trim_start_s,
-        t.trim_end_s,
-        serde_json::to_string(&pre).unwrap_or_default()
-    )
-}
-
-/// Run every track of `session` through its chain for delivery `d`
-/// (spooled in `dir`) and find the gains into the limiter that balancing
-/// asks for. Returns the spools, the limiter-only chains and the gains, dB.
-fn prepare_delivery(
-    session: &Session,
-    paths: &[PathBuf],
-    d: &Delivery,
-    dir: &Path,
-    progress: &(dyn Fn(&str) + Sync),
-    cache: Option<&SpoolCache>,
-) -> Result<PreparedDelivery> {
-    let rate = d.rate_hz;
-    let chains: Vec<ChainConfig> = session
-        .tracks
-        .iter()
-        .map(|t| delivery_chain(session, t, d))
-        .collect();
-    let keys: Vec<String> = session
-        .tracks
-        .iter()
-        .zip(paths)
-        .zip(&chains)
-        .map(|((t, p), cfg)| spool_key(p, t, cfg, rate))
-        .collect();
-    let cached = |k: &str| -> Option<std::sync::Arc<Prepared>> {
-        let hit = cache?.map.lock().ok()?.get(k).cloned();
-        if let (Some(_), Some(c)) = (&hit, cache) {
-            c.hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-        hit
-    };
-    let prepared: Vec<std::sync::Arc<Prepared>> = session
-        .tracks
-        .par_iter()
-        .zip(paths.par_iter())
-        .zip(chains.par_iter())
-        .zip(keys.par_iter())
-        .map(|(((t, p), cfg), key)| -> Result<std::sync::Arc<Prepared>> {
-            if let Some(hit) = cached(key) {
-                return Ok(hit);
-            }
-            let mut src = open_trimmed(p, t)?;
-            let info = src.info().clone();
-            let mut chain = Chain::from_config(cfg, info.sample_rate, info.channels)
-                .map_err(|e| LatheError::decode(p, e.to_string()))?;
-            let mut gr = vec![0.0; cfg.modules.len() + 1];
-            let (spool, pre) = process_to_spool(&mut src, &mut chain, rate, dir, &|_| {}, &mut gr)?;
-            Ok(std::sync::Arc::new(Prepared {
-                spool,
-                pre,
-                weights: info.channel_weights.clone(),
-                channels: info.channels,
-            }))
-        })
-        .collect::<Result<_>>()?;
-    if let Some(c) = cache
-        && let Ok(mut m) = c.map.lock()
-    {
-        // Keep this plan's spools only.
-        m.clear();
-        for (k, p) in keys.iter().zip(&prepared) {
-            m.insert(k.clone(), p.clone());
-        }
-    }
-    let lim: Vec<ChainConfig> = chains.iter().map(limiter_only).collect();
-    let target = d.target_lufs.or(session.chain.target_lufs);
-    let offsets: Vec<f64> = session.tracks.iter().map(|t| t.gain_db).collect();
-    progress(&format!(
-        "{}: balancing ({:?})",
-        d.name, session.album.balance
-    ));
-    let gains: Vec<f64> = match (session.album.balance, target) {
-        (Balance::None, _) | (_, None) => offsets.clone(),
-        (Balance::Track, Some(t)) => prepared
-            .par_iter()
-            .zip(lim.par_iter())
-            .zip(offsets.par_iter())
-            .map(|((p, l), off)| {
-                let pre = p.pre.stats().integrated_lufs;
-                search_gain(&p.spool, l, rate, &p.weights, pre, t, &|_| {}).map(|(g, _, _)| g + off)
-            })
-            .collect::<Result<_>>()?,
-        (Balance::Album, Some(t)) => {
-            let album_lufs = |g: f64| -> Result<f64> {
-                let sums: Vec<LoudnessSummary> = prepared
-                    .par_iter()
-                    .zip(lim.par_iter())
-                    .zip(offsets.par_iter())
-                    .map(|((p, l), off)| limited_summary(&p.spool, l, rate, &p.weights, g + off))
-                    .collect::<Result<_>>()?;
-                let mut all = LoudnessSummary::default();
-                for s in &sums {
-                    all.merge(s);
-                }
-                Ok(all.stats().integrated_lufs)
-            };
-            let mut pre_all = LoudnessSummary::default();
-            for p in &prepared {
-                pre_all.merge(&p.pre);
-            }
-            let g0 = t - pre_all.stats().integrated_lufs;
-            let g = if g0.is_finite() {
-                secant(album_lufs, g0, t, &|_| {})?.0
-            } else {
-                0.0
-            };
-            offsets.iter().map(|o| g + o).collect()
-        }
-    };
-    // With a limit on limiting the target is a maximum: measure the peak
-    // gain reduction at the planned gains and give up what exceeds it
-    // (per track, or the same for every track when the album is balanced
-    // as one, so its balance holds).
-    let mut gains = gains;
-    let mut cuts = vec![0.0; gains.len()];
-    if let (Some(m), Some(_), false) = (
-        max_limiting_db(session, d),
-        target,
-        session.album.balance == Balance::None,
-    ) {
-        let peaks: Vec<f64> = prepared
-            .par_iter()
-            .zip(lim.par_iter())
-            .zip(gains.par_iter())
-            .map(|((p, l), g)| {
-                limiting_at(&p.spool, l, rate, p.channels, *g).map(|s| s.peak_gr_db())
-            })
-            .collect::<Result<_>>()?;
-        cuts = peaks.iter().map(|p| limiting_cut_db(*p, m)).collect();
-        if session.album.balance == Balance::Album {
-            let worst = cuts.iter().copied().fold(0.0, f64::max);
-            cuts.iter_mut().for_each(|c| *c = worst);
-        }
-        for (g, c) in gains.iter_mut().zip(&cuts) {
-            *g -= c;
-        }
-    }
-    Ok((prepared, lim, gains, cuts))
-}
-
-/// What playback needs to sound like delivery `d`: per track the gain into
-/// the limiter (dB) and the integrated loudness before and after (LUFS).
-#[derive(Debug, Clone)]
-pub struct DeliveryPlan {
-    /// The delivery.
-    pub delivery: Delivery,
-    /// Each track's chain for this delivery (album chain, track modules,
-    /// limiter at the delivery ceiling).
-    pub chains: Vec<ChainConfig>,
-    /// Gain into the limiter per track, dB.
-    pub gains_db: Vec<f64>,
-    /// Integrated loudness of each source track, LUFS.
-    pub input_lufs: Vec<f64>,
-    /// Integrated loudness of each rendered track, LUFS.
-    pub output_lufs: Vec<f64>,
-    /// True peak of each rendered track before fades and dither, dBTP.
-    pub output_tp_dbtp: Vec<f64>,
-    /// Short-term loudness of each rendered track every 100 ms, LUFS.
-    pub output_series: Vec<Vec<f64>>,
-    /// Integrated loudness of all rendered tracks together (gated as one
-    /// programme, before gaps and fades), LUFS.
-    pub album_lufs: f64,
-    /// How hard the limiter works on each rendered track.
-    pub output_limiting: Vec<LimitingStats>,
-    /// Gain given up per track to respect `max_limiting_db`, dB (0: none).
-    pub limiting_cuts_db: Vec<f64>,
-    /// The limit on the limiter's gain reduction in effect, dB.
-    pub max_limiting_db: Option<f64>,
-}
-
-/// Delivery `name` of the session (None: the first), or a one-line error
-/// naming the session file.
-pub fn find_delivery(
-    session: &Session,
-    session_path: &Path,
-    name: Option<&str>,
-) -> Result<Delivery> {
-    match name {
-        Some(n) => session
-            .deliveries
-            .iter()
-            .find(|d| d.name == n)
-            .cloned()
-            .ok_or_else(|| {
-                LatheError::Invalid(format!(
-                    "{}: no delivery named '{n}'",
-                    session_path.display()
-                ))
-            }),
-        None => session.deliveries.first().cloned().ok_or_else(|| {
-            LatheError::Invalid(format!("{}: has no delivery", session_path.display()))
-        }),
-    }
-}
-
-/// Plan delivery `name` (None: the first) of `session` (track paths
-/// relative to `session_path`'s folder) exactly as `lathe render` does,
-/// without writing anything.
-pub fn plan_delivery(
-    session: &Session,
-    session_path: &Path,
-    name: Option<&str>,
-    cache: Option<&SpoolCache>,
-) -> Result<DeliveryPlan> {
-    let d = find_delivery(session, session_path, name)?;
-    let paths: Vec<PathBuf> = session
-        .tracks
-        .iter()
-        .map(|t| session.track_path(session_path, t))
-        .collect();
-    let input_lufs: Vec<f64> = paths
-        .par_iter()
-        .map(|p| analyze_file(p).map(|a| a.loudness.integrated_lufs))
-        .collect::<Result<_>>()?;
-    let dir = std::env::temp_dir();
-    let (prepared, lim, gains, cuts) = prepare_delivery(session, &paths, &d, &dir, &|_| {}, cache)?;
-    // One pass per track through the gain and limiter, as the render makes
-    // it: loudness, true peak and the short-term curve for the History pane.
-    type Profile = (f64, f64, Vec<f64>, LoudnessSummary, LimitingStats);
-    let profiles: Vec<Profile> = prepared
-        .par_iter()
-        .zip(lim.par_iter())
-        .zip(gains.par_iter())
-        .map(|((p, l), g)| {
-            let mut meter = crate::analysis::loudness::LoudnessMeter::new(d.rate_hz, &p.weights);
-            meter.record_series();
-            let mut tps: Vec<crate::analysis::truepeak::TruePeakMeter> = (0..p.channels)
-                .map(|_| crate::analysis::truepeak::TruePeakMeter::new(d.rate_hz))
-                .collect();
-            let limiting = limit_spool(&p.spool, l, d.rate_hz, p.channels, *g, &mut |b| {
-                meter.push(&b.channels, b.frames);
-                for (t, c) in tps.iter_mut().zip(&b.channels) {
-                    t.push(&c[..b.frames]);
-                }
-                Ok(())
-            })?;
-            let tp = tps.iter().map(|t| t.true_peak()).fold(0.0, f64::max);
-            let series =
-                short_term_every_100ms(meter.short_term_series(), p.spool.frames(), d.rate_hz);
-            Ok((
-                meter.stats().integrated_lufs,
-                crate::units::linear_to_db(tp),
-                series,
-                meter.summary().clone(),
-                limiting,
-            ))
-        })
-        .collect::<Result<_>>()?;
-    let mut album = LoudnessSummary::default();
-    for p in &profiles {
-        album.merge(&p.3);
-    }
-    let album_lufs = album.stats().integrated_lufs;
-    let output_lufs = profiles.iter().map(|p| p.0).collect();
-    let output_tp_dbtp = profiles.iter().map(|p| p.1).collect();
-    let output_limiting = profiles.iter().map(|p| p.4).collect();
-    let output_series = profiles.into_iter().map(|p| p.2).collect();
-    let chains = session
-        .tracks
-        .iter()
-        .map(|t| delivery_chain(session, t, &d))
-        .collect();
-    let max_lim = max_limiting_db(session, &d);
-    Ok(DeliveryPlan {
-        delivery: d,
-        chains,
-        gains_db: gains,
-        input_lufs,
-        output_lufs,
-        output_tp_dbtp,
-        output_series,
-        album_lufs,
-        output_limiting,
-        limiting_cuts_db: cuts,
-        max_limiting_db: max_lim,
-    })
-}
-
-/// A short-term series recorded every 10 ms (index `k` is the 3 s window
-/// ending at sub-block `k + 300`) resampled to one value per 100 ms of the
-/// track, each the window ending there (the first 3 s repeat the first).
-pub fn short_term_every_100ms(series: &[f64], frames: u64, rate: u32) -> Vec<f64> {
-    let n = (frames * 10 / u64::from(rate)) as usize;
-    (0..n)
-        .map(|k| {
-            let i = (k * 10).saturating_sub(300);
-            series
-                .get(i.min(series.len().saturating_sub(1)))
-                .copied()
-                .unwrap_or(f64::NEG_INFINITY)
-        })
-        .collect()
 }
 
 /// Check everything that can be checked before writing anything.
@@ -672,14 +228,14 @@ pub fn preflight(opts: &RenderOptions) -> Result<(Session, Vec<Delivery>)> {
     // Outputs: unique, not inputs, not existing unless forced, folder writable.
     std::fs::create_dir_all(&opts.out_dir)
         .map_err(|e| LatheError::write(&opts.out_dir, format!("cannot create folder: {e}")))?;
-    crate::render::spool::remove_stale(&opts.out_dir);
+    crate::plan::spool::remove_stale(&opts.out_dir);
     let mut all: Vec<PathBuf> = Vec::new();
     for d in &deliveries {
         let dir = opts.out_dir.join(&d.name);
         std::fs::create_dir_all(&dir)
             .map_err(|e| LatheError::write(&dir, format!("cannot create folder: {e}")))?;
         // What renders killed hard left here (spools, half-written files).
-        crate::render::spool::remove_stale(&dir);
+        crate::plan::spool::remove_stale(&dir);
         let probe = dir.join(format!(".lathe-write-test-{}", std::process::id()));
         std::fs::write(&probe, b"")
             .map_err(|e| LatheError::write(&dir, format!("output folder is not writable: {e}")))?;
@@ -740,8 +296,11 @@ pub fn render_session(
             .ok_or_else(|| LatheError::Invalid(format!("bits {}", d.bits)))?;
         let dither = DitherKind::parse(&d.dither).unwrap_or(DitherKind::Tpdf);
         let rate = d.rate_hz;
-        let (prepared, lim, gains, cuts) =
-            prepare_delivery(&session, &paths, d, &dir, progress, None)?;
+        let plan = Plan::for_render(&session, &opts.session, d, &dir, progress)?;
+        let prepared = &plan.spooled;
+        let lim: Vec<ChainConfig> = plan.tracks.iter().map(|t| limiter_only(&t.chain)).collect();
+        let gains: Vec<f64> = plan.tracks.iter().map(|t| t.gain_db).collect();
+        let cuts: Vec<f64> = plan.tracks.iter().map(|t| t.limiting_cut_db).collect();
         let target = d.target_lufs.or(session.chain.target_lufs);
         let offsets: Vec<f64> = session.tracks.iter().map(|t| t.gain_db).collect();
         // Final per-track pass: limiter → fades → (per-track dither + file) and a post-limiter spool for the album.
@@ -830,7 +389,7 @@ pub fn render_session(
             .collect::<Result<_>>()?;
         let limitings: Vec<LimitingStats> = posts.iter().map(|p| p.1).collect();
         let posts: Vec<Option<Spool>> = posts.into_iter().map(|p| p.0).collect();
-        drop(prepared);
+        drop(plan);
         let mut written: Vec<(PathBuf, Option<usize>)> = Vec::new();
         if d.track_files {
             for (i, f) in files.iter().take(session.tracks.len()).enumerate() {

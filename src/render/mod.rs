@@ -3,6 +3,5 @@
 
 pub mod album;
 pub mod master;
-pub mod spool;
 
 pub use master::{MasterOptions, MasterReport, master_file};

@@ -16,9 +16,10 @@ use super::action::Action;
 use super::app::{App, Effect, TrackInfo};
 use super::keymap::{Key, Keymap};
 use super::theme::Theme;
-use crate::engine::session::{MeterSnapshot, PlayOptions, Playback, PlaybackPlan};
+use crate::engine::session::{MeterSnapshot, PlayOptions, Playback};
 use crate::engine::{Command, ListenMode};
 use crate::error::{LatheError, Result};
+use crate::plan::Plan;
 use crate::session::album::Session;
 
 static LOGGER: AtomicBool = AtomicBool::new(false);
@@ -274,7 +275,7 @@ fn install_signals() {
 /// Messages from background workers.
 enum Bg {
     Info(PathBuf, std::result::Result<TrackInfo, String>),
-    Plan(u64, std::result::Result<PlaybackPlan, String>),
+    Plan(u64, std::result::Result<Plan, String>),
     RenderProgress(String),
     RenderDone(std::result::Result<Vec<crate::render::album::FileReport>, String>),
 }
@@ -305,7 +306,7 @@ pub fn measure(path: &Path) -> Result<TrackInfo> {
         }
         frames += n as u64;
     }
-    let series = crate::render::album::short_term_every_100ms(
+    let series = crate::plan::delivery::short_term_every_100ms(
         lm.short_term_series(),
         frames,
         info.sample_rate,
@@ -333,7 +334,7 @@ struct Runner {
     planning: bool,
     replan_at: Option<Instant>,
     rendering: bool,
-    spools: crate::render::album::SpoolCache,
+    spools: crate::plan::delivery::SpoolCache,
     /// Recent (time, playhead s, A/B, meters), to show what a remote
     /// listener hears now.
     heard: std::collections::VecDeque<(Instant, f64, bool, MeterSnapshot)>,
@@ -371,7 +372,7 @@ impl Runner {
             planning: false,
             replan_at: None,
             rendering: false,
-            spools: crate::render::album::SpoolCache::new(),
+            spools: crate::plan::delivery::SpoolCache::new(),
             heard: std::collections::VecDeque::new(),
         }
     }
@@ -402,13 +403,8 @@ impl Runner {
         let tx = self.tx.clone();
         let cache = self.spools.clone();
         std::thread::spawn(move || {
-            let r = PlaybackPlan::from_session_cached(
-                &session,
-                &file,
-                delivery.as_deref(),
-                Some(&cache),
-            )
-            .map_err(|e| e.to_string());
+            let r = Plan::from_session_cached(&session, &file, delivery.as_deref(), Some(&cache))
+                .map_err(|e| e.to_string());
             let _ = tx.send(Bg::Plan(generation, r));
         });
     }
@@ -421,7 +417,7 @@ impl Runner {
             .deliveries
             .get(app.delivery)
             .map(|d| d.name.clone());
-        match PlaybackPlan::provisional(&app.session, &app.session_file(), delivery.as_deref()) {
+        match Plan::provisional(&app.session, &app.session_file(), delivery.as_deref()) {
             Ok(plan) => self.take_plan(plan, app, false),
             Err(e) => app.error(format!("playback: {e}")),
         }
@@ -449,7 +445,7 @@ impl Runner {
 
     /// A new plan: continue on the same timeline with new gains, or
     /// reopen at the same place when the timeline changed.
-    fn take_plan(&mut self, plan: PlaybackPlan, app: &mut App, exact: bool) {
+    fn take_plan(&mut self, plan: Plan, app: &mut App, exact: bool) {
         let same_timeline = self.playback.as_ref().is_some_and(|pb| {
             pb.plan.tracks.len() == plan.tracks.len()
                 && pb.timeline == plan.timeline(pb.rate)
@@ -628,7 +624,7 @@ impl Runner {
                             if which.is_some_and(|w| w != k) {
                                 continue;
                             }
-                            let cfg = crate::render::album::delivery_chain(
+                            let cfg = crate::plan::delivery::delivery_chain(
                                 &app.session,
                                 &app.session.tracks[k],
                                 d,

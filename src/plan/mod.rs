@@ -1,17 +1,36 @@
-//! The plan playback plays: the tracks with their chains, gains into the
-//! limiter and level-match gains, planned exactly as `lathe render` plans
-//! them (or for one file as `lathe master` does), and their timeline.
+//! The plan layer: what to play or write, decided before the first sample.
+//!
+//! A [`Plan`] is made from an album session and one of its deliveries
+//! ([`Plan::from_session`], [`Plan::for_render`]) or from one file and a
+//! chain ([`Plan::file`]): each track's file, trims, chain (limiter at the
+//! delivery's ceiling), gain into the limiter, level-match gain, and its
+//! place on the album timeline ([`timeline`]: gaps on CD frames,
+//! crossfades, fades). Gains come from [`delivery`] (each track through its
+//! pre-limiter chain at the source rate, converted to the delivery rate and
+//! spooled, cached between plans; balancing by the secant search in
+//! [`gain`]).
+//!
+//! Two consumers, neither importing the other: `render` writes a plan
+//! (tracks, album file, CUE, reports) and `engine` plays one; `lathe
+//! master`, `lathe render`, `lathe play` and the interface all get their
+//! plans here. What may import what: `plan` → `dsp`, `io`, `analysis`,
+//! `session`; `render` and `engine` → `plan`; nothing here imports them.
 
 use std::path::{Path, PathBuf};
 
-use super::timeline::{Placement, Timeline};
+pub mod delivery;
+pub mod gain;
+pub mod spool;
+pub mod timeline;
+
+use self::timeline::{Placement, Timeline};
 use crate::dsp::chain::Chain;
 use crate::error::{LatheError, Result};
 use crate::io::{AudioSource, FileSource};
 use crate::session::album::FadeCurve;
 use crate::session::chain::ChainConfig;
 
-/// One track of a [`PlaybackPlan`].
+/// One track of a [`Plan`].
 #[derive(Debug, Clone)]
 pub struct PlanTrack {
     /// The audio file.
@@ -50,11 +69,13 @@ pub struct PlanTrack {
     pub planned_series: Vec<f64>,
     /// How hard the limiter works on the rendered track as planned.
     pub planned_limiting: Option<crate::dsp::limiter::LimitingStats>,
+    /// Gain given up to respect `max_limiting_db`, dB (0: none).
+    pub limiting_cut_db: f64,
 }
 
 /// Everything playback needs, decided before the first sample plays.
 #[derive(Debug, Clone)]
-pub struct PlaybackPlan {
+pub struct Plan {
     /// Preferred output rate (the delivery's, or the file's), Hz.
     pub rate: u32,
     /// The tracks in play order.
@@ -64,9 +85,12 @@ pub struct PlaybackPlan {
     /// The most gain any track gives up to respect `max_limiting_db`, dB
     /// (0: none; the target is then missed by about this much).
     pub limiting_cut_db: f64,
+    /// Each track run through its pre-limiter chain and spooled at `rate`
+    /// (plans made for rendering; empty otherwise).
+    pub spooled: Vec<std::sync::Arc<delivery::Prepared>>,
 }
 
-impl PlaybackPlan {
+impl Plan {
     /// One file through `chain` with `gain_db` into the limiter and
     /// `match_db` to level-match the original.
     pub fn file(path: &Path, chain: &ChainConfig, gain_db: f64, match_db: f64) -> Result<Self> {
@@ -89,6 +113,7 @@ impl PlaybackPlan {
             rate: info.sample_rate,
             planned_album_lufs: None,
             limiting_cut_db: 0.0,
+            spooled: Vec::new(),
             tracks: vec![PlanTrack {
                 path: path.to_path_buf(),
                 title: path
@@ -111,6 +136,7 @@ impl PlaybackPlan {
                 planned_tp_dbtp: None,
                 planned_series: Vec::new(),
                 planned_limiting: None,
+                limiting_cut_db: 0.0,
             }],
         })
     }
@@ -123,7 +149,7 @@ impl PlaybackPlan {
         Self::from_session(&session, session_path, delivery)
     }
 
-    /// [`PlaybackPlan::session`] for a session already in memory (track
+    /// [`Plan::session`] for a session already in memory (track
     /// paths relative to `session_path`'s folder).
     pub fn from_session(
         session: &crate::session::album::Session,
@@ -133,15 +159,15 @@ impl PlaybackPlan {
         Self::from_session_cached(session, session_path, delivery, None)
     }
 
-    /// [`PlaybackPlan::from_session`] reusing the spooled tracks in `cache`
+    /// [`Plan::from_session`] reusing the spooled tracks in `cache`
     /// that have not changed since the last plan (and keeping this plan's).
     pub fn from_session_cached(
         session: &crate::session::album::Session,
         session_path: &Path,
         delivery: Option<&str>,
-        cache: Option<&crate::render::album::SpoolCache>,
+        cache: Option<&self::delivery::SpoolCache>,
     ) -> Result<Self> {
-        let plan = crate::render::album::plan_delivery(session, session_path, delivery, cache)?;
+        let plan = self::delivery::plan_delivery(session, session_path, delivery, cache)?;
         let matches: Vec<f64> = plan
             .input_lufs
             .iter()
@@ -167,14 +193,48 @@ impl PlaybackPlan {
             t.planned_tp_dbtp = plan.output_tp_dbtp.get(k).copied();
             t.planned_series = plan.output_series.get(k).cloned().unwrap_or_default();
             t.planned_limiting = plan.output_limiting.get(k).copied();
+            t.limiting_cut_db = plan.limiting_cuts_db.get(k).copied().unwrap_or(0.0);
         }
         me.planned_album_lufs = Some(plan.album_lufs).filter(|v| v.is_finite());
         me.limiting_cut_db = plan.limiting_cuts_db.iter().copied().fold(0.0, f64::max);
         Ok(me)
     }
 
+    /// The plan `lathe render` writes for delivery `d` of `session` (track
+    /// paths relative to `session_path`'s folder): every track spooled in
+    /// `spool_dir` and kept in [`Plan::spooled`], with the gains balancing
+    /// asks for. The same planning as [`Plan::from_session`], which plays it.
+    pub fn for_render(
+        session: &crate::session::album::Session,
+        session_path: &Path,
+        d: &crate::session::album::Delivery,
+        spool_dir: &Path,
+        progress: &(dyn Fn(&str) + Sync),
+    ) -> Result<Self> {
+        let paths: Vec<PathBuf> = session
+            .tracks
+            .iter()
+            .map(|t| session.track_path(session_path, t))
+            .collect();
+        let (prepared, _lim, gains, cuts) =
+            delivery::prepare_delivery(session, &paths, d, spool_dir, progress, None)?;
+        let chains: Vec<ChainConfig> = session
+            .tracks
+            .iter()
+            .map(|t| delivery::delivery_chain(session, t, d))
+            .collect();
+        let matches = vec![0.0; session.tracks.len()];
+        let mut me = Self::assemble(session, session_path, d.rate_hz, &chains, &gains, &matches)?;
+        for (t, c) in me.tracks.iter_mut().zip(&cuts) {
+            t.limiting_cut_db = *c;
+        }
+        me.limiting_cut_db = cuts.iter().copied().fold(0.0, f64::max);
+        me.spooled = prepared;
+        Ok(me)
+    }
+
     /// A plan that can start playing at once, before the gains are known:
-    /// the same tracks, timeline and chains as [`PlaybackPlan::from_session`],
+    /// the same tracks, timeline and chains as [`Plan::from_session`],
     /// each track at its own gain offset only and without level matching.
     /// Its exact gains then replace these without a reopen (same timeline).
     pub fn provisional(
@@ -182,11 +242,11 @@ impl PlaybackPlan {
         session_path: &Path,
         delivery: Option<&str>,
     ) -> Result<Self> {
-        let d = crate::render::album::find_delivery(session, session_path, delivery)?;
+        let d = self::delivery::find_delivery(session, session_path, delivery)?;
         let chains: Vec<ChainConfig> = session
             .tracks
             .iter()
-            .map(|t| crate::render::album::delivery_chain(session, t, &d))
+            .map(|t| self::delivery::delivery_chain(session, t, &d))
             .collect();
         let gains: Vec<f64> = session.tracks.iter().map(|t| t.gain_db).collect();
         let matches = vec![0.0; session.tracks.len()];
@@ -240,6 +300,7 @@ impl PlaybackPlan {
                 planned_tp_dbtp: None,
                 planned_series: Vec::new(),
                 planned_limiting: None,
+                limiting_cut_db: 0.0,
             });
         }
         Ok(Self {
@@ -247,6 +308,7 @@ impl PlaybackPlan {
             tracks,
             planned_album_lufs: None,
             limiting_cut_db: 0.0,
+            spooled: Vec::new(),
         })
     }
 
@@ -298,7 +360,7 @@ pub fn gain_plan(path: &Path, chain: &ChainConfig) -> Result<(f64, f64)> {
     let mut built = Chain::from_config(&cfg, info.sample_rate, info.channels)?;
     let mut gr = vec![0.0; cfg.modules.len() + 1];
     let dir = std::env::temp_dir();
-    let (spool, pre) = crate::render::master::process_to_spool(
+    let (spool, pre) = self::gain::process_to_spool(
         &mut source,
         &mut built,
         info.sample_rate,
@@ -306,8 +368,8 @@ pub fn gain_plan(path: &Path, chain: &ChainConfig) -> Result<(f64, f64)> {
         &|_| {},
         &mut gr,
     )?;
-    let lim = crate::render::master::limiter_only(&cfg);
-    let (g, _, _) = crate::render::master::search_gain(
+    let lim = self::gain::limiter_only(&cfg);
+    let (g, _, _) = self::gain::search_gain(
         &spool,
         &lim,
         info.sample_rate,

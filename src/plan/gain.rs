@@ -1,0 +1,407 @@
+//! Gain planning: run a track's pre-limiter chain once into a spool at the
+//! delivery rate, then find the gain into the true-peak limiter that meets a
+//! loudness target by the secant method over the spool (each pass runs the
+//! limiter and a BS.1770 meter, hundreds of times real time), and measure how
+//! hard the limiter works at a gain. `lathe master`, `lathe render` and
+//! playback plans all use these, so they agree by construction.
+
+use std::path::Path;
+
+use super::spool::Spool;
+use crate::analysis::loudness::{LoudnessMeter, LoudnessSummary};
+use crate::cancel;
+use crate::dsp::chain::Chain;
+use crate::dsp::limiter::LimitingStats;
+use crate::error::{LatheError, Result};
+use crate::io::resample::Resampler;
+use crate::io::{AudioBlock, AudioSource};
+use crate::session::chain::{ChainConfig, ModuleConfig};
+
+/// Frames per block in the offline passes (spooling, limiting, measuring).
+pub const BLOCK: usize = 8192;
+
+/// Loudness search stops within this many LU of the target.
+pub const SEARCH_TOLERANCE_LU: f64 = 0.05;
+/// Most limiter passes the loudness search makes.
+pub const MAX_PASSES: usize = 10;
+
+/// Fill `block` with up to `left` frames of silence (flushing a latency),
+/// counting them off `left`.
+fn fill_silence(block: &mut AudioBlock, left: &mut usize) {
+    let k = (*left).min(block.capacity());
+    for ch in &mut block.channels {
+        ch[..k].iter_mut().for_each(|v| *v = 0.0);
+    }
+    block.frames = k;
+    *left -= k;
+}
+
+/// Remove up to `left` frames from the front of `block` (a latency not yet
+/// dropped), counting them off `left`.
+fn drop_front(block: &mut AudioBlock, left: &mut usize) {
+    if *left == 0 {
+        return;
+    }
+    let d = (*left).min(block.frames);
+    for ch in &mut block.channels {
+        ch.copy_within(d..block.frames, 0);
+    }
+    block.frames -= d;
+    *left -= d;
+}
+
+/// Run the chain's pre-limiter modules over `source`, convert to `out_rate`,
+/// and spool the result. Returns the spool and its integrated loudness.
+pub fn process_to_spool(
+    source: &mut dyn AudioSource,
+    chain: &mut Chain,
+    out_rate: u32,
+    spool_dir: &Path,
+    progress: &(dyn Fn(u64) + Sync),
+    gr: &mut [f64],
+) -> Result<(Spool, LoudnessSummary)> {
+    let info = source.info().clone();
+    let channels = info.channels;
+    let mut spool = Spool::create(spool_dir, channels)?;
+    let mut resampler = if out_rate != info.sample_rate {
+        Some(Resampler::new(info.sample_rate, out_rate, channels)?)
+    } else {
+        None
+    };
+    let mut meter = LoudnessMeter::new(out_rate, &info.channel_weights);
+    // Two stages on two threads: decode + chain here, conversion + metering
+    // + spooling in a helper, connected by a short queue of blocks.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(AudioBlock, bool)>(4);
+    let (free_tx, free_rx) = std::sync::mpsc::channel::<AudioBlock>();
+    for _ in 0..6 {
+        let _ = free_tx.send(AudioBlock::new(channels, BLOCK));
+    }
+    let spool_ref = &mut spool;
+    let meter_ref = &mut meter;
+    let mut writer = |rx: std::sync::mpsc::Receiver<(AudioBlock, bool)>| -> Result<()> {
+        let mut converted: Vec<Vec<f32>> = vec![Vec::new(); channels];
+        let mut out_block = AudioBlock::new(channels, BLOCK * 8 + 64);
+        while let Ok((block, last)) = rx.recv() {
+            match resampler.as_mut() {
+                None => {
+                    meter_ref.push(&block.channels, block.frames);
+                    spool_ref.write(&block)?;
+                }
+                Some(r) => {
+                    for c in &mut converted {
+                        c.clear();
+                    }
+                    r.process(&block, &mut converted)?;
+                    if last {
+                        r.finish(&mut converted)?;
+                    }
+                    let n = converted[0].len();
+                    let mut pos = 0;
+                    while pos < n {
+                        let k = (n - pos).min(out_block.capacity());
+                        for (d, s) in out_block.channels.iter_mut().zip(&converted) {
+                            d[..k].copy_from_slice(&s[pos..pos + k]);
+                        }
+                        out_block.frames = k;
+                        meter_ref.push(&out_block.channels, k);
+                        spool_ref.write(&out_block)?;
+                        pos += k;
+                    }
+                }
+            }
+            let _ = free_tx.send(block);
+            if last {
+                break;
+            }
+        }
+        Ok(())
+    };
+    let mut reader = |tx: std::sync::mpsc::SyncSender<(AudioBlock, bool)>| -> Result<()> {
+        let mut to_drop = chain.latency_pre();
+        let mut flush_left = to_drop;
+        loop {
+            cancel::check()?;
+            let mut block = free_rx
+                .recv()
+                .unwrap_or_else(|_| AudioBlock::new(channels, BLOCK));
+            let n = source.read(&mut block)?;
+            let last_input = n == 0;
+            if last_input {
+                // Flush the chain's latency with silence.
+                fill_silence(&mut block, &mut flush_left);
+            } else {
+                progress(n as u64);
+            }
+            chain.process_pre(&mut block);
+            for (g, (_, r)) in gr.iter_mut().zip(chain.gain_reductions()) {
+                *g = g.max(r);
+            }
+            // Drop the first `latency` frames so the output lines up with the input.
+            drop_front(&mut block, &mut to_drop);
+            let done = last_input && flush_left == 0;
+            if tx.send((block, done)).is_err() || done {
+                return Ok(());
+            }
+        }
+    };
+    let (read_result, write_result) = std::thread::scope(|s| {
+        let w = s.spawn(move || writer(rx));
+        let r = reader(tx);
+        (r, w.join())
+    });
+    match write_result {
+        Ok(r) => r?,
+        Err(_) => return Err(LatheError::Invalid("the conversion stage failed".into())),
+    }
+    read_result?;
+    spool.finish()?;
+    Ok((spool, meter.summary().clone()))
+}
+
+/// Run the loudness-target gain and the limiter over a spool, latency
+/// removed, handing each output block to `sink`. Returns how hard the
+/// limiter worked (peak and time-weighted gain reduction).
+pub fn limit_spool(
+    spool: &Spool,
+    limiter_chain: &ChainConfig,
+    rate: u32,
+    channels: usize,
+    gain_db: f64,
+    sink: &mut dyn FnMut(&mut AudioBlock) -> Result<()>,
+) -> Result<LimitingStats> {
+    limit_range(
+        spool,
+        limiter_chain,
+        rate,
+        channels,
+        gain_db,
+        0,
+        u64::MAX,
+        sink,
+    )
+}
+
+/// [`limit_spool`] for output frames `start..end` only: the limiter starts
+/// fresh at `start` (callers that need a settled state start earlier and
+/// discard the first output).
+#[allow(clippy::too_many_arguments)]
+pub fn limit_range(
+    spool: &Spool,
+    limiter_chain: &ChainConfig,
+    rate: u32,
+    channels: usize,
+    gain_db: f64,
+    start: u64,
+    end: u64,
+    sink: &mut dyn FnMut(&mut AudioBlock) -> Result<()>,
+) -> Result<LimitingStats> {
+    let mut chain = Chain::from_config(limiter_chain, rate, channels)?;
+    chain.jump_target_gain_db(gain_db);
+    let mut reader = spool.reader_at(start)?;
+    let mut block = AudioBlock::new(channels, BLOCK);
+    let mut to_drop = chain.latency_post();
+    let mut flush_left = to_drop;
+    let mut out_pos = start;
+    while out_pos < end {
+        cancel::check()?;
+        let n = reader.read(&mut block)?;
+        if n == 0 {
+            if flush_left == 0 {
+                break;
+            }
+            fill_silence(&mut block, &mut flush_left);
+        }
+        chain.process_post(&mut block);
+        drop_front(&mut block, &mut to_drop);
+        let keep = (end - out_pos).min(block.frames as u64) as usize;
+        block.frames = keep;
+        out_pos += keep as u64;
+        if keep > 0 {
+            sink(&mut block)?;
+        }
+    }
+    Ok(chain.limiter_stats())
+}
+
+/// Integrated loudness after the gain and limiter, measured on two halves
+/// in parallel. The second half's limiter starts 4 s early (its release has
+/// settled long before) and its meter gets the 3 s window history it needs,
+/// so the result matches one sequential pass to within 0.01 LU.
+fn limited_loudness(
+    spool: &Spool,
+    limiter_chain: &ChainConfig,
+    rate: u32,
+    weights: &[f64],
+    gain_db: f64,
+) -> Result<f64> {
+    Ok(
+        limited_summary(spool, limiter_chain, rate, weights, gain_db)?
+            .stats()
+            .integrated_lufs,
+    )
+}
+
+/// The loudness summary of a spool after gain and limiter (see
+/// `limited_loudness`), mergeable across tracks.
+pub fn limited_summary(
+    spool: &Spool,
+    limiter_chain: &ChainConfig,
+    rate: u32,
+    weights: &[f64],
+    gain_db: f64,
+) -> Result<LoudnessSummary> {
+    use crate::analysis::loudness::subblock_start;
+    let channels = weights.len();
+    let subs = spool.frames() * 100 / u64::from(rate);
+    let mid_sub = subs / 2;
+    if mid_sub < 1000 {
+        let mut meter = LoudnessMeter::new(rate, weights);
+        limit_spool(spool, limiter_chain, rate, channels, gain_db, &mut |b| {
+            meter.push(&b.channels, b.frames);
+            Ok(())
+        })?;
+        return Ok(meter.summary().clone());
+    }
+    let mid = subblock_start(mid_sub, rate);
+    let warm_sub = mid_sub - 400;
+    let warm = subblock_start(warm_sub, rate);
+    let (a, b) = rayon::join(
+        || -> Result<crate::analysis::loudness::LoudnessSummary> {
+            let mut meter = LoudnessMeter::new(rate, weights);
+            limit_range(
+                spool,
+                limiter_chain,
+                rate,
+                channels,
+                gain_db,
+                0,
+                mid,
+                &mut |b| {
+                    meter.push(&b.channels, b.frames);
+                    Ok(())
+                },
+            )?;
+            Ok(meter.summary().clone())
+        },
+        || -> Result<crate::analysis::loudness::LoudnessSummary> {
+            let mut meter = LoudnessMeter::for_chunk(rate, weights, warm, mid_sub - 300, mid_sub);
+            limit_range(
+                spool,
+                limiter_chain,
+                rate,
+                channels,
+                gain_db,
+                warm,
+                u64::MAX,
+                &mut |b| {
+                    meter.push(&b.channels, b.frames);
+                    Ok(())
+                },
+            )?;
+            Ok(meter.summary().clone())
+        },
+    );
+    let mut summary = a?;
+    summary.merge(&b?);
+    Ok(summary)
+}
+
+/// Search the gain into the limiter that brings the spool to `target` LUFS
+/// (see the module docs). Returns (gain dB, measured LUFS, passes).
+pub fn search_gain(
+    spool: &Spool,
+    limiter_chain: &ChainConfig,
+    rate: u32,
+    weights: &[f64],
+    pre_lufs: f64,
+    target: f64,
+    progress: &dyn Fn(usize),
+) -> Result<(f64, f64, usize)> {
+    if !pre_lufs.is_finite() {
+        return Ok((0.0, f64::NEG_INFINITY, 0));
+    }
+    secant(
+        |g| limited_loudness(spool, limiter_chain, rate, weights, g),
+        target - pre_lufs,
+        target,
+        progress,
+    )
+}
+
+/// Secant search for the gain `g` (dB, −40..40) with `loudness(g) = target`,
+/// starting at `g0`: stops within [`SEARCH_TOLERANCE_LU`] or after
+/// `MAX_PASSES` evaluations and returns the best (gain, loudness, passes).
+/// Steps are limited to 12 dB; a flat slope falls back to a 1:1 step.
+pub fn secant(
+    loudness: impl Fn(f64) -> Result<f64>,
+    g0: f64,
+    target: f64,
+    progress: &dyn Fn(usize),
+) -> Result<(f64, f64, usize)> {
+    let mut g0 = g0.clamp(-40.0, 40.0);
+    let mut l0 = loudness(g0)?;
+    let mut passes = 1;
+    progress(passes);
+    let mut best = (g0, l0);
+    if (l0 - target).abs() <= SEARCH_TOLERANCE_LU {
+        return Ok((g0, l0, passes));
+    }
+    let mut g1 = (g0 + (target - l0)).clamp(-40.0, 40.0);
+    while passes < MAX_PASSES {
+        let l1 = loudness(g1)?;
+        passes += 1;
+        progress(passes);
+        if (l1 - target).abs() < (best.1 - target).abs() {
+            best = (g1, l1);
+        }
+        if (l1 - target).abs() <= SEARCH_TOLERANCE_LU {
+            return Ok((g1, l1, passes));
+        }
+        let slope = (l1 - l0) / (g1 - g0);
+        let step = if slope.is_finite() && slope > 0.05 {
+            (target - l1) / slope
+        } else {
+            target - l1
+        };
+        let g2 = (g1 + step.clamp(-12.0, 12.0)).clamp(-40.0, 40.0);
+        if (g2 - g1).abs() < 0.001 {
+            break;
+        }
+        g0 = g1;
+        l0 = l1;
+        g1 = g2;
+    }
+    Ok((best.0, best.1, passes))
+}
+
+/// How hard the limiter works on `spool` at `gain_db` into it (one pass,
+/// nothing written).
+pub fn limiting_at(
+    spool: &Spool,
+    limiter_chain: &ChainConfig,
+    rate: u32,
+    channels: usize,
+    gain_db: f64,
+) -> Result<LimitingStats> {
+    limit_spool(spool, limiter_chain, rate, channels, gain_db, &mut |_| {
+        Ok(())
+    })
+}
+
+/// The gain to give up (dB, ≥ 0) so that the limiter's largest gain
+/// reduction, `peak_gr_db` at the planned gain, stays within `max_db`.
+/// Exact: the peak reduction is the largest (true peak ÷ ceiling) of the
+/// signal into the limiter, which moves dB for dB with the gain.
+pub fn limiting_cut_db(peak_gr_db: f64, max_db: f64) -> f64 {
+    (peak_gr_db - max_db).max(0.0)
+}
+
+/// A chain holding only `cfg`'s limiter.
+pub fn limiter_only(cfg: &ChainConfig) -> ChainConfig {
+    ChainConfig {
+        name: None,
+        target_lufs: None,
+        max_limiting_db: None,
+        modules: vec![ModuleConfig::Limiter(cfg.limiter())],
+    }
+}
