@@ -83,7 +83,10 @@ fn main() {
         // A session refuses the same file twice: fifteen names for one file.
         let name = format!("four{k}.wav");
         std::fs::hard_link(&wav, dir.path().join(&name)).expect("link");
-        session.push_str(&format!("[[track]]\npath = \"{name}\"\ntitle = \"t{k}\"\ngain_db = {:.1}\n", (k % 5) as f64 * -0.7));
+        session.push_str(&format!(
+            "[[track]]\npath = \"{name}\"\ntitle = \"t{k}\"\ngain_db = {:.1}\n",
+            (k % 5) as f64 * -0.7
+        ));
     }
     session.push_str("[[delivery]]\nname = \"f\"\nformat = \"wav\"\nbits = \"32f\"\nrate_hz = 48000\nceiling_dbtp = -1.0\n");
     let sp = dir.path().join("hour.toml");
@@ -93,22 +96,34 @@ fn main() {
     let mut sess = Session::load(&sp).expect("load");
     let t = Instant::now();
     let first = Plan::from_session_cached(&sess, &sp, None, Some(&cache)).expect("plan");
-    println!("  planning an hour-long album: {:.2} s", t.elapsed().as_secs_f64());
+    println!(
+        "  planning an hour-long album: {:.2} s",
+        t.elapsed().as_secs_f64()
+    );
     let mut check = vec![("first", sess.clone(), first)];
     sess.chain.target_lufs = Some(-16.0);
     let t = Instant::now();
     let p = Plan::from_session_cached(&sess, &sp, None, Some(&cache)).expect("replan");
-    println!("  again after a target change: {:.2} s", t.elapsed().as_secs_f64());
+    println!(
+        "  again after a target change: {:.2} s",
+        t.elapsed().as_secs_f64()
+    );
     check.push(("target", sess.clone(), p));
     sess.deliveries[0].ceiling_dbtp = -2.0;
     let t = Instant::now();
     let p = Plan::from_session_cached(&sess, &sp, None, Some(&cache)).expect("replan");
-    println!("  again after a ceiling change: {:.2} s", t.elapsed().as_secs_f64());
+    println!(
+        "  again after a ceiling change: {:.2} s",
+        t.elapsed().as_secs_f64()
+    );
     check.push(("ceiling", sess.clone(), p));
     sess.album.balance = Balance::Track;
     let t = Instant::now();
     let p = Plan::from_session_cached(&sess, &sp, None, Some(&cache)).expect("replan");
-    println!("  again after a balance change (album → track): {:.2} s", t.elapsed().as_secs_f64());
+    println!(
+        "  again after a balance change (album → track): {:.2} s",
+        t.elapsed().as_secs_f64()
+    );
     check.push(("balance", sess.clone(), p));
     println!("  spooled tracks reused: {}", cache.hits());
 }

@@ -579,24 +579,24 @@ fn a_lost_device_falls_back_to_the_silent_output_and_keeps_playing() {
 }
 
 #[test]
-fn a_delivery_at_another_rate_plays_converted_in_real_time() {
+fn a_delivery_at_another_rate_plays_exactly_as_it_renders_on_a_device_at_any_rate() {
     use lathe::engine::session::{PlayOptions, Playback};
     use lathe::plan::Plan;
     let dir = tempfile::tempdir().expect("tmp");
     let session = write_album(dir.path());
-    // The same album delivered at 44.1 kHz from 48 kHz files. The render
-    // runs the pre-limiter modules at the file rate and converts before the
-    // limiter; the engine converts first. With the test's white noise (flat
-    // to 24 kHz) an active compressor sees 0.8 dB less energy after
-    // conversion and the two differ by 0.23 LU, so the compressor is kept
-    // idle here (threshold 0 dB): the check is the conversion path itself.
+    // The same album delivered at 44.1 kHz from 48 kHz files, with the
+    // compressor working (threshold −24 dB), heard on a 48 kHz device.
     let text = std::fs::read_to_string(&session)
         .expect("read")
-        .replace("rate_hz = 48000", "rate_hz = 44100")
-        .replace("threshold_db = -24.0", "threshold_db = 0.0");
+        .replace("rate_hz = 48000", "rate_hz = 44100");
+    assert!(text.contains("threshold_db = -24.0"));
     std::fs::write(&session, text).expect("write");
     let album = render_album(&session, &dir.path().join("out"));
-    let rendered = lathe::analysis::analyze_file(&album).expect("analyze");
+    let rendered: Vec<f32> = hound::WavReader::open(&album)
+        .expect("wav")
+        .samples::<f32>()
+        .map(|s| s.expect("s"))
+        .collect();
     let plan = Plan::session(&session, None).expect("plan");
     assert_eq!(plan.rate, 44_100);
     let capture = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -606,30 +606,96 @@ fn a_delivery_at_another_rate_plays_converted_in_real_time() {
             force_null: true,
             freewheel: true,
             capture: Some(capture.clone()),
+            output_rate: Some(48_000),
             ..PlayOptions::default()
         },
     )
     .expect("open");
-    assert_eq!(p.rate, 44_100);
-    assert_eq!(p.timeline.total(), rendered.frames);
+    assert_eq!((p.rate, p.device_rate), (44_100, 48_000));
+    assert_eq!(p.timeline.total() as usize * 2, rendered.len());
     p.send(Command::Play);
     wait_until("the end", || p.finished());
     std::thread::sleep(std::time::Duration::from_millis(100));
     let lat = p.latency();
     drop(p);
+    // What the engine produced before the device's conversion is the render.
     let heard = capture.lock().expect("capture").clone();
-    let n = rendered.frames as usize;
-    let l: Vec<f32> = (0..n).map(|i| heard[(lat + i) * 2]).collect();
-    let r: Vec<f32> = (0..n).map(|i| heard[(lat + i) * 2 + 1]).collect();
-    let (stats, _, _) = lathe::analysis::analyze_planar(&[l, r], 44_100, &[1.0, 1.0]);
-    // The render converts between its pre- and post-limiter stages, the
-    // engine before the chain: the same loudness, not the same samples.
+    assert!(heard.len() >= rendered.len() + lat * 2);
+    let mut worst = (0.0f32, 0usize);
+    for (i, r) in rendered.iter().enumerate() {
+        let d = (heard[lat * 2 + i] - r).abs();
+        if d > worst.0 {
+            worst = (d, i / 2);
+        }
+    }
     assert!(
-        (stats.integrated_lufs - rendered.loudness.integrated_lufs).abs() < 0.2,
-        "played {:.2} LUFS, rendered {:.2} LUFS",
-        stats.integrated_lufs,
-        rendered.loudness.integrated_lufs
+        worst.0 <= 1e-6,
+        "playback at 44.1 kHz differs from the render by {} at frame {}",
+        worst.0,
+        worst.1
     );
+}
+
+/// The device's conversion itself: a 1 kHz tone played from a 44.1 kHz plan
+/// on a 48 kHz output comes out at 1 kHz and the same level, clean, and the
+/// output clock runs at the device's rate.
+#[test]
+fn the_output_conversion_for_a_device_keeps_pitch_level_and_clock() {
+    let (mut in_tx, in_rx) = rtrb::RingBuffer::<f32>::new(44_100 * 4);
+    let (mut cmd_tx, cmd_rx) = rtrb::RingBuffer::<Command>::new(16);
+    let (tap_tx, _tap_rx) = rtrb::RingBuffer::<f32>::new(44_100 * 8);
+    let shared = Arc::new(PlayerShared::default());
+    let cfg = ChainConfig {
+        name: None,
+        target_lufs: None,
+        max_limiting_db: None,
+        modules: Vec::new(),
+    };
+    let chain = Chain::from_config(&cfg, 44_100, 2).expect("chain");
+    let mut player = Player::new(chain, 2, in_rx, cmd_rx, tap_tx, shared.clone());
+    player.set_output_rate(44_100, 48_000).expect("converter");
+    let amp = 0.5f32;
+    for i in 0..44_100 * 2 {
+        let v = amp * (std::f64::consts::TAU * 1000.0 * f64::from(i) / 44_100.0).sin() as f32;
+        in_tx.push(v).expect("push");
+        in_tx.push(-v).expect("push");
+    }
+    let mut p = player;
+    cmd_tx.push(Command::Play).expect("play");
+    let mut out = vec![0.0f32; 48_000 * 2];
+    for chunk in out.chunks_mut(512) {
+        p.render(chunk, 2);
+    }
+    // One second of device output used one second of the plan's frames.
+    let consumed = shared.position.load(std::sync::atomic::Ordering::Relaxed);
+    assert!((44_000..=44_200).contains(&consumed), "consumed {consumed}");
+    // Skip the converter's start-up, then fit a 1 kHz sine at 48 kHz.
+    let l: Vec<f64> = out
+        .iter()
+        .step_by(2)
+        .skip(4_800)
+        .map(|&v| f64::from(v))
+        .collect();
+    let (mut c, mut s) = (0.0, 0.0);
+    for (i, v) in l.iter().enumerate() {
+        let w = std::f64::consts::TAU * 1000.0 * (i + 4_800) as f64 / 48_000.0;
+        c += v * w.cos();
+        s += v * w.sin();
+    }
+    let n = l.len() as f64;
+    let (a, b) = (2.0 * c / n, 2.0 * s / n);
+    let fitted = (a * a + b * b).sqrt();
+    assert!((fitted - f64::from(amp)).abs() < 0.005, "level {fitted}");
+    let mut resid = 0.0;
+    for (i, v) in l.iter().enumerate() {
+        let w = std::f64::consts::TAU * 1000.0 * (i + 4_800) as f64 / 48_000.0;
+        resid += (v - (a * w.cos() + b * w.sin())).powi(2);
+    }
+    let snr = 10.0 * ((fitted * fitted / 2.0) / (resid / n)).log10();
+    println!(
+        "1 kHz through the 44.1 → 48 kHz output conversion: level {fitted:.5}, SNR {snr:.1} dB"
+    );
+    assert!(snr > 90.0, "converted tone SNR {snr:.1} dB");
 }
 
 #[test]

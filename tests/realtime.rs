@@ -183,6 +183,46 @@ fn the_playback_callback_never_allocates() {
     );
 }
 
+/// A device at another rate: the callback converts its output (44.1 kHz
+/// plan, 48 kHz device) without allocating.
+#[test]
+fn the_output_conversion_never_allocates() {
+    use lathe::engine::{Command, Player, PlayerShared};
+    if !cfg!(debug_assertions) {
+        println!("SKIPPED: the allocation guard is compiled only into debug builds");
+        return;
+    }
+    let cfg = ChainConfig::from_toml(FULL_CHAIN, "full").unwrap_or_else(|e| panic!("{e}"));
+    let chain = Chain::from_config(&cfg, 44_100, 2).unwrap_or_else(|e| panic!("{e}"));
+    let (mut in_tx, in_rx) = rtrb::RingBuffer::<f32>::new(44_100 * 2);
+    let (mut cmd_tx, cmd_rx) = rtrb::RingBuffer::<Command>::new(64);
+    let (tap_tx, mut tap_rx) = rtrb::RingBuffer::<f32>::new(8192);
+    let shared = std::sync::Arc::new(PlayerShared::default());
+    let mut player = Player::new(chain, 2, in_rx, cmd_rx, tap_tx, shared);
+    player
+        .set_output_rate(44_100, 48_000)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let _ = cmd_tx.push(Command::Play);
+    let mut out = vec![0f32; 512];
+    for i in 0..200 {
+        for k in 0..256 {
+            let v = 0.4 * ((i * 256 + k) as f32 * 0.03).sin();
+            let _ = in_tx.push(v);
+            let _ = in_tx.push(-v);
+        }
+        if i == 100 {
+            let _ = cmd_tx.push(Command::SetProcessed(false));
+        }
+        assert_no_alloc::assert_no_alloc(|| player.render(&mut out, 2));
+        while tap_rx.pop().is_ok() {}
+    }
+    assert!(out.iter().all(|v| v.is_finite()));
+    assert!(
+        out.iter().any(|v| v.abs() > 0.01),
+        "the converter produced sound"
+    );
+}
+
 #[test]
 fn the_album_callback_never_allocates_across_tracks_crossfades_loops_and_seeks() {
     use lathe::engine::{Command, Jump, Player, PlayerShared, Span, TrackUnit, Unit};

@@ -211,6 +211,8 @@ pub struct Player {
     primed: bool,
     /// The monitor stream for remote listeners: a copy of every output buffer.
     monitor: Option<crate::remote::hub::MonitorTap>,
+    /// Converts the output for a device at another rate than the plan's.
+    converter: Option<Box<super::convert::OutputConverter>>,
 }
 
 /// A seamless jump of the input timeline (loop region): after `at` frames
@@ -322,6 +324,7 @@ impl Player {
             freewheel: false,
             primed: false,
             monitor: None,
+            converter: None,
         }
     }
 
@@ -485,10 +488,31 @@ impl Player {
         self.monitor = Some(tap);
     }
 
+    /// Run the output at `device_rate` Hz: everything before it (chains,
+    /// timeline, meters) stays at `plan_rate`, and the finished output is
+    /// converted in the callback. Set before the output starts.
+    pub fn set_output_rate(&mut self, plan_rate: u32, device_rate: u32) -> Result<(), String> {
+        self.converter = if plan_rate == device_rate {
+            None
+        } else {
+            Some(Box::new(super::convert::OutputConverter::new(
+                plan_rate,
+                device_rate,
+            )?))
+        };
+        Ok(())
+    }
+
     /// Fill the interleaved output buffer `out` (`out_channels` per frame).
     /// Real-time safe: no allocation, locks, I/O or logging.
     pub fn render(&mut self, out: &mut [f32], out_channels: usize) {
-        self.render_output(out, out_channels);
+        match self.converter.take() {
+            Some(mut conv) => {
+                conv.render(out, out_channels, |buf| self.render_output(buf, 2));
+                self.converter = Some(conv);
+            }
+            None => self.render_output(out, out_channels),
+        }
         if let Some(m) = self.monitor.as_mut() {
             m.push(out, out_channels.max(1));
         }

@@ -36,6 +36,10 @@ pub struct PlayOptions {
     /// Publish the monitor output (what goes to the sound card) to remote
     /// listeners through this hub.
     pub monitor: Option<Arc<crate::remote::hub::Monitor>>,
+    /// Run the silent output at this rate, Hz, as a device at another rate
+    /// than the plan's would run (the output is then converted after the
+    /// chain). None: the plan's rate.
+    pub output_rate: Option<u32>,
 }
 
 /// A playing plan: reader, player, output and meters.
@@ -56,10 +60,14 @@ pub struct Playback {
     opts: PlayOptions,
     /// The plan being played.
     pub plan: Plan,
-    /// The tracks on the timeline at the output rate.
+    /// The tracks on the timeline at the plan's rate.
     pub timeline: Timeline,
-    /// Output sample rate, Hz.
+    /// The timeline's rate (the plan's, the delivery's), Hz: the chains,
+    /// meters and positions run at it.
     pub rate: u32,
+    /// The output device's rate, Hz (the plan's unless a device cannot run
+    /// at it; then the finished output is converted).
+    pub device_rate: u32,
     /// Total frames of the timeline, samples.
     pub total_frames: Option<u64>,
     /// The (first) file.
@@ -97,8 +105,7 @@ impl Playback {
                 device: device.map(str::to_string),
                 force_null,
                 freewheel,
-                capture: None,
-                monitor: None,
+                ..PlayOptions::default()
             },
         )
     }
@@ -122,23 +129,25 @@ impl Playback {
             return Err(LatheError::Invalid("nothing to play: no tracks".into()));
         }
         let mut notices = Vec::new();
-        // Pick the device first: its rate decides the chains' rate.
+        // Everything runs at the plan's (the delivery's) rate, exactly as
+        // the render runs; a device at another rate gets the finished output
+        // converted for it.
+        let rate = plan.rate;
         let picked = if opts.force_null {
             Err("silent output requested".to_string())
         } else {
-            pick_device(opts.device.as_deref(), plan.rate)
+            pick_device(opts.device.as_deref(), rate)
         };
-        let rate = match &picked {
+        let device_rate = match &picked {
             Ok((_, name, r)) => {
-                if *r != plan.rate {
+                if *r != rate {
                     notices.push(format!(
-                        "{name} runs at {r} Hz: converting from {} Hz in real time",
-                        plan.rate
+                        "{name} runs at {r} Hz: the {rate} Hz plan is converted for it after the chain"
                     ));
                 }
                 *r
             }
-            Err(_) => plan.rate,
+            Err(_) => opts.output_rate.unwrap_or(rate),
         };
         let timeline = plan.timeline(rate);
         let (chains, latency) = Self::build_units(&plan, rate)?;
@@ -181,8 +190,11 @@ impl Playback {
         player.connect_swaps(swap_rx, retired_tx);
         player.connect_jumps(jump_rx);
         player.set_freewheel(opts.freewheel);
+        player
+            .set_output_rate(rate, device_rate)
+            .map_err(LatheError::Invalid)?;
         if let Some(m) = &opts.monitor {
-            player.set_monitor(m.tap(rate));
+            player.set_monitor(m.tap(device_rate));
         }
         let control = Arc::new(ReaderControl::default());
         let errors = Arc::new(Mutex::new(Vec::new()));
@@ -220,7 +232,7 @@ impl Playback {
                         let p = slot.take().unwrap_or_else(Player::dummy);
                         notices.push(format!("{why}: silent output"));
                         Output::Null(
-                            NullOutput::start(p, rate, 256, opts.freewheel),
+                            NullOutput::start(p, device_rate, 256, opts.freewheel),
                             format!("{why}: silent output"),
                         )
                     }
@@ -233,7 +245,10 @@ impl Playback {
                     notices.push(format!("{why}: silent output, meters live"));
                     "no audio device: silent output".to_string()
                 };
-                Output::Null(NullOutput::start(player, rate, 256, opts.freewheel), what)
+                Output::Null(
+                    NullOutput::start(player, device_rate, 256, opts.freewheel),
+                    what,
+                )
             }
         };
         let path = plan.tracks[0].path.clone();
@@ -254,6 +269,7 @@ impl Playback {
             total_frames: Some(timeline.total()),
             timeline,
             rate,
+            device_rate,
             plan,
             path,
         })
@@ -429,7 +445,7 @@ impl Playback {
         let what = format!("{why}: silent output");
         self.notices.push(format!("{what}, meters live"));
         self.output = Some(Output::Null(
-            NullOutput::start(player, self.rate, 256, false),
+            NullOutput::start(player, self.device_rate, 256, false),
             what,
         ));
     }

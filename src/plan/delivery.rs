@@ -1,6 +1,6 @@
 //! Planning a delivery of an album session exactly as `lathe render` makes
-//! it: each track decoded and trimmed, through the album chain and its own
-//! modules at the source rate, converted to the delivery rate and spooled
+//! it: each track decoded and trimmed, converted to the delivery rate,
+//! through the album chain and its own modules, and spooled
 //! (the spools cached between plans while nothing before the limiter
 //! changes); balancing then finds each track's gain into the limiter.
 
@@ -228,7 +228,7 @@ pub fn prepare_delivery(
             }
             let mut src = open_trimmed(p, t)?;
             let info = src.info().clone();
-            let mut chain = Chain::from_config(cfg, info.sample_rate, info.channels)
+            let mut chain = Chain::from_config(cfg, rate, info.channels)
                 .map_err(|e| LatheError::decode(p, e.to_string()))?;
             let mut gr = vec![0.0; cfg.modules.len() + 1];
             let (spool, pre) = process_to_spool(&mut src, &mut chain, rate, dir, &|_| {}, &mut gr)?;

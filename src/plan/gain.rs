@@ -50,8 +50,14 @@ fn drop_front(block: &mut AudioBlock, left: &mut usize) {
     *left -= d;
 }
 
-/// Run the chain's pre-limiter modules over `source`, convert to `out_rate`,
-/// and spool the result. Returns the spool and its integrated loudness.
+/// Convert `source` to `out_rate`, run the chain's pre-limiter modules over
+/// it (`chain` must be built at `out_rate`), and spool the result. Returns
+/// the spool and its integrated loudness.
+///
+/// The conversion comes first so that everything after it runs at the
+/// delivery rate, exactly as playback runs it: the engine's reader converts
+/// with the same converter and the callback runs the same chain, so what is
+/// heard before the device is what is rendered, at any device rate.
 pub fn process_to_spool(
     source: &mut dyn AudioSource,
     chain: &mut Chain,
@@ -62,6 +68,12 @@ pub fn process_to_spool(
 ) -> Result<(Spool, LoudnessSummary)> {
     let info = source.info().clone();
     let channels = info.channels;
+    if chain.rate() != out_rate {
+        return Err(LatheError::Invalid(format!(
+            "chain built at {} Hz for a {out_rate} Hz spool",
+            chain.rate()
+        )));
+    }
     let mut spool = Spool::create(spool_dir, channels)?;
     let mut resampler = if out_rate != info.sample_rate {
         Some(Resampler::new(info.sample_rate, out_rate, channels)?)
@@ -69,8 +81,8 @@ pub fn process_to_spool(
         None
     };
     let mut meter = LoudnessMeter::new(out_rate, &info.channel_weights);
-    // Two stages on two threads: decode + chain here, conversion + metering
-    // + spooling in a helper, connected by a short queue of blocks.
+    // Two stages on two threads: decode + conversion here, the chain +
+    // metering + spooling in a helper, connected by a short queue of blocks.
     let (tx, rx) = std::sync::mpsc::sync_channel::<(AudioBlock, bool)>(4);
     let (free_tx, free_rx) = std::sync::mpsc::channel::<AudioBlock>();
     for _ in 0..6 {
@@ -78,69 +90,88 @@ pub fn process_to_spool(
     }
     let spool_ref = &mut spool;
     let meter_ref = &mut meter;
+    let chain_ref = &mut *chain;
     let mut writer = |rx: std::sync::mpsc::Receiver<(AudioBlock, bool)>| -> Result<()> {
-        let mut converted: Vec<Vec<f32>> = vec![Vec::new(); channels];
-        let mut out_block = AudioBlock::new(channels, BLOCK * 8 + 64);
-        while let Ok((block, last)) = rx.recv() {
-            match resampler.as_mut() {
-                None => {
-                    meter_ref.push(&block.channels, block.frames);
-                    spool_ref.write(&block)?;
-                }
-                Some(r) => {
-                    for c in &mut converted {
-                        c.clear();
-                    }
-                    r.process(&block, &mut converted)?;
-                    if last {
-                        r.finish(&mut converted)?;
-                    }
-                    let n = converted[0].len();
-                    let mut pos = 0;
-                    while pos < n {
-                        let k = (n - pos).min(out_block.capacity());
-                        for (d, s) in out_block.channels.iter_mut().zip(&converted) {
-                            d[..k].copy_from_slice(&s[pos..pos + k]);
-                        }
-                        out_block.frames = k;
-                        meter_ref.push(&out_block.channels, k);
-                        spool_ref.write(&out_block)?;
-                        pos += k;
-                    }
-                }
+        let mut to_drop = chain_ref.latency_pre();
+        let mut flush_left = to_drop;
+        let mut emit = |block: &mut AudioBlock, to_drop: &mut usize| -> Result<()> {
+            chain_ref.process_pre(block);
+            for (g, (_, r)) in gr.iter_mut().zip(chain_ref.gain_reductions()) {
+                *g = g.max(r);
             }
-            let _ = free_tx.send(block);
+            // Drop the first `latency` frames so the output lines up with the input.
+            drop_front(block, to_drop);
+            meter_ref.push(&block.channels, block.frames);
+            spool_ref.write(block)
+        };
+        while let Ok((mut block, last)) = rx.recv() {
+            emit(&mut block, &mut to_drop)?;
             if last {
+                // Flush the chain's latency with silence.
+                while flush_left > 0 {
+                    fill_silence(&mut block, &mut flush_left);
+                    emit(&mut block, &mut to_drop)?;
+                }
                 break;
             }
+            let _ = free_tx.send(block);
         }
         Ok(())
     };
     let mut reader = |tx: std::sync::mpsc::SyncSender<(AudioBlock, bool)>| -> Result<()> {
-        let mut to_drop = chain.latency_pre();
-        let mut flush_left = to_drop;
+        let mut input = AudioBlock::new(channels, BLOCK);
+        let mut converted: Vec<Vec<f32>> = vec![Vec::new(); channels];
+        let fresh = || {
+            free_rx
+                .recv()
+                .unwrap_or_else(|_| AudioBlock::new(channels, BLOCK))
+        };
         loop {
             cancel::check()?;
-            let mut block = free_rx
-                .recv()
-                .unwrap_or_else(|_| AudioBlock::new(channels, BLOCK));
-            let n = source.read(&mut block)?;
-            let last_input = n == 0;
-            if last_input {
-                // Flush the chain's latency with silence.
-                fill_silence(&mut block, &mut flush_left);
-            } else {
-                progress(n as u64);
-            }
-            chain.process_pre(&mut block);
-            for (g, (_, r)) in gr.iter_mut().zip(chain.gain_reductions()) {
-                *g = g.max(r);
-            }
-            // Drop the first `latency` frames so the output lines up with the input.
-            drop_front(&mut block, &mut to_drop);
-            let done = last_input && flush_left == 0;
-            if tx.send((block, done)).is_err() || done {
-                return Ok(());
+            match resampler.as_mut() {
+                None => {
+                    let mut block = fresh();
+                    let n = source.read(&mut block)?;
+                    let last = n == 0;
+                    progress(n as u64);
+                    if tx.send((block, last)).is_err() || last {
+                        return Ok(());
+                    }
+                }
+                Some(r) => {
+                    let n = source.read(&mut input)?;
+                    let last = n == 0;
+                    progress(n as u64);
+                    if last {
+                        r.finish(&mut converted)?;
+                    } else {
+                        r.process(&input, &mut converted)?;
+                    }
+                    // Whole blocks out; on the last read, everything left.
+                    loop {
+                        let have = converted[0].len();
+                        if have == 0 || (!last && have < BLOCK) {
+                            break;
+                        }
+                        let k = have.min(BLOCK);
+                        let mut block = fresh();
+                        for (d, c) in block.channels.iter_mut().zip(converted.iter_mut()) {
+                            d[..k].copy_from_slice(&c[..k]);
+                            c.drain(..k);
+                        }
+                        block.frames = k;
+                        let done = last && converted[0].is_empty();
+                        if tx.send((block, done)).is_err() || done {
+                            return Ok(());
+                        }
+                    }
+                    if last {
+                        let mut block = fresh();
+                        block.frames = 0;
+                        let _ = tx.send((block, true));
+                        return Ok(());
+                    }
+                }
             }
         }
     };
@@ -151,7 +182,7 @@ pub fn process_to_spool(
     });
     match write_result {
         Ok(r) => r?,
-        Err(_) => return Err(LatheError::Invalid("the conversion stage failed".into())),
+        Err(_) => return Err(LatheError::Invalid("the processing stage failed".into())),
     }
     read_result?;
     spool.finish()?;

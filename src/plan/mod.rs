@@ -5,10 +5,12 @@
 //! chain ([`Plan::file`]): each track's file, trims, chain (limiter at the
 //! delivery's ceiling), gain into the limiter, level-match gain, and its
 //! place on the album timeline ([`timeline`]: gaps on CD frames,
-//! crossfades, fades). Gains come from [`delivery`] (each track through its
-//! pre-limiter chain at the source rate, converted to the delivery rate and
-//! spooled, cached between plans; balancing by the secant search in
-//! [`gain`]).
+//! crossfades, fades). Gains come from [`delivery`] (each track converted
+//! to the delivery rate, through its pre-limiter chain and spooled, cached
+//! between plans; balancing by the secant search in [`gain`]). Everything
+//! after the conversion runs at the delivery rate, in the render and in
+//! playback alike; a device at another rate gets the finished output
+//! converted for it.
 //!
 //! Two consumers, neither importing the other: `render` writes a plan
 //! (tracks, album file, CUE, reports) and `engine` plays one; `lathe

@@ -1,8 +1,9 @@
 //! `lathe render`: an album session to every delivery.
 //!
 //! Per delivery, in this order: each track (in parallel across cores) is
-//! decoded and trimmed → album chain + the track's extra modules at the
-//! source rate → sample-rate conversion to the delivery rate → spooled;
+//! decoded and trimmed → sample-rate conversion to the delivery rate →
+//! album chain + the track's extra modules → spooled (the plan layer's
+//! work, [`crate::plan::Plan::for_render`]);
 //! balancing finds each track's gain (album: one gain for all so the album's
 //! integrated loudness hits the target, relative levels kept; track: each
 //! track to the target; none: offsets only) → gain + true-peak limiter →

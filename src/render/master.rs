@@ -1,10 +1,10 @@
 //! `lathe master`: one file through a chain to a delivery format.
 //!
 //! Order (so the true-peak ceiling holds in the delivered file): decode →
-//! chain modules at the source rate (latency removed) → sample-rate
-//! conversion to the delivery rate → loudness-target gain → true-peak
-//! limiter at the delivery rate → dither → quantize → atomic write → re-read
-//! and measure.
+//! sample-rate conversion to the delivery rate → chain modules (latency
+//! removed) → loudness-target gain → true-peak limiter → dither → quantize
+//! → atomic write → re-read and measure. Everything after the conversion
+//! runs at the delivery rate, as playback runs it.
 //!
 //! **Loudness targeting.** A limiter lowers integrated loudness by an amount
 //! that depends on the material, so the gain into it is found by search: the
@@ -132,8 +132,6 @@ pub fn master_file(opts: &MasterOptions) -> Result<MasterReport> {
     let chain_cfg = opts.chain.clone().with_limiter(None);
     let mut source = FileSource::open(&opts.input)?;
     let info = source.info().clone();
-    let mut chain = Chain::from_config(&chain_cfg, info.sample_rate, info.channels)
-        .map_err(|e| LatheError::decode(&opts.input, e.to_string()))?;
     let out_rate = opts.rate.unwrap_or(info.sample_rate);
     if !(crate::io::decode::MIN_SAMPLE_RATE..=crate::io::decode::MAX_SAMPLE_RATE)
         .contains(&out_rate)
@@ -142,6 +140,9 @@ pub fn master_file(opts: &MasterOptions) -> Result<MasterReport> {
             "--rate {out_rate} is outside 8000..=384000 Hz"
         )));
     }
+    // Everything after the conversion runs at the delivery rate (as playback does).
+    let mut chain = Chain::from_config(&chain_cfg, out_rate, info.channels)
+        .map_err(|e| LatheError::decode(&opts.input, e.to_string()))?;
     let timing = std::env::var_os("LATHE_TIMING").is_some();
     let t0 = std::time::Instant::now();
     let stamp = |what: &str| {
