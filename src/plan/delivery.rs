@@ -13,7 +13,6 @@ use super::gain::{
     search_gain, secant,
 };
 use super::spool::Spool;
-use crate::analysis::analyze_file;
 use crate::analysis::loudness::LoudnessSummary;
 use crate::dsp::chain::Chain;
 use crate::dsp::limiter::LimitingStats;
@@ -102,6 +101,8 @@ pub struct Prepared {
     pub spool: Spool,
     /// Its loudness summary (before the limiter).
     pub pre: LoudnessSummary,
+    /// The loudness summary of the (trimmed) source, as read.
+    pub input: LoudnessSummary,
     /// BS.1770 channel weights of the source.
     pub weights: Vec<f64>,
     /// Channel count.
@@ -231,10 +232,12 @@ pub fn prepare_delivery(
             let mut chain = Chain::from_config(cfg, rate, info.channels)
                 .map_err(|e| LatheError::decode(p, e.to_string()))?;
             let mut gr = vec![0.0; cfg.modules.len() + 1];
-            let (spool, pre) = process_to_spool(&mut src, &mut chain, rate, dir, &|_| {}, &mut gr)?;
+            let (spool, pre, input) =
+                process_to_spool(&mut src, &mut chain, rate, dir, &|_| {}, &mut gr)?;
             Ok(std::sync::Arc::new(Prepared {
                 spool,
                 pre,
+                input,
                 weights: info.channel_weights.clone(),
                 channels: info.channels,
             }))
@@ -336,7 +339,7 @@ pub struct DeliveryPlan {
     pub chains: Vec<ChainConfig>,
     /// Gain into the limiter per track, dB.
     pub gains_db: Vec<f64>,
-    /// Integrated loudness of each source track, LUFS.
+    /// Integrated loudness of each source track as played (trimmed), LUFS.
     pub input_lufs: Vec<f64>,
     /// Integrated loudness of each rendered track, LUFS.
     pub output_lufs: Vec<f64>,
@@ -395,12 +398,13 @@ pub fn plan_delivery(
         .iter()
         .map(|t| session.track_path(session_path, t))
         .collect();
-    let input_lufs: Vec<f64> = paths
-        .par_iter()
-        .map(|p| analyze_file(p).map(|a| a.loudness.integrated_lufs))
-        .collect::<Result<_>>()?;
     let dir = std::env::temp_dir();
     let (prepared, lim, gains, cuts) = prepare_delivery(session, &paths, &d, &dir, &|_| {}, cache)?;
+    // The sources' loudness, measured as they were spooled (as played: trimmed).
+    let input_lufs: Vec<f64> = prepared
+        .iter()
+        .map(|p| p.input.stats().integrated_lufs)
+        .collect();
     // One pass per track through the gain and limiter, as the render makes
     // it: loudness, true peak and the short-term curve for the History pane.
     type Profile = (f64, f64, Vec<f64>, LoudnessSummary, LimitingStats);

@@ -52,7 +52,8 @@ fn drop_front(block: &mut AudioBlock, left: &mut usize) {
 
 /// Convert `source` to `out_rate`, run the chain's pre-limiter modules over
 /// it (`chain` must be built at `out_rate`), and spool the result. Returns
-/// the spool and its integrated loudness.
+/// the spool, its loudness summary, and the loudness summary of the source
+/// as read (measured on the way, so planning needs no separate analysis).
 ///
 /// The conversion comes first so that everything after it runs at the
 /// delivery rate, exactly as playback runs it: the engine's reader converts
@@ -65,7 +66,7 @@ pub fn process_to_spool(
     spool_dir: &Path,
     progress: &(dyn Fn(u64) + Sync),
     gr: &mut [f64],
-) -> Result<(Spool, LoudnessSummary)> {
+) -> Result<(Spool, LoudnessSummary, LoudnessSummary)> {
     let info = source.info().clone();
     let channels = info.channels;
     if chain.rate() != out_rate {
@@ -118,6 +119,8 @@ pub fn process_to_spool(
         }
         Ok(())
     };
+    let mut input_meter = LoudnessMeter::new(info.sample_rate, &info.channel_weights);
+    let input_ref = &mut input_meter;
     let mut reader = |tx: std::sync::mpsc::SyncSender<(AudioBlock, bool)>| -> Result<()> {
         let mut input = AudioBlock::new(channels, BLOCK);
         let mut converted: Vec<Vec<f32>> = vec![Vec::new(); channels];
@@ -134,6 +137,7 @@ pub fn process_to_spool(
                     let n = source.read(&mut block)?;
                     let last = n == 0;
                     progress(n as u64);
+                    input_ref.push(&block.channels, n);
                     if tx.send((block, last)).is_err() || last {
                         return Ok(());
                     }
@@ -142,6 +146,7 @@ pub fn process_to_spool(
                     let n = source.read(&mut input)?;
                     let last = n == 0;
                     progress(n as u64);
+                    input_ref.push(&input.channels, n);
                     if last {
                         r.finish(&mut converted)?;
                     } else {
@@ -186,7 +191,11 @@ pub fn process_to_spool(
     }
     read_result?;
     spool.finish()?;
-    Ok((spool, meter.summary().clone()))
+    Ok((
+        spool,
+        meter.summary().clone(),
+        input_meter.summary().clone(),
+    ))
 }
 
 /// Run the loudness-target gain and the limiter over a spool, latency

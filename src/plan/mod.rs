@@ -353,8 +353,8 @@ impl Plan {
 /// integrated loudness, LUFS.
 pub fn gain_plan(path: &Path, chain: &ChainConfig) -> Result<(f64, f64)> {
     let cfg = chain.clone().with_limiter(None);
-    let input = crate::analysis::analyze_file(path)?;
     let Some(target) = cfg.target_lufs else {
+        let input = crate::analysis::analyze_file(path)?;
         return Ok((0.0, input.loudness.integrated_lufs));
     };
     let mut source = FileSource::open(path)?;
@@ -362,7 +362,7 @@ pub fn gain_plan(path: &Path, chain: &ChainConfig) -> Result<(f64, f64)> {
     let mut built = Chain::from_config(&cfg, info.sample_rate, info.channels)?;
     let mut gr = vec![0.0; cfg.modules.len() + 1];
     let dir = std::env::temp_dir();
-    let (spool, pre) = self::gain::process_to_spool(
+    let (spool, pre, input) = self::gain::process_to_spool(
         &mut source,
         &mut built,
         info.sample_rate,
@@ -380,5 +380,5 @@ pub fn gain_plan(path: &Path, chain: &ChainConfig) -> Result<(f64, f64)> {
         target,
         &|_| {},
     )?;
-    Ok((g, input.loudness.integrated_lufs))
+    Ok((g, input.stats().integrated_lufs))
 }

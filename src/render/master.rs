@@ -179,7 +179,7 @@ pub fn master_file(opts: &MasterOptions) -> Result<MasterReport> {
         },
     );
     let before = before?;
-    let (spool, pre_summary) = processed?;
+    let (spool, pre_summary, _) = processed?;
     let pre_lufs = pre_summary.stats().integrated_lufs;
     stamp("analyze input + chain + SRC to spool");
     let lim_cfg = limiter_only(&chain_cfg);
