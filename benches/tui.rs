@@ -19,7 +19,7 @@ fn draw_times(app: &App, w: u16, h: u16, n: usize) -> (f64, f64) {
     let mut times = Vec::with_capacity(n);
     for _ in 0..n {
         let t0 = Instant::now();
-        term.draw(|f| lathe::ui::draw::draw(f, app)).expect("draw");
+        term.draw(|f| lathe::ui::panes::draw(f, app)).expect("draw");
         times.push(t0.elapsed().as_secs_f64() * 1000.0);
     }
     let mean = times.iter().sum::<f64>() / n as f64;

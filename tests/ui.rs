@@ -82,7 +82,7 @@ fn app_at(dir: &Path) -> App {
 
 fn screen(app: &App, w: u16, h: u16) -> String {
     let mut term = Terminal::new(TestBackend::new(w, h)).expect("terminal");
-    term.draw(|f| lathe::ui::draw::draw(f, app)).expect("draw");
+    term.draw(|f| lathe::ui::panes::draw(f, app)).expect("draw");
     let buf = term.backend().buffer().clone();
     let mut out = String::new();
     for y in 0..h {
@@ -749,7 +749,7 @@ fn the_chain_pane_shows_and_edits_the_target_in_effect() {
 /// dot) and gets the rows the layout can spare.
 #[test]
 fn history_is_scaled_to_the_data_and_gets_the_spare_rows() {
-    use lathe::ui::draw::{history_bounds, layout};
+    use lathe::ui::panes::{history_bounds, layout};
     // A master swinging 6 LU around a −14 LUFS target: ±10 LU around it.
     let swing: Vec<f64> = (0..600)
         .map(|k| -14.0 + 3.0 * (k as f64 / 30.0).sin())

@@ -916,7 +916,7 @@ pub fn run(mut app: App, opts: &UiOptions) -> Result<()> {
         last_tick = now;
         if dirty && last_draw.elapsed() >= frame / 2 {
             let t0 = Instant::now();
-            term.draw(|f| super::draw::draw(f, &app))
+            term.draw(|f| super::panes::draw(f, &app))
                 .map_err(|e| LatheError::Invalid(format!("terminal: {e}")))?;
             stats.3 = stats.3.max(t0.elapsed().as_secs_f64());
             if stats.0 == 0 && std::env::var_os("LATHE_UI_PANIC").is_some() {

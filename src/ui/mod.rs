@@ -6,8 +6,9 @@
 
 pub mod action;
 pub mod app;
-pub mod draw;
+pub mod commands;
 pub mod event_loop;
 pub mod keymap;
+pub mod panes;
 pub mod params;
 pub mod theme;

@@ -1,0 +1,160 @@
+//! `lathe analyze`: loudness, true peak and streaming normalization of files.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::analysis::{self, FileAnalysis, platforms};
+use crate::units::format_duration;
+
+use super::*;
+
+/// Text report of one analysis.
+pub fn format_report(a: &FileAnalysis) -> String {
+    let mut s = String::new();
+    // Lossless formats give their bit depth; lossy ones their bit rate.
+    let depth = match (a.bits_per_sample, a.bitrate_kbps) {
+        (Some(b), _) => format!("  {b}-bit"),
+        (None, Some(kbps)) => format!("  {kbps:.0} kb/s"),
+        _ => String::new(),
+    };
+    let input = a
+        .input_sample_rate
+        .map(|r| format!(" (measured; input was {r} Hz)"))
+        .unwrap_or_default();
+    s.push_str(&format!(
+        "{}\n  {}  {} Hz{}  {} ch{}  {}\n",
+        a.file.display(),
+        a.format,
+        a.sample_rate,
+        input,
+        a.channels,
+        depth,
+        format_duration(a.duration_s)
+    ));
+    let l = &a.loudness;
+    let rows = [
+        (
+            "Integrated",
+            fmt_num(l.integrated_lufs, "LUFS"),
+            "Loudness range",
+            fmt_num(l.loudness_range_lu, "LU"),
+        ),
+        (
+            "True peak",
+            fmt_num(a.true_peak_dbtp, "dBTP"),
+            "Sample peak",
+            fmt_num(a.sample_peak_dbfs, "dBFS"),
+        ),
+        (
+            "Momentary max",
+            fmt_num(l.momentary_max_lufs, "LUFS"),
+            "Short-term max",
+            fmt_num(l.short_term_max_lufs, "LUFS"),
+        ),
+    ];
+    for (a1, v1, a2, v2) in rows {
+        s.push_str(&format!("  {a1:<15}{v1:<14}{a2:<16}{v2}\n"));
+    }
+    s.push_str(&format!("  {:<15}{}\n", "PLR", fmt_num(a.plr_db(), "dB")));
+    if l.integrated_lufs.is_finite() {
+        s.push_str("  Streaming normalization      gain    true peak after\n");
+        for p in platforms::PLATFORMS {
+            if let Some(n) = platforms::normalize(p, l.integrated_lufs, a.true_peak_dbtp) {
+                let flag = if n.exceeds_peak_warning {
+                    "  over -1 dBTP"
+                } else {
+                    ""
+                };
+                s.push_str(&format!(
+                    "    {:<13}{:>4.0} LUFS  {:+6.1} dB  {}{}\n",
+                    n.platform,
+                    n.target_lufs,
+                    n.gain_db,
+                    fmt_num(n.true_peak_after_dbtp, "dBTP"),
+                    flag
+                ));
+            }
+        }
+    } else {
+        s.push_str("  Digital silence: no loudness to normalize.\n");
+    }
+    for w in &a.warnings {
+        s.push_str(&format!("  warning: {w}\n"));
+    }
+    s
+}
+
+/// Aligned one-line-per-file summary for several files.
+pub fn format_summary(results: &[&FileAnalysis]) -> String {
+    let width = results
+        .iter()
+        .map(|a| a.file.display().to_string().chars().count())
+        .max()
+        .unwrap_or(4)
+        .clamp(4, 48);
+    let mut s = format!(
+        "{:<width$}  {:>11}  {:>8}  {:>10}  {:>8}\n",
+        "File", "Integrated", "LRA", "True peak", "PLR"
+    );
+    for a in results {
+        let mut name = a.file.display().to_string();
+        if name.chars().count() > width {
+            name = name.chars().take(width - 1).collect::<String>() + "~";
+        }
+        s.push_str(&format!(
+            "{:<width$}  {:>11}  {:>8}  {:>10}  {:>8}\n",
+            name,
+            fmt_num(a.loudness.integrated_lufs, "LUFS"),
+            fmt_num(a.loudness.loudness_range_lu, "LU"),
+            fmt_num(a.true_peak_dbtp, "dBTP"),
+            fmt_num(a.plr_db(), "dB"),
+        ));
+    }
+    s
+}
+
+pub(super) fn cmd_analyze(files: &[PathBuf], json: bool) -> ExitCode {
+    use rayon::prelude::*;
+    let results: Vec<crate::Result<FileAnalysis>> = files
+        .par_iter()
+        .map(|f| analysis::analyze_file(f))
+        .collect();
+    let mut failed = 0;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut ok = Vec::new();
+    for r in &results {
+        match r {
+            Ok(a) => {
+                for w in &a.warnings {
+                    eprintln!("lathe: warning: {w}");
+                }
+                if json {
+                    let _ = writeln!(out, "{}", a.to_json());
+                } else {
+                    let _ = writeln!(out, "{}", format_report(a));
+                }
+                ok.push(a);
+            }
+            Err(e) => {
+                failed += 1;
+                eprint_error(&e.to_string());
+            }
+        }
+    }
+    if !json && ok.len() > 1 {
+        let _ = write!(out, "{}", format_summary(&ok));
+    }
+    if failed > 0 {
+        if files.len() > 1 {
+            eprint_error(&format!(
+                "{failed} of {} files could not be analyzed",
+                files.len()
+            ));
+        }
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
