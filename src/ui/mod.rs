@@ -11,4 +11,6 @@ pub mod event_loop;
 pub mod keymap;
 pub mod panes;
 pub mod params;
+mod runner;
+mod terminal;
 pub mod theme;
