@@ -1,8 +1,10 @@
 //! lathe: a mastering workstation for the terminal.
 //!
 //! The library holds everything testable; `src/main.rs` is a thin command
-//! line over it. Audio flows as planar `f32` blocks ([`io::AudioBlock`]) from
-//! an [`io::AudioSource`] through analysis, processing and encoding.
+//! line over it. Audio flows as planar `f32` blocks ([`audio::AudioBlock`])
+//! from an [`io::AudioSource`] through analysis, processing and encoding.
+//! [`plan`] decides what to play or write; [`render`] writes a plan and
+//! [`engine`] plays one, neither importing the other.
 
 #![warn(missing_docs)]
 
