@@ -209,6 +209,24 @@ impl Processor for Eq {
                 let sections = band.sections;
                 let ramping = band.ramping;
                 let deltas = band.deltas;
+                if !ramping
+                    && block.channels.len() >= 2
+                    && band.applies_to(0, ms)
+                    && band.applies_to(1, ms)
+                {
+                    // Both channels through each section in one loop: two
+                    // independent recurrences side by side. Each channel's
+                    // arithmetic, and so its result, is the loop below's.
+                    let (l, r) = block.channels.split_at_mut(1);
+                    let (fl, fr) = band.filters.split_at_mut(1);
+                    for (a, b) in fl[0].iter_mut().zip(fr[0].iter_mut()).take(sections) {
+                        for (x, y) in l[0][pos..pos + n].iter_mut().zip(&mut r[0][pos..pos + n]) {
+                            *x = a.tick(f64::from(*x)) as f32;
+                            *y = b.tick(f64::from(*y)) as f32;
+                        }
+                    }
+                    continue;
+                }
                 for (slot, ch) in block.channels.iter_mut().enumerate().take(2) {
                     let active = band.applies_to(slot, ms);
                     for (i, bq) in band.filters[slot].iter_mut().enumerate().take(sections) {
