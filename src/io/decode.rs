@@ -630,9 +630,10 @@ impl AudioSource for FileSource {
     fn seek(&mut self, frame: u64) -> Result<()> {
         let mut ts = (frame as f64 / self.ts_to_frames).floor() as i64;
         if let Codec::Opus(op) = &self.decoder {
-            // Opus needs 80 ms of pre-roll before the sought frame to
-            // converge; near the start (and in Matroska, whose timestamps are
-            // not sample-exact) decode from the start instead.
+            // Opus needs pre-roll before the sought frame to converge
+            // (`SEEK_PREROLL`, 960 ms: a straight decode's samples); near the
+            // start (and in Matroska, whose timestamps are not sample-exact)
+            // decode from the start instead.
             ts = if op.exact_pts && frame >= SEEK_PREROLL {
                 (frame + op.pre_skip - SEEK_PREROLL) as i64 + op.start_at
             } else {
