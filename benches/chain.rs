@@ -12,6 +12,8 @@
 use std::path::Path;
 use std::process::Command;
 
+#[path = "full_chain.rs"]
+mod full_chain;
 #[path = "launch.rs"]
 mod launch;
 use std::time::{Duration, Instant};
@@ -131,43 +133,7 @@ fn main() {
     let seconds = 240.0;
     let planar44 = music(240, 44_100);
     println!("chain benchmark, one thread, 4 minutes of 44.1 kHz stereo:");
-    let core = r#"
-[[module]]
-type = "eq"
-[[module.band]]
-type = "high-pass"
-freq_hz = 25.0
-slope_db_oct = 24
-[[module.band]]
-type = "low-shelf"
-freq_hz = 90.0
-gain_db = 1.0
-[[module.band]]
-type = "bell"
-freq_hz = 300.0
-gain_db = -1.5
-[[module.band]]
-type = "bell"
-freq_hz = 2500.0
-gain_db = 1.0
-channels = "mid"
-[[module.band]]
-type = "high-shelf"
-freq_hz = 10000.0
-gain_db = 1.5
-[[module.band]]
-type = "low-pass"
-freq_hz = 20000.0
-[[module]]
-type = "compressor"
-[[module]]
-type = "imager"
-width_pct = 110.0
-bass_mono_hz = 100.0
-[[module]]
-type = "limiter"
-"#;
-    let t = time_chain(core, &planar44, 44_100);
+    let t = time_chain(full_chain::CHAIN, &planar44, 44_100);
     println!(
         "  EQ(6) + compressor + imager + limiter   {:>7.3} s   {:>6.0}x real time (target >= 150x)",
         t.as_secs_f64(),

@@ -9,9 +9,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+#[path = "full_chain.rs"]
+mod full_chain;
 #[path = "hour_album.rs"]
 mod hour_album;
-use hour_album::CHAIN;
+use full_chain::CHAIN;
 
 use lathe::dsp::chain::Chain;
 use lathe::engine::{Command, Player, PlayerShared};

@@ -10,6 +10,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
+#[path = "dense.rs"]
+mod dense;
 #[path = "flacenc_writer.rs"]
 mod flacenc_writer;
 
@@ -20,24 +22,12 @@ use md5::{Digest, Md5};
 
 fn material(seconds: usize, rate: u32, level: f64, bits: u32) -> Vec<Vec<f32>> {
     let scale = f64::from(1u32 << (bits - 1));
-    let mut x = 0x2545_f491_4f6c_dd1du64;
-    let mut lp = [0f64; 2];
+    let mut dense = dense::Dense::new(0x2545_f491_4f6c_dd1d, rate, level);
     let n = seconds * rate as usize;
     let mut out: Vec<Vec<f32>> = (0..2).map(|_| Vec::with_capacity(n)).collect();
     for i in 0..n {
-        let t = i as f64 / f64::from(rate);
-        let bt = t % 0.5;
-        let kick = (std::f64::consts::TAU * (50.0 + 100.0 * (-bt * 30.0).exp()) * bt).sin()
-            * (-bt * 8.0).exp();
-        for (c, l) in lp.iter_mut().enumerate() {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let white = (x >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0;
-            *l += 0.3 * (white - *l);
-            let tone = (std::f64::consts::TAU * (110.0 + 55.0 * c as f64) * t).sin() * 0.2;
-            let v = (level * (0.3 * kick + 0.4 * *l + tone)).clamp(-1.0, 1.0);
-            out[c].push(((v * scale).round().clamp(-scale, scale - 1.0) / scale) as f32);
+        for (o, v) in out.iter_mut().zip(dense.frame(i)) {
+            o.push(((v * scale).round().clamp(-scale, scale - 1.0) / scale) as f32);
         }
     }
     out

@@ -1,47 +1,11 @@
 //! The hour-long album the engine and planning benchmarks plan and play:
 //! one 4-minute 48 kHz stereo track (noise with a slow swell) linked fifteen
-//! times, through [`CHAIN`], album balance to −14 LUFS, one 32-bit float
+//! times, through the benchmarks' full chain, album balance to −14 LUFS, one 32-bit float
 //! delivery at 48 kHz with a −1 dBTP ceiling.
 
 use std::path::{Path, PathBuf};
 
-/// The chain of the engine benchmark: EQ (6 bands), compressor, imager, limiter.
-pub const CHAIN: &str = r#"
-[[module]]
-type = "eq"
-[[module.band]]
-type = "high-pass"
-freq_hz = 25.0
-slope_db_oct = 24
-[[module.band]]
-type = "low-shelf"
-freq_hz = 90.0
-gain_db = 1.0
-[[module.band]]
-type = "bell"
-freq_hz = 300.0
-gain_db = -1.5
-[[module.band]]
-type = "bell"
-freq_hz = 2500.0
-gain_db = 1.0
-channels = "mid"
-[[module.band]]
-type = "high-shelf"
-freq_hz = 10000.0
-gain_db = 1.5
-[[module.band]]
-type = "low-pass"
-freq_hz = 20000.0
-[[module]]
-type = "compressor"
-[[module]]
-type = "imager"
-width_pct = 110.0
-bass_mono_hz = 100.0
-[[module]]
-type = "limiter"
-"#;
+use super::full_chain::CHAIN;
 
 /// Write the album into `dir` (tracks with gain offsets of 0 to −2.8 dB
 /// when `offsets`); returns the session file.

@@ -6,6 +6,8 @@
 
 use std::time::Instant;
 
+#[path = "full_chain.rs"]
+mod full_chain;
 #[path = "hour_album.rs"]
 mod hour_album;
 

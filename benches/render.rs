@@ -6,6 +6,8 @@
 
 use std::path::Path;
 
+#[path = "dense.rs"]
+mod dense;
 #[path = "launch.rs"]
 mod launch;
 
@@ -18,21 +20,9 @@ fn write_track(path: &Path, seconds: usize, seed: u64, level: f64) {
         sample_format: hound::SampleFormat::Int,
     };
     let mut w = hound::WavWriter::create(path, spec).expect("create");
-    let mut x = seed | 1;
-    let mut lp = [0f64; 2];
+    let mut dense = dense::Dense::new(seed, rate, level);
     for i in 0..seconds * rate as usize {
-        let t = i as f64 / f64::from(rate);
-        let bt = t % 0.5;
-        let kick = (std::f64::consts::TAU * (50.0 + 100.0 * (-bt * 30.0).exp()) * bt).sin()
-            * (-bt * 8.0).exp();
-        for (c, l) in lp.iter_mut().enumerate() {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let white = (x >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0;
-            *l += 0.3 * (white - *l);
-            let tone = (std::f64::consts::TAU * (110.0 + 55.0 * c as f64) * t).sin() * 0.2;
-            let v = (level * (0.3 * kick + 0.4 * *l + tone)).clamp(-1.0, 1.0);
+        for v in dense.frame(i) {
             w.write_sample((v * 8_388_607.0) as i32).expect("write");
         }
     }

@@ -57,11 +57,18 @@ fn music(seconds: f64, rate: u32) -> Vec<Vec<f32>> {
     vec![l, r]
 }
 
+/// Encode `src` to Opus in `dst` with ffmpeg's libopus and `args`.
 fn encode(src: &Path, dst: &Path, args: &[&str]) {
+    let mut all = vec!["-c:a", "libopus"];
+    all.extend_from_slice(args);
+    ffmpeg_make(src, dst, &all);
+}
+
+/// `ffmpeg -i src ARGS dst`, which must succeed.
+fn ffmpeg_make(src: &Path, dst: &Path, args: &[&str]) {
     let out = Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
         .arg(src)
-        .args(["-c:a", "libopus"])
         .args(args)
         .arg(dst)
         .output()
@@ -173,14 +180,7 @@ fn fixtures() -> Fixtures {
     let mono_webm = dir.path().join("mono.mka");
     encode(&mono_src, &mono_webm, &["-ac", "1", "-b:a", "48k"]);
     let remux = dir.path().join("remux.opus");
-    let st = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
-        .arg(&webm)
-        .args(["-c", "copy"])
-        .arg(&remux)
-        .status()
-        .expect("ffmpeg");
-    assert!(st.success(), "ffmpeg could not remux");
+    ffmpeg_make(&webm, &remux, &["-c", "copy"]);
     Fixtures {
         _dir: dir,
         remux,
@@ -383,14 +383,7 @@ fn opus_info_line_gives_codec_rate_and_input_rate() {
     let wav = dir.path().join("s.wav");
     common::write_wav_f32(&wav, &common::sine(997.0, -12.0, 3.0, 44_100, 2), 44_100);
     let mka = dir.path().join("a.mka");
-    let st = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
-        .arg(&wav)
-        .args(["-c:a", "aac", "-b:a", "192k"])
-        .arg(&mka)
-        .status()
-        .expect("ffmpeg");
-    assert!(st.success());
+    ffmpeg_make(&wav, &mka, &["-c:a", "aac", "-b:a", "192k"]);
     let out = lathe(&["analyze".as_ref(), mka.as_os_str()]);
     let text = String::from_utf8_lossy(&out.stdout);
     let info = text.lines().nth(1).expect("info line");
