@@ -628,64 +628,56 @@ impl AudioSource for FileSource {
     }
 
     fn seek(&mut self, frame: u64) -> Result<()> {
-        let mut ts = (frame as f64 / self.ts_to_frames).floor() as i64;
-        if let Codec::Opus(op) = &self.decoder {
+        // Where to ask the demuxer to go; None: decode from the start.
+        let ts = match &self.decoder {
             // Opus needs pre-roll before the sought frame to converge
             // (`SEEK_PREROLL`, 960 ms: a straight decode's samples); near the
             // start (and in Matroska, whose timestamps are not sample-exact)
             // decode from the start instead.
-            ts = if op.exact_pts && frame >= SEEK_PREROLL {
-                (frame + op.pre_skip - SEEK_PREROLL) as i64 + op.start_at
-            } else {
-                -1
-            };
-        }
-        let seeked = if ts < 0 {
-            Err(SymError::SeekError(
-                symphonia::core::errors::SeekErrorKind::OutOfRange,
-            ))
-        } else {
-            self.format.seek(
-                SeekMode::Accurate,
-                SeekTo::Timestamp {
-                    ts: Timestamp::new(ts),
-                    track_id: self.track_id,
-                },
-            )
+            Codec::Opus(op) => (op.exact_pts && frame >= SEEK_PREROLL)
+                .then(|| (frame + op.pre_skip - SEEK_PREROLL) as i64 + op.start_at),
+            Codec::Symphonia(_) => Some((frame as f64 / self.ts_to_frames).floor() as i64),
         };
-        match seeked {
-            Ok(_) => {
-                match &mut self.decoder {
-                    Codec::Symphonia(d) => d.reset(),
-                    Codec::Opus(op) => op.decoder.reset(),
-                }
-                self.pending_pos = 0;
-                self.pending_len = 0;
-                self.peeked = None;
-                self.position = frame;
-                self.seeking = true;
-                self.ended = false;
-                Ok(())
+        let seeked = ts.is_some_and(|ts| {
+            self.format
+                .seek(
+                    SeekMode::Accurate,
+                    SeekTo::Timestamp {
+                        ts: Timestamp::new(ts),
+                        track_id: self.track_id,
+                    },
+                )
+                .is_ok()
+        });
+        if seeked {
+            match &mut self.decoder {
+                Codec::Symphonia(d) => d.reset(),
+                Codec::Opus(op) => op.decoder.reset(),
             }
-            Err(_) => {
-                // Fall back to decoding from the start and dropping frames.
-                let mut fresh = FileSource::open(&self.path)?;
-                let mut scratch = AudioBlock::new(self.info.channels, 8192);
-                let mut left = frame;
-                while left > 0 {
-                    if left < scratch.capacity() as u64 {
-                        scratch = AudioBlock::new(self.info.channels, left as usize);
-                    }
-                    let n = fresh.read(&mut scratch)? as u64;
-                    if n == 0 {
-                        break;
-                    }
-                    left -= n;
-                }
-                *self = fresh;
-                Ok(())
-            }
+            self.pending_pos = 0;
+            self.pending_len = 0;
+            self.peeked = None;
+            self.position = frame;
+            self.seeking = true;
+            self.ended = false;
+            return Ok(());
         }
+        // Fall back to decoding from the start and dropping frames.
+        let mut fresh = FileSource::open(&self.path)?;
+        let mut scratch = AudioBlock::new(self.info.channels, 8192);
+        let mut left = frame;
+        while left > 0 {
+            if left < scratch.capacity() as u64 {
+                scratch = AudioBlock::new(self.info.channels, left as usize);
+            }
+            let n = fresh.read(&mut scratch)? as u64;
+            if n == 0 {
+                break;
+            }
+            left -= n;
+        }
+        *self = fresh;
+        Ok(())
     }
 
     fn take_warnings(&mut self) -> Vec<String> {
