@@ -152,6 +152,8 @@ pub struct Limiter {
     hist: Vec<Vec<f32>>,
     peaks: Vec<f32>,
     tmp: Vec<f32>,
+    /// The gain of each frame of the chunk being processed.
+    gains: Vec<f64>,
     gain_bound: f32,
     prev_peak: f64,
     /// Monotonic deque of (index, required gain) for the sliding minimum.
@@ -189,6 +191,7 @@ impl Limiter {
             hist: vec![vec![0.0; HIST - 1 + CHUNK]; channels],
             peaks: vec![0.0; CHUNK],
             tmp: vec![0.0; CHUNK],
+            gains: vec![1.0; CHUNK],
             prev_peak: 0.0,
             dq_idx: vec![0; lookahead + 1],
             dq_val: vec![1.0; lookahead + 1],
@@ -243,29 +246,16 @@ impl Limiter {
         };
         self.release_coeff = super::one_pole_coeff(ms, self.rate);
     }
+}
 
-    #[inline]
-    fn push_min(&mut self, idx: u64, v: f64) {
-        let cap = self.dq_val.len();
-        // Drop larger values from the back.
-        while self.dq_len > 0 {
-            let back = (self.dq_head + self.dq_len - 1) % cap;
-            if self.dq_val[back] >= v {
-                self.dq_len -= 1;
-            } else {
-                break;
-            }
-        }
-        let slot = (self.dq_head + self.dq_len) % cap;
-        self.dq_idx[slot] = idx;
-        self.dq_val[slot] = v;
-        self.dq_len += 1;
-        // Expire entries older than the window.
-        let oldest = idx + 1 - (self.lookahead as u64).min(idx + 1);
-        while self.dq_len > 0 && self.dq_idx[self.dq_head] < oldest {
-            self.dq_head = (self.dq_head + 1) % cap;
-            self.dq_len -= 1;
-        }
+/// Swap `x` through the delay-line run `line` (each sample out of the line
+/// is replaced by the incoming one) and scale what comes out by `g`.
+#[inline]
+fn delay_apply(line: &mut [f32], x: &mut [f32], g: &[f64]) {
+    for ((d, v), g) in line.iter_mut().zip(x.iter_mut()).zip(g) {
+        let out = *d;
+        *d = *v;
+        *v = (f64::from(out) * g) as f32;
     }
 }
 
@@ -300,41 +290,85 @@ impl Processor for Limiter {
                 }
                 h.copy_within(chunk..chunk + hist, 0);
             }
+            // The gain for each frame of the chunk (the serial part: sliding
+            // minimum, release, moving average), then statistics and the
+            // delayed audio times the gain, channel by channel.
             let mut chunk_min = 1.0f64;
-            for f in 0..chunk {
-                let peak = f64::from(self.peaks[f]);
-                let p = peak.max(self.prev_peak);
-                self.prev_peak = peak;
-                let need = if p > self.ceiling {
-                    self.ceiling / p
-                } else {
-                    1.0
-                };
-                let idx = self.index;
-                self.index += 1;
-                self.push_min(idx, need);
-                let held = self.dq_val[self.dq_head];
-                let rel = 1.0 - (1.0 - self.released) * self.release_coeff;
-                self.released = held.min(rel);
-                self.box_sum += self.released - self.box_ring[self.box_pos];
-                self.box_ring[self.box_pos] = self.released;
-                self.box_pos += 1;
-                if self.box_pos == l {
-                    self.box_pos = 0;
-                    self.box_sum = self.box_ring.iter().sum();
+            {
+                // Locals, so the recurrences stay in registers.
+                let cap = self.dq_val.len();
+                let wrap = |i: usize| if i >= cap { i - cap } else { i };
+                let (dq_idx, dq_val) = (&mut self.dq_idx[..], &mut self.dq_val[..]);
+                let (mut head, mut len) = (self.dq_head, self.dq_len);
+                let mut prev_peak = self.prev_peak;
+                let mut released = self.released;
+                let mut box_sum = self.box_sum;
+                let mut box_pos = self.box_pos;
+                let mut index = self.index;
+                let ring = &mut self.box_ring[..];
+                let (ceiling, coeff) = (self.ceiling, self.release_coeff);
+                let window = self.lookahead as u64;
+                for (g, &peak) in self.gains[..chunk].iter_mut().zip(&self.peaks[..chunk]) {
+                    let peak = f64::from(peak);
+                    let p = peak.max(prev_peak);
+                    prev_peak = peak;
+                    let need = if p > ceiling { ceiling / p } else { 1.0 };
+                    // Sliding minimum: drop larger values from the back,
+                    // push, expire entries older than the window.
+                    while len > 0 && dq_val[wrap(head + len - 1)] >= need {
+                        len -= 1;
+                    }
+                    let slot = wrap(head + len);
+                    dq_idx[slot] = index;
+                    dq_val[slot] = need;
+                    len += 1;
+                    let oldest = index + 1 - window.min(index + 1);
+                    while len > 0 && dq_idx[head] < oldest {
+                        head = wrap(head + 1);
+                        len -= 1;
+                    }
+                    index += 1;
+                    let held = dq_val[head];
+                    let rel = 1.0 - (1.0 - released) * coeff;
+                    released = held.min(rel);
+                    box_sum += released - ring[box_pos];
+                    ring[box_pos] = released;
+                    box_pos += 1;
+                    if box_pos == l {
+                        box_pos = 0;
+                        box_sum = ring.iter().sum();
+                    }
+                    *g = (box_sum / l as f64).min(1.0);
                 }
-                let g = (self.box_sum / l as f64).min(1.0);
+                self.dq_head = head;
+                self.dq_len = len;
+                self.prev_peak = prev_peak;
+                self.released = released;
+                self.box_sum = box_sum;
+                self.box_pos = box_pos;
+                self.index = index;
+            }
+            for &g in &self.gains[..chunk] {
                 chunk_min = chunk_min.min(g);
                 self.stats.add(g);
-                // Delay the audio and apply the gain meant for the delayed sample.
-                let dp = self.delay_pos;
-                for (line, ch) in self.delay.iter_mut().zip(block.channels.iter_mut()) {
-                    let out = line[dp];
-                    line[dp] = ch[i + f];
-                    ch[i + f] = (f64::from(out) * g) as f32;
-                }
-                self.delay_pos = if dp + 1 == dlen { 0 } else { dp + 1 };
             }
+            // Delay the audio and apply the gain meant for the delayed
+            // sample, in straight runs of the delay line.
+            let mut done = 0;
+            let mut dp = self.delay_pos;
+            while done < chunk {
+                let n = (chunk - done).min(dlen - dp);
+                for (line, ch) in self.delay.iter_mut().zip(block.channels.iter_mut()) {
+                    delay_apply(
+                        &mut line[dp..dp + n],
+                        &mut ch[i + done..i + done + n],
+                        &self.gains[done..done + n],
+                    );
+                }
+                done += n;
+                dp = if dp + n == dlen { 0 } else { dp + n };
+            }
+            self.delay_pos = dp;
             min_gain = min_gain.min(chunk_min);
             let gr = -20.0 * chunk_min.log10();
             let k = self.sustain_coeff.powi(chunk as i32);

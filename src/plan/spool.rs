@@ -193,15 +193,11 @@ impl SpoolReader {
         read_exact_at(&self.file, &mut self.bytes, self.offset)
             .map_err(|e| LatheError::Invalid(format!("spool read failed: {e}")))?;
         self.offset += self.bytes.len() as u64;
-        for i in 0..n {
-            for (c, ch) in block.channels.iter_mut().enumerate() {
-                let o = (i * self.channels + c) * 4;
-                ch[i] = f32::from_ne_bytes([
-                    self.bytes[o],
-                    self.bytes[o + 1],
-                    self.bytes[o + 2],
-                    self.bytes[o + 3],
-                ]);
+        let stride = self.channels * 4;
+        for (c, ch) in block.channels.iter_mut().enumerate() {
+            for (d, frame) in ch[..n].iter_mut().zip(self.bytes.chunks_exact(stride)) {
+                let b = &frame[c * 4..c * 4 + 4];
+                *d = f32::from_ne_bytes([b[0], b[1], b[2], b[3]]);
             }
         }
         self.left -= n as u64;
