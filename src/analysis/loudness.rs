@@ -321,6 +321,18 @@ pub struct LoudnessMeter {
     emit_from: u64,
     summary: LoudnessSummary,
     series: Option<(Vec<f64>, Vec<f64>)>,
+    fine: Option<FineEnergy>,
+}
+
+/// Weighted K-filtered energy recorded in short pieces (see
+/// [`LoudnessMeter::record_fine`]).
+#[derive(Debug, Clone)]
+struct FineEnergy {
+    step: u64,
+    start: u64,
+    end: u64,
+    acc: f64,
+    out: Vec<f32>,
 }
 
 impl LoudnessMeter {
@@ -366,6 +378,39 @@ impl LoudnessMeter {
             emit_from,
             summary: LoudnessSummary::default(),
             series: None,
+            fine: None,
+        }
+    }
+
+    /// Also record the channel-weighted K-filtered energy (sum of squares)
+    /// of every piece of `step` frames: each 10 ms sub-block is cut into
+    /// pieces of `step` frames from its start, the last one shorter (for
+    /// the planner's limiter model; grows with length).
+    pub fn record_fine(&mut self, step: usize) {
+        let step = step.max(1) as u64;
+        self.fine = Some(FineEnergy {
+            step,
+            start: self.frame,
+            end: (self.frame + step).min(self.sub_end),
+            acc: 0.0,
+            out: Vec::new(),
+        });
+    }
+
+    /// The pieces' energies recorded so far (see [`LoudnessMeter::record_fine`]),
+    /// the unfinished piece included.
+    pub fn take_fine(&mut self) -> Vec<f32> {
+        match self.fine.as_mut() {
+            Some(f) => {
+                let mut out = std::mem::take(&mut f.out);
+                if self.frame > f.start {
+                    out.push(f.acc as f32);
+                }
+                f.acc = 0.0;
+                f.start = self.frame;
+                out
+            }
+            None => Vec::new(),
         }
     }
 
@@ -457,7 +502,10 @@ impl LoudnessMeter {
         let [f1, f2] = self.filters;
         let mut i = 0;
         while i < frames {
-            let n = ((self.sub_end - self.frame) as usize).min(frames - i);
+            let mut n = ((self.sub_end - self.frame) as usize).min(frames - i);
+            if let Some(f) = &self.fine {
+                n = n.min((f.end - self.frame) as usize);
+            }
             let mut sum = 0.0;
             if let ([l, r], [xl, xr, ..]) = (&mut self.channels[..], planar) {
                 // Stereo, the common case: both channels' filters in one loop,
@@ -465,12 +513,8 @@ impl LoudnessMeter {
                 // arithmetic, and so its result, is exactly the general loop's).
                 if l.weight != 0.0 && r.weight != 0.0 {
                     sum = k_weight_pair([l, r], [&xl[i..i + n], &xr[i..i + n]], [f1, f2]);
-                    self.sub_sum += sum;
-                    self.frame += n as u64;
+                    self.advance(sum, n);
                     i += n;
-                    if self.frame == self.sub_end {
-                        self.finish_subblock();
-                    }
                     continue;
                 }
             }
@@ -500,12 +544,32 @@ impl LoudnessMeter {
                 state.s = [[s10, s11], [s20, s21]];
                 sum += acc * state.weight;
             }
-            self.sub_sum += sum;
-            self.frame += n as u64;
+            self.advance(sum, n);
             i += n;
-            if self.frame == self.sub_end {
-                self.finish_subblock();
+        }
+    }
+
+    /// Count `n` frames of weighted energy `sum` into the sub-block (and
+    /// the fine piece), closing them when full.
+    #[inline]
+    fn advance(&mut self, sum: f64, n: usize) {
+        self.sub_sum += sum;
+        self.frame += n as u64;
+        if let Some(f) = self.fine.as_mut() {
+            f.acc += sum;
+            if self.frame == f.end {
+                f.out.push(f.acc as f32);
+                f.acc = 0.0;
             }
+        }
+        if self.frame == self.sub_end {
+            self.finish_subblock();
+        }
+        if let Some(f) = self.fine.as_mut()
+            && f.end <= self.frame
+        {
+            f.start = self.frame;
+            f.end = (self.frame + f.step).min(self.sub_end);
         }
     }
 

@@ -87,7 +87,6 @@ unsafe fn interp_peaks_avx2(buf: &[f32], phases: &[[f32; TAPS_PER_PHASE]], out: 
 
 #[inline(always)]
 fn interp_peaks_impl(buf: &[f32], phases: &[[f32; TAPS_PER_PHASE]], out: &mut [f32]) {
-    const LANES: usize = 8;
     let n = (buf.len() + 1)
         .saturating_sub(TAPS_PER_PHASE)
         .min(out.len());
@@ -95,30 +94,55 @@ fn interp_peaks_impl(buf: &[f32], phases: &[[f32; TAPS_PER_PHASE]], out: &mut [f
     for (o, s) in out[..n].iter_mut().zip(&buf[mid..mid + n]) {
         *o = s.abs();
     }
-    for ph in phases {
-        let mut i = 0;
-        while i + LANES <= n {
-            let mut acc = [0f32; LANES];
-            for (k, h) in ph.iter().enumerate() {
-                let xs = &buf[i + k..i + k + LANES];
+    // The phases side by side (×4: three, ×2: one), so their sums run as
+    // independent chains and share the loads; each phase still adds its
+    // taps in order, so the result is the same as one phase at a time.
+    match phases {
+        [a, b, c] => phase_peaks::<3>(buf, [a, b, c], &mut out[..n]),
+        [a] => phase_peaks::<1>(buf, [a], &mut out[..n]),
+        _ => {
+            for ph in phases {
+                phase_peaks::<1>(buf, [ph], &mut out[..n]);
+            }
+        }
+    }
+}
+
+/// Raise `out[i]` to the largest |interpolated value| of phases `ph` in
+/// window `buf[i..i + TAPS_PER_PHASE]`.
+#[inline(always)]
+fn phase_peaks<const P: usize>(buf: &[f32], ph: [&[f32; TAPS_PER_PHASE]; P], out: &mut [f32]) {
+    const LANES: usize = 8;
+    let n = out.len();
+    let mut i = 0;
+    while i + LANES <= n {
+        let mut acc = [[0f32; LANES]; P];
+        for k in 0..TAPS_PER_PHASE {
+            let xs = &buf[i + k..i + k + LANES];
+            for (acc, ph) in acc.iter_mut().zip(&ph) {
+                let h = ph[k];
                 for (a, x) in acc.iter_mut().zip(xs) {
                     *a += h * x;
                 }
             }
-            for (o, a) in out[i..i + LANES].iter_mut().zip(&acc) {
+        }
+        for acc in &acc {
+            for (o, a) in out[i..i + LANES].iter_mut().zip(acc) {
                 *o = o.max(a.abs());
             }
-            i += LANES;
         }
-        while i < n {
+        i += LANES;
+    }
+    while i < n {
+        for ph in &ph {
             let acc: f32 = ph
                 .iter()
                 .zip(&buf[i..i + TAPS_PER_PHASE])
                 .map(|(h, x)| h * x)
                 .sum();
             out[i] = out[i].max(acc.abs());
-            i += 1;
         }
+        i += 1;
     }
 }
 

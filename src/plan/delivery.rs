@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use super::gain::{
-    limit_spool, limited_summary, limiter_only, limiting_at, limiting_cut_db, process_to_spool,
-    search_gain, secant,
+    guided_search, limit_spool, limiter_only, limiting_at, limiting_cut_db, process_to_spool,
 };
+use super::model::{Corrections, LimiterModel};
 use super::spool::Spool;
 use crate::analysis::loudness::LoudnessSummary;
 use crate::dsp::chain::Chain;
@@ -107,6 +107,80 @@ pub struct Prepared {
     pub weights: Vec<f64>,
     /// Channel count.
     pub channels: usize,
+    /// The fast limiter model's summary of the spool.
+    pub model: LimiterModel,
+}
+
+impl Prepared {
+    /// The modelled loudness summary after `gain_db` into the limiter of
+    /// `cfg`, corrected by what this search's exact passes taught.
+    pub fn modelled(&self, cfg: &LimiterConfig, gain_db: f64, c: &Corrections) -> LoudnessSummary {
+        self.model
+            .summary(cfg, gain_db, c.at(cfg.ceiling_dbtp - gain_db))
+    }
+}
+
+/// One exact pass over a spooled track through the gain and the limiter:
+/// what [`plan_delivery`] reports of each track.
+#[derive(Debug, Clone)]
+pub struct TrackPass {
+    /// Gain into the limiter, dB.
+    pub gain_db: f64,
+    /// Loudness summary of the output.
+    pub summary: LoudnessSummary,
+    /// How hard the limiter worked.
+    pub limiting: LimitingStats,
+    /// True peak of the output, dBTP (with `profile` only, else −∞).
+    pub true_peak_dbtp: f64,
+    /// Short-term loudness every 100 ms, LUFS (with `profile` only).
+    pub series: Vec<f64>,
+}
+
+/// Run `p` through gain `gain_db` and the limiter of `lim` once, measuring
+/// the output (with `profile`, also its true peak and short-term curve),
+/// and teach `learn` (if any) the difference from the model's prediction.
+pub fn exact_pass(
+    p: &Prepared,
+    lim: &ChainConfig,
+    rate: u32,
+    gain_db: f64,
+    profile: bool,
+    learn: Option<&Corrections>,
+) -> Result<TrackPass> {
+    let mut meter = crate::analysis::loudness::LoudnessMeter::new(rate, &p.weights);
+    let mut tps: Vec<crate::analysis::truepeak::TruePeakMeter> = Vec::new();
+    if profile {
+        meter.record_series();
+        tps = (0..p.channels)
+            .map(|_| crate::analysis::truepeak::TruePeakMeter::new(rate))
+            .collect();
+    }
+    let limiting = limit_spool(&p.spool, lim, rate, p.channels, gain_db, &mut |b| {
+        meter.push(&b.channels, b.frames);
+        for (t, c) in tps.iter_mut().zip(&b.channels) {
+            t.push(&c[..b.frames]);
+        }
+        Ok(())
+    })?;
+    if let Some(c) = learn {
+        let cfg = lim.limiter();
+        let exact = meter.stats().integrated_lufs;
+        let model = p.model.summary(&cfg, gain_db, 0.0).stats().integrated_lufs;
+        c.learn(cfg.ceiling_dbtp - gain_db, exact - model);
+    }
+    let series = if profile {
+        short_term_every_100ms(meter.short_term_series(), p.spool.frames(), rate)
+    } else {
+        Vec::new()
+    };
+    let tp = tps.iter().map(|t| t.true_peak()).fold(0.0, f64::max);
+    Ok(TrackPass {
+        gain_db,
+        summary: meter.summary().clone(),
+        limiting,
+        true_peak_dbtp: crate::units::linear_to_db(tp),
+        series,
+    })
 }
 
 impl std::fmt::Debug for Prepared {
@@ -155,13 +229,16 @@ impl SpoolCache {
 
 /// Every track spooled, the limiter-only chains and the gains into the
 /// limiter, dB.
-/// The spools, limiter-only chains, gains into the limiter (dB) and the
-/// gain given up per track to respect `max_limiting_db` (dB, 0: none).
+/// The spools, limiter-only chains, gains into the limiter (dB), the
+/// gain given up per track to respect `max_limiting_db` (dB, 0: none), and
+/// the balancing search's last exact pass per track when it was made at
+/// exactly these gains (so a plan needs no further pass).
 pub type PreparedDelivery = (
     Vec<std::sync::Arc<Prepared>>,
     Vec<ChainConfig>,
     Vec<f64>,
     Vec<f64>,
+    Option<Vec<TrackPass>>,
 );
 
 /// The limit on the limiter's gain reduction for delivery `d`, dB: the
@@ -196,6 +273,7 @@ pub fn prepare_delivery(
     dir: &Path,
     progress: &(dyn Fn(&str) + Sync),
     cache: Option<&SpoolCache>,
+    profile: bool,
 ) -> Result<PreparedDelivery> {
     let rate = d.rate_hz;
     let chains: Vec<ChainConfig> = session
@@ -232,14 +310,14 @@ pub fn prepare_delivery(
             let mut chain = Chain::from_config(cfg, rate, info.channels)
                 .map_err(|e| LatheError::decode(p, e.to_string()))?;
             let mut gr = vec![0.0; cfg.modules.len() + 1];
-            let (spool, pre, input) =
-                process_to_spool(&mut src, &mut chain, rate, dir, &|_| {}, &mut gr)?;
+            let s = process_to_spool(&mut src, &mut chain, rate, dir, &|_| {}, &mut gr)?;
             Ok(std::sync::Arc::new(Prepared {
-                spool,
-                pre,
-                input,
+                spool: s.spool,
+                pre: s.pre,
+                input: s.input,
                 weights: info.channel_weights.clone(),
                 channels: info.channels,
+                model: s.model,
             }))
         })
         .collect::<Result<_>>()?;
@@ -259,44 +337,87 @@ pub fn prepare_delivery(
         "{}: balancing ({:?})",
         d.name, session.album.balance
     ));
-    let gains: Vec<f64> = match (session.album.balance, target) {
-        (Balance::None, _) | (_, None) => offsets.clone(),
-        (Balance::Track, Some(t)) => prepared
-            .par_iter()
-            .zip(lim.par_iter())
-            .zip(offsets.par_iter())
-            .map(|((p, l), off)| {
-                let pre = p.pre.stats().integrated_lufs;
-                search_gain(&p.spool, l, rate, &p.weights, pre, t, &|_| {}).map(|(g, _, _)| g + off)
-            })
-            .collect::<Result<_>>()?,
-        (Balance::Album, Some(t)) => {
-            let album_lufs = |g: f64| -> Result<f64> {
-                let sums: Vec<LoudnessSummary> = prepared
+    // Each search solves the tracks' limiter models, confirms with an
+    // exact pass per track, and repeats with the models corrected until
+    // an exact pass lands on the target (see `gain::guided_search`). The
+    // corrections live for one search only: a plan from cached spools
+    // takes the same path as one from scratch, so the interface plays the
+    // gains `lathe render` renders, bit for bit.
+    let (gains, mut passes): (Vec<f64>, Option<Vec<TrackPass>>) =
+        match (session.album.balance, target) {
+            (Balance::None, _) | (_, None) => (offsets.clone(), None),
+            (Balance::Track, Some(t)) => {
+                let found: Vec<(f64, Option<TrackPass>)> = prepared
                     .par_iter()
                     .zip(lim.par_iter())
                     .zip(offsets.par_iter())
-                    .map(|((p, l), off)| limited_summary(&p.spool, l, rate, &p.weights, g + off))
+                    .map(|((p, l), off)| -> Result<(f64, Option<TrackPass>)> {
+                        let pre = p.pre.stats().integrated_lufs;
+                        if !pre.is_finite() {
+                            return Ok((*off, None));
+                        }
+                        let cfg = l.limiter();
+                        let learnt = Corrections::default();
+                        let model = |g: f64| p.modelled(&cfg, g, &learnt).stats().integrated_lufs;
+                        let mut exact = |g: f64| -> Result<(f64, TrackPass)> {
+                            let pass = exact_pass(p, l, rate, g, profile, Some(&learnt))?;
+                            Ok((pass.summary.stats().integrated_lufs, pass))
+                        };
+                        let (g, _, pass, _) =
+                            guided_search(&model, &mut exact, t - pre, t, &|_| {})?;
+                        // The offset moves the track off the target: its
+                        // pass is at another gain unless the offset is 0.
+                        Ok((g + off, pass.filter(|_| *off == 0.0)))
+                    })
                     .collect::<Result<_>>()?;
-                let mut all = LoudnessSummary::default();
-                for s in &sums {
-                    all.merge(s);
-                }
-                Ok(all.stats().integrated_lufs)
-            };
-            let mut pre_all = LoudnessSummary::default();
-            for p in &prepared {
-                pre_all.merge(&p.pre);
+                let gains = found.iter().map(|f| f.0).collect();
+                let passes = found.into_iter().map(|f| f.1).collect::<Option<Vec<_>>>();
+                (gains, passes)
             }
-            let g0 = t - pre_all.stats().integrated_lufs;
-            let g = if g0.is_finite() {
-                secant(album_lufs, g0, t, &|_| {})?.0
-            } else {
-                0.0
-            };
-            offsets.iter().map(|o| g + o).collect()
-        }
-    };
+            (Balance::Album, Some(t)) => {
+                let learnt: Vec<Corrections> =
+                    prepared.iter().map(|_| Corrections::default()).collect();
+                let model = |g: f64| -> f64 {
+                    let sums: Vec<LoudnessSummary> = prepared
+                        .par_iter()
+                        .zip(lim.par_iter())
+                        .zip(offsets.par_iter())
+                        .zip(learnt.par_iter())
+                        .map(|(((p, l), off), c)| p.modelled(&l.limiter(), g + off, c))
+                        .collect();
+                    let mut all = LoudnessSummary::default();
+                    for s in &sums {
+                        all.merge(s);
+                    }
+                    all.stats().integrated_lufs
+                };
+                let mut exact = |g: f64| -> Result<(f64, Vec<TrackPass>)> {
+                    let passes: Vec<TrackPass> = prepared
+                        .par_iter()
+                        .zip(lim.par_iter())
+                        .zip(offsets.par_iter())
+                        .zip(learnt.par_iter())
+                        .map(|(((p, l), off), c)| exact_pass(p, l, rate, g + off, profile, Some(c)))
+                        .collect::<Result<_>>()?;
+                    let mut all = LoudnessSummary::default();
+                    for s in &passes {
+                        all.merge(&s.summary);
+                    }
+                    Ok((all.stats().integrated_lufs, passes))
+                };
+                let mut pre_all = LoudnessSummary::default();
+                for p in &prepared {
+                    pre_all.merge(&p.pre);
+                }
+                let g0 = t - pre_all.stats().integrated_lufs;
+                if g0.is_finite() {
+                    let (g, _, passes, _) = guided_search(&model, &mut exact, g0, t, &|_| {})?;
+                    (offsets.iter().map(|o| g + o).collect(), passes)
+                } else {
+                    (offsets.clone(), None)
+                }
+            }
+        };
     // With a limit on limiting the target is a maximum: measure the peak
     // gain reduction at the planned gains and give up what exceeds it
     // (per track, or the same for every track when the album is balanced
@@ -308,14 +429,17 @@ pub fn prepare_delivery(
         target,
         session.album.balance == Balance::None,
     ) {
-        let peaks: Vec<f64> = prepared
-            .par_iter()
-            .zip(lim.par_iter())
-            .zip(gains.par_iter())
-            .map(|((p, l), g)| {
-                limiting_at(&p.spool, l, rate, p.channels, *g).map(|s| s.peak_gr_db())
-            })
-            .collect::<Result<_>>()?;
+        let peaks: Vec<f64> = match &passes {
+            Some(ps) => ps.iter().map(|p| p.limiting.peak_gr_db()).collect(),
+            None => prepared
+                .par_iter()
+                .zip(lim.par_iter())
+                .zip(gains.par_iter())
+                .map(|((p, l), g)| {
+                    limiting_at(&p.spool, l, rate, p.channels, *g).map(|s| s.peak_gr_db())
+                })
+                .collect::<Result<_>>()?,
+        };
         cuts = peaks.iter().map(|p| limiting_cut_db(*p, m)).collect();
         if session.album.balance == Balance::Album {
             let worst = cuts.iter().copied().fold(0.0, f64::max);
@@ -324,8 +448,11 @@ pub fn prepare_delivery(
         for (g, c) in gains.iter_mut().zip(&cuts) {
             *g -= c;
         }
+        if cuts.iter().any(|c| *c != 0.0) {
+            passes = None;
+        }
     }
-    Ok((prepared, lim, gains, cuts))
+    Ok((prepared, lim, gains, cuts, passes))
 }
 
 /// What playback needs to sound like delivery `d`: per track the gain into
@@ -399,44 +526,37 @@ pub fn plan_delivery(
         .map(|t| session.track_path(session_path, t))
         .collect();
     let dir = std::env::temp_dir();
-    let (prepared, lim, gains, cuts) = prepare_delivery(session, &paths, &d, &dir, &|_| {}, cache)?;
+    let (prepared, lim, gains, cuts, passes) =
+        prepare_delivery(session, &paths, &d, &dir, &|_| {}, cache, true)?;
     // The sources' loudness, measured as they were spooled (as played: trimmed).
     let input_lufs: Vec<f64> = prepared
         .iter()
         .map(|p| p.input.stats().integrated_lufs)
         .collect();
     // One pass per track through the gain and limiter, as the render makes
-    // it: loudness, true peak and the short-term curve for the History pane.
-    type Profile = (f64, f64, Vec<f64>, LoudnessSummary, LimitingStats);
-    let profiles: Vec<Profile> = prepared
-        .par_iter()
-        .zip(lim.par_iter())
-        .zip(gains.par_iter())
-        .map(|((p, l), g)| {
-            let mut meter = crate::analysis::loudness::LoudnessMeter::new(d.rate_hz, &p.weights);
-            meter.record_series();
-            let mut tps: Vec<crate::analysis::truepeak::TruePeakMeter> = (0..p.channels)
-                .map(|_| crate::analysis::truepeak::TruePeakMeter::new(d.rate_hz))
-                .collect();
-            let limiting = limit_spool(&p.spool, l, d.rate_hz, p.channels, *g, &mut |b| {
-                meter.push(&b.channels, b.frames);
-                for (t, c) in tps.iter_mut().zip(&b.channels) {
-                    t.push(&c[..b.frames]);
-                }
-                Ok(())
-            })?;
-            let tp = tps.iter().map(|t| t.true_peak()).fold(0.0, f64::max);
-            let series =
-                short_term_every_100ms(meter.short_term_series(), p.spool.frames(), d.rate_hz);
-            Ok((
-                meter.stats().integrated_lufs,
-                crate::units::linear_to_db(tp),
-                series,
-                meter.summary().clone(),
-                limiting,
-            ))
+    // it: loudness, true peak and the short-term curve for the History pane
+    // (the balancing search's last passes when they were at these gains).
+    let passes: Vec<TrackPass> = match passes {
+        Some(p) => p,
+        None => prepared
+            .par_iter()
+            .zip(lim.par_iter())
+            .zip(gains.par_iter())
+            .map(|((p, l), g)| exact_pass(p, l, d.rate_hz, *g, true, None))
+            .collect::<Result<_>>()?,
+    };
+    let profiles: Vec<(f64, f64, Vec<f64>, LoudnessSummary, LimitingStats)> = passes
+        .into_iter()
+        .map(|p| {
+            (
+                p.summary.stats().integrated_lufs,
+                p.true_peak_dbtp,
+                p.series,
+                p.summary,
+                p.limiting,
+            )
         })
-        .collect::<Result<_>>()?;
+        .collect();
     let mut album = LoudnessSummary::default();
     for p in &profiles {
         album.merge(&p.3);

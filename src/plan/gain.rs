@@ -7,6 +7,7 @@
 
 use std::path::Path;
 
+use super::model::{self, Corrections, LimiterModel, PeakRecorder};
 use super::spool::Spool;
 use crate::analysis::loudness::{LoudnessMeter, LoudnessSummary};
 use crate::cancel;
@@ -24,6 +25,13 @@ pub const BLOCK: usize = 8192;
 pub const SEARCH_TOLERANCE_LU: f64 = 0.05;
 /// Most limiter passes the loudness search makes.
 pub const MAX_PASSES: usize = 10;
+/// The model-guided search ([`guided_search`]) accepts an exact pass this
+/// close to the target, LU (tighter than [`SEARCH_TOLERANCE_LU`]: exact
+/// passes are few, and a tight landing makes the gain independent of the
+/// path the search took).
+pub const EXACT_TOLERANCE_LU: f64 = 0.005;
+/// The model is solved to this many LU.
+const MODEL_TOLERANCE_LU: f64 = 0.0005;
 
 /// Fill `block` with up to `left` frames of silence (flushing a latency),
 /// counting them off `left`.
@@ -50,10 +58,24 @@ fn drop_front(block: &mut AudioBlock, left: &mut usize) {
     *left -= d;
 }
 
+/// A track run through its pre-limiter chain: the spool and what was
+/// measured on the way.
+pub struct Spooled {
+    /// The processed audio before the limiter.
+    pub spool: Spool,
+    /// Its loudness summary.
+    pub pre: LoudnessSummary,
+    /// The loudness summary of the source as read.
+    pub input: LoudnessSummary,
+    /// The summary the fast limiter model runs on.
+    pub model: LimiterModel,
+}
+
 /// Convert `source` to `out_rate`, run the chain's pre-limiter modules over
 /// it (`chain` must be built at `out_rate`), and spool the result. Returns
-/// the spool, its loudness summary, and the loudness summary of the source
-/// as read (measured on the way, so planning needs no separate analysis).
+/// the spool, its loudness summary, the loudness summary of the source as
+/// read (measured on the way, so planning needs no separate analysis) and
+/// the limiter model's summary of it.
 ///
 /// The conversion comes first so that everything after it runs at the
 /// delivery rate, exactly as playback runs it: the engine's reader converts
@@ -66,7 +88,7 @@ pub fn process_to_spool(
     spool_dir: &Path,
     progress: &(dyn Fn(u64) + Sync),
     gr: &mut [f64],
-) -> Result<(Spool, LoudnessSummary, LoudnessSummary)> {
+) -> Result<Spooled> {
     let info = source.info().clone();
     let channels = info.channels;
     if chain.rate() != out_rate {
@@ -82,6 +104,8 @@ pub fn process_to_spool(
         None
     };
     let mut meter = LoudnessMeter::new(out_rate, &info.channel_weights);
+    meter.record_fine(model::STEP);
+    let mut peaks = PeakRecorder::new(out_rate, channels);
     // Two stages on two threads: decode + conversion here, the chain +
     // metering + spooling in a helper, connected by a short queue of blocks.
     let (tx, rx) = std::sync::mpsc::sync_channel::<(AudioBlock, bool)>(4);
@@ -91,6 +115,7 @@ pub fn process_to_spool(
     }
     let spool_ref = &mut spool;
     let meter_ref = &mut meter;
+    let peaks_ref = &mut peaks;
     let chain_ref = &mut *chain;
     let mut writer = |rx: std::sync::mpsc::Receiver<(AudioBlock, bool)>| -> Result<()> {
         let mut to_drop = chain_ref.latency_pre();
@@ -103,6 +128,7 @@ pub fn process_to_spool(
             // Drop the first `latency` frames so the output lines up with the input.
             drop_front(block, to_drop);
             meter_ref.push(&block.channels, block.frames);
+            peaks_ref.push(block);
             spool_ref.write(block)
         };
         while let Ok((mut block, last)) = rx.recv() {
@@ -191,11 +217,13 @@ pub fn process_to_spool(
     }
     read_result?;
     spool.finish()?;
-    Ok((
+    let model = LimiterModel::new(out_rate, spool.frames(), peaks.finish(), meter.take_fine());
+    Ok(Spooled {
         spool,
-        meter.summary().clone(),
-        input_meter.summary().clone(),
-    ))
+        pre: meter.summary().clone(),
+        input: input_meter.summary().clone(),
+        model,
+    })
 }
 
 /// Run the loudness-target gain and the limiter over a spool, latency
@@ -346,26 +374,86 @@ pub fn limited_summary(
     Ok(summary)
 }
 
-/// Search the gain into the limiter that brings the spool to `target` LUFS
-/// (see the module docs). Returns (gain dB, measured LUFS, passes).
+/// Search the gain into the limiter that brings a spooled track to
+/// `target` LUFS: guided by the limiter model (see [`guided_search`]),
+/// each exact pass over the spool measured in two parallel halves.
+/// Returns (gain dB, measured LUFS, exact passes).
 pub fn search_gain(
-    spool: &Spool,
+    spooled: &Spooled,
     limiter_chain: &ChainConfig,
     rate: u32,
     weights: &[f64],
-    pre_lufs: f64,
     target: f64,
     progress: &dyn Fn(usize),
 ) -> Result<(f64, f64, usize)> {
+    let pre_lufs = spooled.pre.stats().integrated_lufs;
     if !pre_lufs.is_finite() {
         return Ok((0.0, f64::NEG_INFINITY, 0));
     }
-    secant(
-        |g| limited_loudness(spool, limiter_chain, rate, weights, g),
-        target - pre_lufs,
-        target,
-        progress,
-    )
+    let cfg = limiter_chain.limiter();
+    let corrections = Corrections::default();
+    let model = |g: f64| {
+        let c = corrections.at(cfg.ceiling_dbtp - g);
+        spooled.model.summary(&cfg, g, c).stats().integrated_lufs
+    };
+    let mut exact = |g: f64| -> Result<(f64, ())> {
+        let l = limited_loudness(&spooled.spool, limiter_chain, rate, weights, g)?;
+        let m = spooled.model.summary(&cfg, g, 0.0).stats().integrated_lufs;
+        corrections.learn(cfg.ceiling_dbtp - g, l - m);
+        Ok((l, ()))
+    };
+    let (g, l, _, passes) = guided_search(&model, &mut exact, target - pre_lufs, target, progress)?;
+    Ok((g, l, passes))
+}
+
+/// Search the gain `g` (dB) with `exact(g) = target` LUFS, using a cheap
+/// `model` of the same function (which the caller corrects with what each
+/// exact pass teaches it): solve the model, measure exactly there, repeat
+/// until an exact pass lands within [`EXACT_TOLERANCE_LU`] (usually the
+/// first or second) or after [`MAX_PASSES`]. Returns the best (gain,
+/// exact loudness, what its pass returned, exact passes).
+pub fn guided_search<X>(
+    model: &dyn Fn(f64) -> f64,
+    exact: &mut dyn FnMut(f64) -> Result<(f64, X)>,
+    g0: f64,
+    target: f64,
+    progress: &dyn Fn(usize),
+) -> Result<(f64, f64, Option<X>, usize)> {
+    let mut best: Option<(f64, f64, X)> = None;
+    let mut tried: Vec<f64> = Vec::new();
+    let mut start = g0.clamp(-40.0, 40.0);
+    let mut passes = 0;
+    while passes < MAX_PASSES {
+        let (g, _, _) = secant_within(
+            |g| Ok(model(g)),
+            start,
+            target,
+            MODEL_TOLERANCE_LU,
+            40,
+            &|_| {},
+        )?;
+        if tried.iter().any(|t| (t - g).abs() < 1e-4) {
+            break;
+        }
+        tried.push(g);
+        let (l, x) = exact(g)?;
+        passes += 1;
+        progress(passes);
+        let better = best
+            .as_ref()
+            .is_none_or(|b| (l - target).abs() < (b.1 - target).abs());
+        if better {
+            best = Some((g, l, x));
+        }
+        if (l - target).abs() <= EXACT_TOLERANCE_LU || !l.is_finite() {
+            break;
+        }
+        start = g;
+    }
+    Ok(match best {
+        Some((g, l, x)) => (g, l, Some(x), passes),
+        None => (start, f64::NEG_INFINITY, None, passes),
+    })
 }
 
 /// Secant search for the gain `g` (dB, −40..40) with `loudness(g) = target`,
@@ -378,23 +466,42 @@ pub fn secant(
     target: f64,
     progress: &dyn Fn(usize),
 ) -> Result<(f64, f64, usize)> {
+    secant_within(
+        loudness,
+        g0,
+        target,
+        SEARCH_TOLERANCE_LU,
+        MAX_PASSES,
+        progress,
+    )
+}
+
+/// [`secant`] with its tolerance (LU) and most evaluations given.
+pub fn secant_within(
+    loudness: impl Fn(f64) -> Result<f64>,
+    g0: f64,
+    target: f64,
+    tolerance: f64,
+    max_passes: usize,
+    progress: &dyn Fn(usize),
+) -> Result<(f64, f64, usize)> {
     let mut g0 = g0.clamp(-40.0, 40.0);
     let mut l0 = loudness(g0)?;
     let mut passes = 1;
     progress(passes);
     let mut best = (g0, l0);
-    if (l0 - target).abs() <= SEARCH_TOLERANCE_LU {
+    if (l0 - target).abs() <= tolerance {
         return Ok((g0, l0, passes));
     }
     let mut g1 = (g0 + (target - l0)).clamp(-40.0, 40.0);
-    while passes < MAX_PASSES {
+    while passes < max_passes {
         let l1 = loudness(g1)?;
         passes += 1;
         progress(passes);
         if (l1 - target).abs() < (best.1 - target).abs() {
             best = (g1, l1);
         }
-        if (l1 - target).abs() <= SEARCH_TOLERANCE_LU {
+        if (l1 - target).abs() <= tolerance {
             return Ok((g1, l1, passes));
         }
         let slope = (l1 - l0) / (g1 - g0);
@@ -404,7 +511,7 @@ pub fn secant(
             target - l1
         };
         let g2 = (g1 + step.clamp(-12.0, 12.0)).clamp(-40.0, 40.0);
-        if (g2 - g1).abs() < 0.001 {
+        if (g2 - g1).abs() < (tolerance * 0.02).min(0.001) {
             break;
         }
         g0 = g1;

@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 
 pub mod delivery;
 pub mod gain;
+pub mod model;
 pub mod spool;
 pub mod timeline;
 
@@ -218,8 +219,8 @@ impl Plan {
             .iter()
             .map(|t| session.track_path(session_path, t))
             .collect();
-        let (prepared, _lim, gains, cuts) =
-            delivery::prepare_delivery(session, &paths, d, spool_dir, progress, None)?;
+        let (prepared, _lim, gains, cuts, _) =
+            delivery::prepare_delivery(session, &paths, d, spool_dir, progress, None, false)?;
         let chains: Vec<ChainConfig> = session
             .tracks
             .iter()
@@ -362,7 +363,7 @@ pub fn gain_plan(path: &Path, chain: &ChainConfig) -> Result<(f64, f64)> {
     let mut built = Chain::from_config(&cfg, info.sample_rate, info.channels)?;
     let mut gr = vec![0.0; cfg.modules.len() + 1];
     let dir = std::env::temp_dir();
-    let (spool, pre, input) = self::gain::process_to_spool(
+    let spooled = self::gain::process_to_spool(
         &mut source,
         &mut built,
         info.sample_rate,
@@ -372,13 +373,12 @@ pub fn gain_plan(path: &Path, chain: &ChainConfig) -> Result<(f64, f64)> {
     )?;
     let lim = self::gain::limiter_only(&cfg);
     let (g, _, _) = self::gain::search_gain(
-        &spool,
+        &spooled,
         &lim,
         info.sample_rate,
         &info.channel_weights,
-        pre.stats().integrated_lufs,
         target,
         &|_| {},
     )?;
-    Ok((g, input.stats().integrated_lufs))
+    Ok((g, spooled.input.stats().integrated_lufs))
 }

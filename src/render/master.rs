@@ -179,8 +179,8 @@ pub fn master_file(opts: &MasterOptions) -> Result<MasterReport> {
         },
     );
     let before = before?;
-    let (spool, pre_summary, _) = processed?;
-    let pre_lufs = pre_summary.stats().integrated_lufs;
+    let spooled = processed?;
+    let spool = &spooled.spool;
     stamp("analyze input + chain + SRC to spool");
     let lim_cfg = limiter_only(&chain_cfg);
     let ceiling = chain_cfg.limiter().ceiling_dbtp;
@@ -189,11 +189,10 @@ pub fn master_file(opts: &MasterOptions) -> Result<MasterReport> {
         Some(t) => {
             progress.stage("loudness search", MAX_PASSES as u64);
             let (g, _, p) = search_gain(
-                &spool,
+                &spooled,
                 &lim_cfg,
                 out_rate,
                 &info.channel_weights,
-                pre_lufs,
                 t,
                 &|p| {
                     if let Some(pb) = &progress.0 {
@@ -210,7 +209,7 @@ pub fn master_file(opts: &MasterOptions) -> Result<MasterReport> {
     let max_limiting_db = chain_cfg.max_limiting_db;
     let mut limiting_cut = 0.0;
     if let (Some(m), Some(_)) = (max_limiting_db, target) {
-        let st = limiting_at(&spool, &lim_cfg, out_rate, info.channels, gain_db)?;
+        let st = limiting_at(spool, &lim_cfg, out_rate, info.channels, gain_db)?;
         limiting_cut = limiting_cut_db(st.peak_gr_db(), m);
         gain_db -= limiting_cut;
     }
@@ -228,7 +227,7 @@ pub fn master_file(opts: &MasterOptions) -> Result<MasterReport> {
         .is_int()
         .then(|| Quantizer::new(opts.format.bits(), opts.dither, info.channels, 0x1a7e_5eed));
     let lim_gr = limit_spool(
-        &spool,
+        spool,
         &lim_cfg,
         out_rate,
         info.channels,
@@ -241,7 +240,7 @@ pub fn master_file(opts: &MasterOptions) -> Result<MasterReport> {
             out.write_block(b)
         },
     )?;
-    drop(spool);
+    drop(spooled);
     out.finish()?;
     progress.finish();
     if let Some(last) = gr.last_mut() {
