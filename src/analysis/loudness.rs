@@ -397,8 +397,17 @@ impl LoudnessMeter {
         });
     }
 
-    /// The pieces' energies recorded so far (see [`LoudnessMeter::record_fine`]),
-    /// the unfinished piece included.
+    /// The energies of the pieces completed since the last call (see
+    /// [`LoudnessMeter::record_fine`]).
+    pub fn drain_fine(&mut self) -> Vec<f32> {
+        self.fine
+            .as_mut()
+            .map(|f| std::mem::take(&mut f.out))
+            .unwrap_or_default()
+    }
+
+    /// The pieces' energies recorded and not yet drained, the unfinished
+    /// piece included (at the end of the stream).
     pub fn take_fine(&mut self) -> Vec<f32> {
         match self.fine.as_mut() {
             Some(f) => {

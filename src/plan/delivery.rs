@@ -114,7 +114,12 @@ pub struct Prepared {
 impl Prepared {
     /// The modelled loudness summary after `gain_db` into the limiter of
     /// `cfg`, corrected by what this search's exact passes taught.
-    pub fn modelled(&self, cfg: &LimiterConfig, gain_db: f64, c: &Corrections) -> LoudnessSummary {
+    pub fn modelled(
+        &self,
+        cfg: &LimiterConfig,
+        gain_db: f64,
+        c: &Corrections,
+    ) -> Result<LoudnessSummary> {
         self.model
             .summary(cfg, gain_db, c.at(cfg.ceiling_dbtp - gain_db))
     }
@@ -165,7 +170,7 @@ pub fn exact_pass(
     if let Some(c) = learn {
         let cfg = lim.limiter();
         let exact = meter.stats().integrated_lufs;
-        let model = p.model.summary(&cfg, gain_db, 0.0).stats().integrated_lufs;
+        let model = p.model.summary(&cfg, gain_db, 0.0)?.stats().integrated_lufs;
         c.learn(cfg.ceiling_dbtp - gain_db, exact - model);
     }
     let series = if profile {
@@ -358,7 +363,9 @@ pub fn prepare_delivery(
                         }
                         let cfg = l.limiter();
                         let learnt = Corrections::default();
-                        let model = |g: f64| p.modelled(&cfg, g, &learnt).stats().integrated_lufs;
+                        let model = |g: f64| -> Result<f64> {
+                            Ok(p.modelled(&cfg, g, &learnt)?.stats().integrated_lufs)
+                        };
                         let mut exact = |g: f64| -> Result<(f64, TrackPass)> {
                             let pass = exact_pass(p, l, rate, g, profile, Some(&learnt))?;
                             Ok((pass.summary.stats().integrated_lufs, pass))
@@ -377,19 +384,19 @@ pub fn prepare_delivery(
             (Balance::Album, Some(t)) => {
                 let learnt: Vec<Corrections> =
                     prepared.iter().map(|_| Corrections::default()).collect();
-                let model = |g: f64| -> f64 {
+                let model = |g: f64| -> Result<f64> {
                     let sums: Vec<LoudnessSummary> = prepared
                         .par_iter()
                         .zip(lim.par_iter())
                         .zip(offsets.par_iter())
                         .zip(learnt.par_iter())
                         .map(|(((p, l), off), c)| p.modelled(&l.limiter(), g + off, c))
-                        .collect();
+                        .collect::<Result<_>>()?;
                     let mut all = LoudnessSummary::default();
                     for s in &sums {
                         all.merge(s);
                     }
-                    all.stats().integrated_lufs
+                    Ok(all.stats().integrated_lufs)
                 };
                 let mut exact = |g: f64| -> Result<(f64, Vec<TrackPass>)> {
                     let passes: Vec<TrackPass> = prepared

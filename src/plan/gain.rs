@@ -1,13 +1,16 @@
 //! Gain planning: run a track's pre-limiter chain once into a spool at the
-//! delivery rate, then find the gain into the true-peak limiter that meets a
-//! loudness target by the secant method over the spool (each pass runs the
-//! limiter and a BS.1770 meter, hundreds of times real time), and measure how
-//! hard the limiter works at a gain. `lathe master`, `lathe render` and
-//! playback plans all use these, so they agree by construction.
+//! delivery rate (keeping the limiter model's summary of it on the way),
+//! then find the gain into the true-peak limiter that meets a loudness
+//! target: the model (`plan::model`) is solved, an exact pass of the
+//! limiter and a BS.1770 meter over the spool confirms and corrects it, and
+//! the search stops when an exact pass lands on the target (usually the
+//! first). Also measures how hard the limiter works at a gain. `lathe
+//! master`, `lathe render` and playback plans all use these, so they agree
+//! by construction.
 
 use std::path::Path;
 
-use super::model::{self, Corrections, LimiterModel, PeakRecorder};
+use super::model::{self, Corrections, LimiterModel, PeakRecorder, SummaryWriter};
 use super::spool::Spool;
 use crate::analysis::loudness::{LoudnessMeter, LoudnessSummary};
 use crate::cancel;
@@ -21,14 +24,11 @@ use crate::session::chain::{ChainConfig, ModuleConfig};
 /// Frames per block in the offline passes (spooling, limiting, measuring).
 pub const BLOCK: usize = 8192;
 
-/// Loudness search stops within this many LU of the target.
-pub const SEARCH_TOLERANCE_LU: f64 = 0.05;
 /// Most limiter passes the loudness search makes.
 pub const MAX_PASSES: usize = 10;
-/// The model-guided search ([`guided_search`]) accepts an exact pass this
-/// close to the target, LU (tighter than [`SEARCH_TOLERANCE_LU`]: exact
-/// passes are few, and a tight landing makes the gain independent of the
-/// path the search took).
+/// The loudness search ([`guided_search`]) accepts an exact pass this
+/// close to the target, LU (tight: exact passes are few, and a tight
+/// landing makes the gain all but independent of the path taken).
 pub const EXACT_TOLERANCE_LU: f64 = 0.005;
 /// The model is solved to this many LU.
 const MODEL_TOLERANCE_LU: f64 = 0.0005;
@@ -106,6 +106,7 @@ pub fn process_to_spool(
     let mut meter = LoudnessMeter::new(out_rate, &info.channel_weights);
     meter.record_fine(model::STEP);
     let mut peaks = PeakRecorder::new(out_rate, channels);
+    let mut summary = SummaryWriter::create(spool_dir)?;
     // Two stages on two threads: decode + conversion here, the chain +
     // metering + spooling in a helper, connected by a short queue of blocks.
     let (tx, rx) = std::sync::mpsc::sync_channel::<(AudioBlock, bool)>(4);
@@ -116,6 +117,7 @@ pub fn process_to_spool(
     let spool_ref = &mut spool;
     let meter_ref = &mut meter;
     let peaks_ref = &mut peaks;
+    let summary_ref = &mut summary;
     let chain_ref = &mut *chain;
     let mut writer = |rx: std::sync::mpsc::Receiver<(AudioBlock, bool)>| -> Result<()> {
         let mut to_drop = chain_ref.latency_pre();
@@ -129,6 +131,7 @@ pub fn process_to_spool(
             drop_front(block, to_drop);
             meter_ref.push(&block.channels, block.frames);
             peaks_ref.push(block);
+            summary_ref.add(&peaks_ref.take(), &meter_ref.drain_fine())?;
             spool_ref.write(block)
         };
         while let Ok((mut block, last)) = rx.recv() {
@@ -217,7 +220,12 @@ pub fn process_to_spool(
     }
     read_result?;
     spool.finish()?;
-    let model = LimiterModel::new(out_rate, spool.frames(), peaks.finish(), meter.take_fine());
+    let model = summary.finish(
+        out_rate,
+        spool.frames(),
+        &peaks.finish(),
+        &meter.take_fine(),
+    )?;
     Ok(Spooled {
         spool,
         pre: meter.summary().clone(),
@@ -392,13 +400,13 @@ pub fn search_gain(
     }
     let cfg = limiter_chain.limiter();
     let corrections = Corrections::default();
-    let model = |g: f64| {
+    let model = |g: f64| -> Result<f64> {
         let c = corrections.at(cfg.ceiling_dbtp - g);
-        spooled.model.summary(&cfg, g, c).stats().integrated_lufs
+        Ok(spooled.model.summary(&cfg, g, c)?.stats().integrated_lufs)
     };
     let mut exact = |g: f64| -> Result<(f64, ())> {
         let l = limited_loudness(&spooled.spool, limiter_chain, rate, weights, g)?;
-        let m = spooled.model.summary(&cfg, g, 0.0).stats().integrated_lufs;
+        let m = spooled.model.summary(&cfg, g, 0.0)?.stats().integrated_lufs;
         corrections.learn(cfg.ceiling_dbtp - g, l - m);
         Ok((l, ()))
     };
@@ -413,7 +421,7 @@ pub fn search_gain(
 /// first or second) or after [`MAX_PASSES`]. Returns the best (gain,
 /// exact loudness, what its pass returned, exact passes).
 pub fn guided_search<X>(
-    model: &dyn Fn(f64) -> f64,
+    model: &dyn Fn(f64) -> Result<f64>,
     exact: &mut dyn FnMut(f64) -> Result<(f64, X)>,
     g0: f64,
     target: f64,
@@ -424,14 +432,7 @@ pub fn guided_search<X>(
     let mut start = g0.clamp(-40.0, 40.0);
     let mut passes = 0;
     while passes < MAX_PASSES {
-        let (g, _, _) = secant_within(
-            |g| Ok(model(g)),
-            start,
-            target,
-            MODEL_TOLERANCE_LU,
-            40,
-            &|_| {},
-        )?;
+        let (g, _, _) = secant_within(model, start, target, MODEL_TOLERANCE_LU, 40, &|_| {})?;
         if tried.iter().any(|t| (t - g).abs() < 1e-4) {
             break;
         }
@@ -457,26 +458,9 @@ pub fn guided_search<X>(
 }
 
 /// Secant search for the gain `g` (dB, −40..40) with `loudness(g) = target`,
-/// starting at `g0`: stops within [`SEARCH_TOLERANCE_LU`] or after
-/// `MAX_PASSES` evaluations and returns the best (gain, loudness, passes).
-/// Steps are limited to 12 dB; a flat slope falls back to a 1:1 step.
-pub fn secant(
-    loudness: impl Fn(f64) -> Result<f64>,
-    g0: f64,
-    target: f64,
-    progress: &dyn Fn(usize),
-) -> Result<(f64, f64, usize)> {
-    secant_within(
-        loudness,
-        g0,
-        target,
-        SEARCH_TOLERANCE_LU,
-        MAX_PASSES,
-        progress,
-    )
-}
-
-/// [`secant`] with its tolerance (LU) and most evaluations given.
+/// starting at `g0`: stops within `tolerance` LU or after `max_passes`
+/// evaluations and returns the best (gain, loudness, evaluations). Steps
+/// are limited to 12 dB; a flat slope falls back to a 1:1 step.
 pub fn secant_within(
     loudness: impl Fn(f64) -> Result<f64>,
     g0: f64,

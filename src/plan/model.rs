@@ -15,12 +15,16 @@
 //! and corrects the model with it ([`Corrections`]), so its searches land
 //! on the exact answer in one or two exact passes instead of three to five.
 
+use std::collections::VecDeque;
+use std::path::Path;
 use std::sync::Mutex;
 
+use super::spool::Spool;
 use crate::analysis::loudness::{LoudnessSummary, subblock_start};
 use crate::audio::AudioBlock;
 use crate::audio::interp::{TAPS_PER_PHASE, design, interp_peaks, oversampling_for};
 use crate::dsp::limiter::CEILING_MARGIN_DB;
+use crate::error::Result;
 use crate::session::chain::LimiterConfig;
 use crate::units::db_to_linear;
 
@@ -86,7 +90,6 @@ impl Pieces {
 /// detector sees it, while a track is spooled.
 #[derive(Debug, Clone)]
 pub struct PeakRecorder {
-    rate: u32,
     phases: Vec<[f32; TAPS_PER_PHASE]>,
     /// Per channel: the last TAPS_PER_PHASE − 1 samples, then room for a chunk.
     hist: Vec<Vec<f32>>,
@@ -110,7 +113,6 @@ impl PeakRecorder {
         let mut pieces = Pieces::new(rate);
         let (n, _) = pieces.next_piece();
         Self {
-            rate,
             phases: design(oversampling_for(rate)),
             hist: vec![vec![0.0; TAPS_PER_PHASE - 1 + CHUNK]; channels],
             tmp: vec![0.0; CHUNK],
@@ -163,53 +165,122 @@ impl PeakRecorder {
         }
     }
 
-    /// The peaks of every piece of what was pushed.
+    /// The peaks of the pieces completed since the last call.
+    pub fn take(&mut self) -> Vec<f32> {
+        std::mem::take(&mut self.out)
+    }
+
+    /// The peaks of the pieces not yet taken, up to the end of what was
+    /// pushed (`Pieces` of all `frames` pushed in all).
     pub fn finish(mut self) -> Vec<f32> {
         // Flush the interpolator's delay with silence.
         let zeros = vec![vec![0.0f32; DETECT_LAG as usize]; self.hist.len()];
         self.feed(&zeros, DETECT_LAG as usize);
         self.out.push(self.current);
-        self.out.resize(Pieces::count(self.rate, self.frames), 0.0);
         self.out
     }
 }
 
-/// The summary of a spooled track the model runs on.
-#[derive(Debug, Clone, Default)]
-pub struct LimiterModel {
-    rate: u32,
-    frames: u64,
-    /// Largest detector peak per piece, linear.
-    peaks: Vec<f32>,
-    /// Channel-weighted K-filtered energy per piece (sum of squares).
-    energy: Vec<f32>,
+/// Writes the summary's pieces (peak, energy) to a spool of their own as
+/// they complete, so memory stays flat however long the track.
+pub struct SummaryWriter {
+    spool: Spool,
+    peaks: VecDeque<f32>,
+    energy: VecDeque<f32>,
+    block: AudioBlock,
 }
 
-impl LimiterModel {
-    /// A model from the recorded pieces (`peaks` from a [`PeakRecorder`],
-    /// `energy` from the spool's loudness meter with
-    /// [`crate::analysis::loudness::LoudnessMeter::record_fine`] at
-    /// [`STEP`]) of `frames` frames at `rate` Hz.
-    pub fn new(rate: u32, frames: u64, mut peaks: Vec<f32>, mut energy: Vec<f32>) -> Self {
-        let n = Pieces::count(rate, frames);
-        peaks.resize(n, 0.0);
-        energy.resize(n, 0.0);
-        Self {
-            rate,
-            frames,
-            peaks,
-            energy,
+impl SummaryWriter {
+    /// A writer spooling to `dir`.
+    pub fn create(dir: &Path) -> Result<Self> {
+        Ok(Self {
+            spool: Spool::create(dir, 2)?,
+            peaks: VecDeque::new(),
+            energy: VecDeque::new(),
+            block: AudioBlock::new(2, READ_PIECES),
+        })
+    }
+
+    /// Add pieces' peaks and energies as they come (in order; the two may
+    /// run apart by a few pieces).
+    pub fn add(&mut self, peaks: &[f32], energy: &[f32]) -> Result<()> {
+        self.peaks.extend(peaks);
+        self.energy.extend(energy);
+        self.flush()
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        loop {
+            let n = self.peaks.len().min(self.energy.len()).min(READ_PIECES);
+            if n == 0 {
+                return Ok(());
+            }
+            for (i, (p, e)) in self
+                .peaks
+                .drain(..n)
+                .zip(self.energy.drain(..n))
+                .enumerate()
+            {
+                self.block.channels[0][i] = p;
+                self.block.channels[1][i] = e;
+            }
+            self.block.frames = n;
+            self.spool.write(&self.block)?;
         }
     }
 
+    /// The model of a track of `frames` frames at `rate` Hz, from the last
+    /// peaks and energies (missing pieces are silent ones).
+    pub fn finish(
+        mut self,
+        rate: u32,
+        frames: u64,
+        peaks: &[f32],
+        energy: &[f32],
+    ) -> Result<LimiterModel> {
+        self.peaks.extend(peaks);
+        self.energy.extend(energy);
+        let pieces = Pieces::count(rate, frames) as u64;
+        let have = self.spool.frames();
+        let left = pieces.saturating_sub(have) as usize;
+        self.peaks.resize(left, 0.0);
+        self.energy.resize(left, 0.0);
+        self.flush()?;
+        self.spool.finish()?;
+        Ok(LimiterModel {
+            rate,
+            frames,
+            spool: self.spool,
+        })
+    }
+}
+
+/// Pieces read at once by the model.
+const READ_PIECES: usize = 8192;
+
+/// The summary of a spooled track the model runs on (in a spool of its
+/// own: 8 bytes a piece, 0.5 bytes a frame, read through at each use).
+pub struct LimiterModel {
+    rate: u32,
+    frames: u64,
+    /// Per piece: the largest detector peak (linear) and the
+    /// channel-weighted K-filtered energy (sum of squares).
+    spool: Spool,
+}
+
+impl std::fmt::Debug for LimiterModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LimiterModel")
+            .field("frames", &self.frames)
+            .field("pieces", &self.spool.frames())
+            .finish()
+    }
+}
+
+impl LimiterModel {
     /// Frames summarized.
     pub fn frames(&self) -> u64 {
         self.frames
-    }
-
-    /// Memory held, bytes.
-    pub fn bytes(&self) -> usize {
-        (self.peaks.len() + self.energy.len()) * 4
     }
 
     /// The modelled loudness summary (gating blocks only) of the track
@@ -220,12 +291,15 @@ impl LimiterModel {
         cfg: &LimiterConfig,
         gain_db: f64,
         correction_db: f64,
-    ) -> LoudnessSummary {
+    ) -> Result<LoudnessSummary> {
         let mut out = LoudnessSummary::default();
-        let n = self.peaks.len();
+        let n = self.spool.frames() as usize;
         if n == 0 {
-            return out;
+            return Ok(out);
         }
+        let mut reader = self.spool.reader()?;
+        let mut block = AudioBlock::new(2, READ_PIECES);
+        let mut at = 0;
         let rate = f64::from(self.rate);
         let ceiling = db_to_linear(cfg.ceiling_dbtp - CEILING_MARGIN_DB);
         let gain = db_to_linear(gain_db);
@@ -241,6 +315,8 @@ impl LimiterModel {
         let mut released = 1.0f64;
         let mut sustained_db = 0.0f64;
         let mut ring = vec![1.0f64; w];
+        // Energies of the pieces read but not yet given their gain.
+        let mut energies = vec![0.0f32; w + 1];
         let mut ring_pos = 0;
         let mut box_sum = w as f64;
         let release_frames = |ms: f64| ms * 0.001 * rate;
@@ -267,7 +343,13 @@ impl LimiterModel {
         let mut subs = 0u64;
         for b in 0..n + w {
             if b < n {
-                let p = f64::from(self.peaks[b]) * gain;
+                if at == block.frames {
+                    reader.read(&mut block)?;
+                    at = 0;
+                }
+                energies[b % (w + 1)] = block.channels[1][at];
+                let p = f64::from(block.channels[0][at]) * gain;
+                at += 1;
                 let need = if p > ceiling { ceiling / p } else { 1.0 };
                 while len > 0 && dq_val[(head + len - 1) % cap] >= need {
                     len -= 1;
@@ -314,7 +396,7 @@ impl LimiterModel {
             } else {
                 sustained_db *= sustain_k;
             }
-            sub_e += f64::from(self.energy[o]) * g * g;
+            sub_e += f64::from(energies[o % (w + 1)]) * g * g;
             sub_n += frames;
             if closes || o + 1 == n {
                 let slot = (subs % GATE_SUBS as u64) as usize;
@@ -330,7 +412,7 @@ impl LimiterModel {
                 sub_n = 0;
             }
         }
-        out
+        Ok(out)
     }
 }
 

@@ -28,7 +28,7 @@ use crate::io::encode::{SampleFormat, WavOutput};
 use crate::io::{AudioSource, FileSource};
 use crate::session::chain::ChainConfig;
 
-pub use crate::plan::gain::{MAX_PASSES, SEARCH_TOLERANCE_LU};
+pub use crate::plan::gain::{EXACT_TOLERANCE_LU, MAX_PASSES};
 use crate::plan::gain::{
     limit_spool, limiter_only, limiting_at, limiting_cut_db, process_to_spool, search_gain,
 };
