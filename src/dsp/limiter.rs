@@ -161,13 +161,10 @@ pub struct Limiter {
     dq_val: Vec<f64>,
     dq_head: usize,
     dq_len: usize,
-    released: f64,
+    smoother: GainSmoother,
     release_coeff: f64,
     sustained_gr_db: f64,
     sustain_coeff: f64,
-    box_ring: Vec<f64>,
-    box_pos: usize,
-    box_sum: f64,
     index: u64,
     delay: Vec<Vec<f32>>,
     delay_len: usize,
@@ -197,13 +194,10 @@ impl Limiter {
             dq_val: vec![1.0; lookahead + 1],
             dq_head: 0,
             dq_len: 0,
-            released: 1.0,
+            smoother: GainSmoother::new(lookahead),
             release_coeff: 0.0,
             sustained_gr_db: 0.0,
             sustain_coeff: super::one_pole_coeff(1000.0, r),
-            box_ring: vec![1.0; lookahead],
-            box_pos: 0,
-            box_sum: lookahead as f64,
             index: 0,
             delay: vec![vec![0.0; lookahead + DETECT_DELAY]; channels],
             delay_len: lookahead + DETECT_DELAY,
@@ -248,6 +242,56 @@ impl Limiter {
     }
 }
 
+/// The limiter's gain after the sliding minimum of the required gain: a
+/// release stage that can only rise slowly, then a moving average over
+/// the lookahead (the planner's limiter model runs the same steps).
+#[derive(Debug, Clone, Default)]
+pub struct GainSmoother {
+    released: f64,
+    ring: Vec<f64>,
+    pos: usize,
+    sum: f64,
+}
+
+impl GainSmoother {
+    /// A smoother averaging over `len` (≥ 1) steps, at rest (gain 1).
+    pub fn new(len: usize) -> Self {
+        let len = len.max(1);
+        Self {
+            released: 1.0,
+            ring: vec![1.0; len],
+            pos: 0,
+            sum: len as f64,
+        }
+    }
+
+    /// Back to rest (gain 1).
+    pub fn reset(&mut self) {
+        self.released = 1.0;
+        self.ring.iter_mut().for_each(|v| *v = 1.0);
+        self.pos = 0;
+        self.sum = self.ring.len() as f64;
+    }
+
+    /// One step: the sliding minimum `held` (linear gain) and the release
+    /// coefficient for this step; returns the smoothed gain (linear, ≤ 1).
+    #[inline(always)]
+    pub fn step(&mut self, held: f64, coeff: f64) -> f64 {
+        let rel = 1.0 - (1.0 - self.released) * coeff;
+        self.released = held.min(rel);
+        self.sum += self.released - self.ring[self.pos];
+        self.ring[self.pos] = self.released;
+        self.pos += 1;
+        let len = self.ring.len();
+        if self.pos == len {
+            // Re-add now and then, so rounding cannot drift.
+            self.pos = 0;
+            self.sum = self.ring.iter().sum();
+        }
+        (self.sum / len as f64).min(1.0)
+    }
+}
+
 /// Swap `x` through the delay-line run `line` (each sample out of the line
 /// is replaced by the incoming one) and scale what comes out by `g`.
 #[inline]
@@ -267,7 +311,6 @@ impl Processor for Limiter {
     fn process(&mut self, block: &mut AudioBlock) {
         let frames = block.frames;
         let mut min_gain = 1.0f64;
-        let l = self.lookahead;
         let dlen = self.delay_len;
         let hist = HIST - 1;
         let mut i = 0;
@@ -301,11 +344,8 @@ impl Processor for Limiter {
                 let (dq_idx, dq_val) = (&mut self.dq_idx[..], &mut self.dq_val[..]);
                 let (mut head, mut len) = (self.dq_head, self.dq_len);
                 let mut prev_peak = self.prev_peak;
-                let mut released = self.released;
-                let mut box_sum = self.box_sum;
-                let mut box_pos = self.box_pos;
+                let mut smoother = std::mem::take(&mut self.smoother);
                 let mut index = self.index;
-                let ring = &mut self.box_ring[..];
                 let (ceiling, coeff) = (self.ceiling, self.release_coeff);
                 let window = self.lookahead as u64;
                 for (g, &peak) in self.gains[..chunk].iter_mut().zip(&self.peaks[..chunk]) {
@@ -329,23 +369,12 @@ impl Processor for Limiter {
                     }
                     index += 1;
                     let held = dq_val[head];
-                    let rel = 1.0 - (1.0 - released) * coeff;
-                    released = held.min(rel);
-                    box_sum += released - ring[box_pos];
-                    ring[box_pos] = released;
-                    box_pos += 1;
-                    if box_pos == l {
-                        box_pos = 0;
-                        box_sum = ring.iter().sum();
-                    }
-                    *g = (box_sum / l as f64).min(1.0);
+                    *g = smoother.step(held, coeff);
                 }
                 self.dq_head = head;
                 self.dq_len = len;
                 self.prev_peak = prev_peak;
-                self.released = released;
-                self.box_sum = box_sum;
-                self.box_pos = box_pos;
+                self.smoother = smoother;
                 self.index = index;
             }
             for &g in &self.gains[..chunk] {
@@ -385,9 +414,7 @@ impl Processor for Limiter {
         self.prev_peak = 0.0;
         self.dq_len = 0;
         self.dq_head = 0;
-        self.released = 1.0;
-        self.box_ring.iter_mut().for_each(|v| *v = 1.0);
-        self.box_sum = self.lookahead as f64;
+        self.smoother.reset();
         self.delay
             .iter_mut()
             .for_each(|l| l.iter_mut().for_each(|v| *v = 0.0));

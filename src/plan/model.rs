@@ -23,7 +23,7 @@ use super::spool::Spool;
 use crate::analysis::loudness::{LoudnessSummary, subblock_start};
 use crate::audio::AudioBlock;
 use crate::audio::interp::{TAPS_PER_PHASE, design, interp_peaks, oversampling_for};
-use crate::dsp::limiter::CEILING_MARGIN_DB;
+use crate::dsp::limiter::{CEILING_MARGIN_DB, GainSmoother};
 use crate::error::Result;
 use crate::session::chain::LimiterConfig;
 use crate::units::db_to_linear;
@@ -312,13 +312,10 @@ impl LimiterModel {
         let mut dq_val = vec![1.0f64; w + 2];
         let cap = w + 2;
         let (mut head, mut len) = (0usize, 0usize);
-        let mut released = 1.0f64;
         let mut sustained_db = 0.0f64;
-        let mut ring = vec![1.0f64; w];
+        let mut smoother = GainSmoother::new(w);
         // Energies of the pieces read but not yet given their gain.
         let mut energies = vec![0.0f32; w + 1];
-        let mut ring_pos = 0;
-        let mut box_sum = w as f64;
         let release_frames = |ms: f64| ms * 0.001 * rate;
         let sustain_k = (-(STEP as f64) / release_frames(1000.0)).exp();
         let fixed_coeff = (-(STEP as f64) / release_frames(cfg.release_ms)).exp();
@@ -382,15 +379,7 @@ impl LimiterModel {
             } else {
                 (-(frames as f64) / release_frames(cfg.release_ms)).exp()
             };
-            released = held.min(1.0 - (1.0 - released) * coeff);
-            box_sum += released - ring[ring_pos];
-            ring[ring_pos] = released;
-            ring_pos += 1;
-            if ring_pos == w {
-                ring_pos = 0;
-                box_sum = ring.iter().sum();
-            }
-            let g = (box_sum / w as f64).min(1.0);
+            let g = smoother.step(held, coeff);
             if cfg.auto_release && g < 1.0 {
                 sustained_db = sustain_k * sustained_db + (1.0 - sustain_k) * (-20.0 * g.log10());
             } else {
