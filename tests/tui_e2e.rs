@@ -366,7 +366,9 @@ fn a_remote_listener_shows_in_the_interface() {
     // The underruns shown are the listener's own count (its summary at the
     // end can only be the same or higher).
     let shown: u64 = bar
-        .split("ms xr ")
+        // " xr N" in both the wide ("… +0ppm xr N") and narrow ("60ms xr N")
+        // forms of the listener's status.
+        .split(" xr ")
         .nth(1)
         .and_then(|r| r.split_whitespace().next())
         .and_then(|n| n.parse().ok())

@@ -2,7 +2,13 @@
 //! interpolator in [`crate::audio::interp`] and take the largest absolute
 //! value.
 
-pub use crate::audio::interp::{TAPS_PER_PHASE, design, interp_peaks, l1_bound, oversampling_for};
+pub use crate::audio::interp::{
+    TAPS_PER_PHASE, abs_max, design, interp_peaks, l1_bound, oversampling_for,
+};
+
+/// Samples the meter looks at together when deciding whether a stretch can
+/// raise the true peak.
+const WINDOW: usize = 512;
 
 /// Streaming true-peak meter for one channel.
 #[derive(Debug, Clone)]
@@ -32,29 +38,38 @@ impl TruePeakMeter {
 
     /// Feed samples.
     pub fn push(&mut self, x: &[f32]) {
-        let hist = TAPS_PER_PHASE - 1;
-        let mut sp = self.sample_peak;
-        for &v in x {
-            sp = sp.max(v.abs());
+        for part in x.chunks(WINDOW) {
+            self.push_window(part);
         }
-        self.sample_peak = sp;
-        let mut peak = self.peak.max(sp);
+    }
+
+    /// Feed up to [`WINDOW`] samples: interpolate only where a new peak is
+    /// possible. No interpolated point can exceed its window's largest
+    /// sample times the largest phase's L1 norm, so windows that cannot
+    /// raise the peak are skipped (exact, not an approximation).
+    fn push_window(&mut self, x: &[f32]) {
+        let hist = TAPS_PER_PHASE - 1;
+        let x_max = abs_max(x);
+        self.sample_peak = self.sample_peak.max(x_max);
+        let mut peak = self.peak.max(x_max);
         if !self.phases.is_empty() {
-            self.buf.truncate(hist);
-            self.buf.extend_from_slice(x);
-            // No interpolated point can exceed the window's largest sample
-            // times the largest phase's L1 norm: skip blocks that cannot
-            // raise the peak (exact, not an approximation).
-            let block_max = self.buf.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-            if block_max * self.gain_bound > peak {
+            let window_max = x_max.max(abs_max(&self.buf[..hist]));
+            if window_max * self.gain_bound > peak {
+                self.buf.truncate(hist);
+                self.buf.extend_from_slice(x);
                 let n = self.buf.len() - hist;
                 self.scratch.resize(n, 0.0);
                 interp_peaks(&self.buf, &self.phases, &mut self.scratch);
-                peak = self.scratch.iter().fold(peak, |m, v| m.max(*v));
+                peak = peak.max(abs_max(&self.scratch));
+                let len = self.buf.len();
+                self.buf.copy_within(len - hist.., 0);
+                self.buf.truncate(hist);
+            } else if x.len() >= hist {
+                self.buf[..hist].copy_from_slice(&x[x.len() - hist..]);
+            } else {
+                self.buf.copy_within(x.len()..hist, 0);
+                self.buf[hist - x.len()..hist].copy_from_slice(x);
             }
-            let len = self.buf.len();
-            self.buf.copy_within(len - hist.., 0);
-            self.buf.truncate(hist);
         }
         self.peak = peak;
     }

@@ -146,6 +146,26 @@ fn phase_peaks<const P: usize>(buf: &[f32], ph: [&[f32; TAPS_PER_PHASE]; P], out
     }
 }
 
+/// The largest absolute value in `x` (0 for none; NaN ignored), in
+/// independent lanes so it vectorizes.
+#[inline]
+pub fn abs_max(x: &[f32]) -> f32 {
+    const LANES: usize = 16;
+    let mut lanes = [0f32; LANES];
+    let mut chunks = x.chunks_exact(LANES);
+    for c in &mut chunks {
+        for (m, v) in lanes.iter_mut().zip(c) {
+            let a = v.abs();
+            *m = if a > *m { a } else { *m };
+        }
+    }
+    let mut m = 0f32;
+    for v in chunks.remainder().iter().map(|v| v.abs()).chain(lanes) {
+        m = if v > m { v } else { m };
+    }
+    m
+}
+
 /// The largest L1 norm of the phases (at least 1): no interpolated value
 /// exceeds the window's largest absolute sample times this (plus a hair for
 /// f32 rounding).

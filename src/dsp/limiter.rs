@@ -25,7 +25,9 @@
 
 use super::Processor;
 use crate::audio::AudioBlock;
-use crate::audio::interp::{TAPS_PER_PHASE, design, interp_peaks, l1_bound, oversampling_for};
+use crate::audio::interp::{
+    TAPS_PER_PHASE, abs_max, design, interp_peaks, l1_bound, oversampling_for,
+};
 use crate::session::chain::LimiterConfig;
 use crate::units::db_to_linear;
 
@@ -251,6 +253,8 @@ pub struct GainSmoother {
     ring: Vec<f64>,
     pos: usize,
     sum: f64,
+    /// Steps since the released gain was last below 1.
+    calm: usize,
 }
 
 impl GainSmoother {
@@ -262,7 +266,20 @@ impl GainSmoother {
             ring: vec![1.0; len],
             pos: 0,
             sum: len as f64,
+            calm: len,
         }
+    }
+
+    /// Whether at rest: nothing released or averaged below gain 1.
+    pub fn at_rest(&self) -> bool {
+        self.released == 1.0 && self.calm >= self.ring.len() && self.sum == self.ring.len() as f64
+    }
+
+    /// `n` steps at rest (each would return exactly 1): only the position
+    /// moves.
+    pub fn rest(&mut self, n: usize) {
+        self.pos = (self.pos + n) % self.ring.len();
+        self.calm = self.calm.saturating_add(n);
     }
 
     /// Back to rest (gain 1).
@@ -271,6 +288,7 @@ impl GainSmoother {
         self.ring.iter_mut().for_each(|v| *v = 1.0);
         self.pos = 0;
         self.sum = self.ring.len() as f64;
+        self.calm = self.ring.len();
     }
 
     /// One step: the sliding minimum `held` (linear gain) and the release
@@ -279,6 +297,11 @@ impl GainSmoother {
     pub fn step(&mut self, held: f64, coeff: f64) -> f64 {
         let rel = 1.0 - (1.0 - self.released) * coeff;
         self.released = held.min(rel);
+        self.calm = if self.released == 1.0 {
+            self.calm.saturating_add(1)
+        } else {
+            0
+        };
         self.sum += self.released - self.ring[self.pos];
         self.ring[self.pos] = self.released;
         self.pos += 1;
@@ -324,7 +347,7 @@ impl Processor for Limiter {
                 h[hist..hist + chunk].copy_from_slice(&ch[i..i + chunk]);
                 // Only peaks over the ceiling matter; if none is possible
                 // (largest sample × the interpolator's L1 bound), skip.
-                let window_max = h[..hist + chunk].iter().fold(0.0f32, |m, v| m.max(v.abs()));
+                let window_max = abs_max(&h[..hist + chunk]);
                 if f64::from(window_max * self.gain_bound) > self.ceiling {
                     interp_peaks(&h[..hist + chunk], &self.phases, &mut self.tmp[..chunk]);
                     for (p, t) in self.peaks[..chunk].iter_mut().zip(&self.tmp[..chunk]) {
@@ -337,7 +360,25 @@ impl Processor for Limiter {
             // minimum, release, moving average), then statistics and the
             // delayed audio times the gain, channel by channel.
             let mut chunk_min = 1.0f64;
-            {
+            // At rest (no reduction held, released or averaged) and no peak
+            // over the ceiling in the chunk: every step below would give
+            // exactly 1, so give 1 and move the state on (the sliding
+            // minimum holds one entry of 1, now the chunk's last frame).
+            let at_rest = self.dq_len == 1
+                && self.dq_val[self.dq_head] == 1.0
+                && self.smoother.at_rest()
+                && self.prev_peak <= self.ceiling
+                && self.peaks[..chunk]
+                    .iter()
+                    .all(|&p| f64::from(p) <= self.ceiling);
+            if at_rest {
+                self.index += chunk as u64;
+                self.dq_idx[self.dq_head] = self.index - 1;
+                self.prev_peak = f64::from(self.peaks[chunk - 1]);
+                self.smoother.rest(chunk);
+                self.gains[..chunk].iter_mut().for_each(|g| *g = 1.0);
+                self.stats.frames += chunk as u64;
+            } else {
                 // Locals, so the recurrences stay in registers.
                 let cap = self.dq_val.len();
                 let wrap = |i: usize| if i >= cap { i - cap } else { i };
@@ -377,9 +418,11 @@ impl Processor for Limiter {
                 self.smoother = smoother;
                 self.index = index;
             }
-            for &g in &self.gains[..chunk] {
-                chunk_min = chunk_min.min(g);
-                self.stats.add(g);
+            if !at_rest {
+                for &g in &self.gains[..chunk] {
+                    chunk_min = chunk_min.min(g);
+                    self.stats.add(g);
+                }
             }
             // Delay the audio and apply the gain meant for the delayed
             // sample, in straight runs of the delay line.

@@ -311,6 +311,7 @@ impl LimiterModel {
         let mut dq_idx = vec![0usize; w + 2];
         let mut dq_val = vec![1.0f64; w + 2];
         let cap = w + 2;
+        let wrap = |i: usize| if i >= cap { i - cap } else { i };
         let (mut head, mut len) = (0usize, 0usize);
         let mut sustained_db = 0.0f64;
         let mut smoother = GainSmoother::new(w);
@@ -348,10 +349,10 @@ impl LimiterModel {
                 let p = f64::from(block.channels[0][at]) * gain;
                 at += 1;
                 let need = if p > ceiling { ceiling / p } else { 1.0 };
-                while len > 0 && dq_val[(head + len - 1) % cap] >= need {
+                while len > 0 && dq_val[wrap(head + len - 1)] >= need {
                     len -= 1;
                 }
-                let slot = (head + len) % cap;
+                let slot = wrap(head + len);
                 dq_idx[slot] = b;
                 dq_val[slot] = need;
                 len += 1;
@@ -361,7 +362,7 @@ impl LimiterModel {
             }
             let o = b - w;
             while len > 0 && dq_idx[head] < o {
-                head = (head + 1) % cap;
+                head = wrap(head + 1);
                 len -= 1;
             }
             let held = if len > 0 { dq_val[head] } else { 1.0 };
@@ -369,7 +370,7 @@ impl LimiterModel {
             let coeff = if cfg.auto_release {
                 let k = (sustained_db / 6.0).clamp(0.0, 1.0);
                 if frames == STEP as u64 {
-                    auto_coeffs[(k * AUTO_STEPS as f64).round() as usize]
+                    auto_coeffs[(k * AUTO_STEPS as f64 + 0.5) as usize]
                 } else {
                     let ms = cfg.release_ms * (0.5 + 1.5 * k);
                     (-(frames as f64) / release_frames(ms)).exp()
