@@ -546,3 +546,125 @@ fn a_delivery_limit_on_limiting_stops_the_album_short() {
     let chain = lathe::session::ChainConfig::from_toml("max_limiting_db = -1.0\n", "chain.toml");
     assert!(chain.is_err_and(|e| e.to_string().contains("max_limiting_db")));
 }
+
+/// Noise in sections of the given levels (dBFS RMS, `secs` seconds each),
+/// stereo at 48 kHz.
+fn sections(levels: &[(f64, usize)], seed: u64) -> Vec<Vec<f32>> {
+    let total: usize = levels.iter().map(|(_, s)| s * 48_000).sum();
+    (0..2)
+        .map(|c| {
+            let n = common::noise(total, seed + c);
+            let mut out = Vec::with_capacity(total);
+            let mut at = 0;
+            for (db, secs) in levels {
+                // Uniform noise in ±0.5 has an RMS of 0.289 (−10.8 dBFS).
+                let g = 10f64.powf((db + 10.79) / 20.0) as f32;
+                out.extend(n[at..at + secs * 48_000].iter().map(|v| v * g));
+                at += secs * 48_000;
+            }
+            out
+        })
+        .collect()
+}
+
+#[test]
+fn consistent_balance_levels_the_loud_passages_and_keeps_the_ballad_quieter() {
+    let d = tempfile::tempdir().expect("tmp");
+    let dir = d.path();
+    // A ballad: long quiet verses, one louder chorus; a loud song, loud
+    // almost throughout; a mid-level song with a quiet bridge.
+    let ballad = sections(&[(-34.0, 9), (-24.0, 5), (-34.0, 6)], 1);
+    let loud = sections(&[(-14.0, 6), (-16.0, 2), (-12.0, 10)], 3);
+    let mid = sections(&[(-22.0, 7), (-30.0, 3), (-20.0, 8)], 5);
+    common::write_wav_f32(&dir.join("ballad.wav"), &ballad, 48_000);
+    common::write_wav_f32(&dir.join("loud.wav"), &loud, 48_000);
+    common::write_wav_f32(&dir.join("mid.wav"), &mid, 48_000);
+    let session = dir.join("s.toml");
+    std::fs::write(
+        &session,
+        r#"version = 1
+[album]
+title = "t"
+artist = "a"
+balance = "consistent"
+[chain]
+target_lufs = -14.0
+[[chain.module]]
+type = "limiter"
+ceiling_dbtp = -1.0
+[[track]]
+path = "ballad.wav"
+title = "Ballad"
+[[track]]
+path = "loud.wav"
+title = "Loud"
+[[track]]
+path = "mid.wav"
+title = "Mid"
+[[delivery]]
+name = "cd"
+format = "wav"
+bits = "16"
+rate_hz = 44100
+ceiling_dbtp = -1.0
+track_files = true
+album_file = true
+"#,
+    )
+    .expect("session");
+    let out = dir.join("out");
+    let (o, lines) = render_json(&session, &out, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Measured again from the written files, independently of the report.
+    let tracks: Vec<lathe::analysis::FileAnalysis> = ["01 Ballad.wav", "02 Loud.wav", "03 Mid.wav"]
+        .iter()
+        .map(|f| lathe::analysis::analyze_file(&out.join("cd").join(f)).expect("analyze"))
+        .collect();
+    let loud_passages: Vec<f64> = tracks
+        .iter()
+        .map(|a| a.summary.loud_passage_lufs())
+        .collect();
+    let hi = loud_passages.iter().copied().fold(f64::MIN, f64::max);
+    let lo = loud_passages.iter().copied().fold(f64::MAX, f64::min);
+    println!(
+        "loud passages {loud_passages:?}, integrated {:?}",
+        tracks
+            .iter()
+            .map(|a| a.loudness.integrated_lufs)
+            .collect::<Vec<_>>()
+    );
+    assert!(hi - lo <= 1.0, "loud passages {loud_passages:?}");
+    let integrated: Vec<f64> = tracks.iter().map(|a| a.loudness.integrated_lufs).collect();
+    assert!(
+        integrated[0] < integrated[1] - 3.0,
+        "the ballad {:.2} vs the loud song {:.2} LUFS",
+        integrated[0],
+        integrated[1]
+    );
+    let album = lathe::analysis::analyze_file(&out.join("cd").join("t.wav")).expect("album");
+    assert!(
+        (album.loudness.integrated_lufs + 14.0).abs() <= 0.5,
+        "album {:.2} LUFS",
+        album.loudness.integrated_lufs
+    );
+    assert!(
+        album.true_peak_dbtp <= -1.0,
+        "album {:.2} dBTP",
+        album.true_peak_dbtp
+    );
+    // The report says how level the tracks came out.
+    let spread = lines[0]["delivery_loud_passage_spread_lu"]
+        .as_f64()
+        .expect("spread");
+    assert!(
+        (spread - (hi - lo)).abs() < 0.3,
+        "reported {spread} vs measured {}",
+        hi - lo
+    );
+    assert!(
+        lines[0]["delivery_integrated_spread_lu"]
+            .as_f64()
+            .expect("spread")
+            > 3.0
+    );
+}

@@ -231,10 +231,18 @@ impl BlockHistogram {
     /// Loudness range (EBU Tech 3342): relative gate −20 LU, then the spread
     /// between the 10th and 95th percentiles, LU.
     pub fn loudness_range(&self) -> f64 {
-        let Some((mean, _)) = self.mean_from(0) else {
-            return 0.0;
-        };
-        let gate = power_to_lufs(mean) - 20.0;
+        match (self.percentile(0.10, -20.0), self.percentile(0.95, -20.0)) {
+            (Some(lo), Some(hi)) => hi - lo,
+            _ => 0.0,
+        }
+    }
+
+    /// The `p`-th quantile (0..=1) of the blocks' loudness after the
+    /// absolute gate and a relative gate `relative_lu` below their mean
+    /// (to 0.005 LU: the middle of its bin), LUFS; None without blocks.
+    pub fn percentile(&self, p: f64, relative_lu: f64) -> Option<f64> {
+        let (mean, _) = self.mean_from(0)?;
+        let gate = power_to_lufs(mean) + relative_lu;
         let mut from = if gate <= HIST_MIN_LUFS {
             0
         } else {
@@ -245,22 +253,23 @@ impl BlockHistogram {
         }
         let n: u64 = self.counts[from.min(HIST_BINS)..].iter().sum();
         if n == 0 {
-            return 0.0;
+            return None;
         }
-        let pct = |p: f64| {
-            let rank = ((n - 1) as f64 * p).round() as u64;
-            let mut seen = 0;
-            for b in from..HIST_BINS {
-                seen += self.counts[b];
-                if seen > rank {
-                    return Self::bin_low(b) + HIST_STEP_LU / 2.0;
-                }
+        let rank = ((n - 1) as f64 * p.clamp(0.0, 1.0)).round() as u64;
+        let mut seen = 0;
+        for b in from..HIST_BINS {
+            seen += self.counts[b];
+            if seen > rank {
+                return Some(Self::bin_low(b) + HIST_STEP_LU / 2.0);
             }
-            Self::bin_low(HIST_BINS - 1)
-        };
-        pct(0.95) - pct(0.10)
+        }
+        Some(Self::bin_low(HIST_BINS - 1))
     }
 }
+
+/// The short-term loudness percentile that stands for a track's loud
+/// passages (see [`LoudnessSummary::loud_passage_lufs`]).
+pub const LOUD_PASSAGE_PERCENTILE: f64 = 0.90;
 
 /// What a stretch of audio contributes to the loudness figures; chunks of a
 /// file measured in parallel are combined with [`LoudnessSummary::merge`].
@@ -283,6 +292,16 @@ impl LoudnessSummary {
         self.short_term.merge(&other.short_term);
         self.max_momentary_power = self.max_momentary_power.max(other.max_momentary_power);
         self.max_short_term_power = self.max_short_term_power.max(other.max_short_term_power);
+    }
+
+    /// Loudness of the loud passages, LUFS: the 90th percentile of the
+    /// short-term (3 s) loudness, gated as for the loudness range (−70 LUFS,
+    /// then 20 LU below the mean); −∞ when there is none (silence, or under
+    /// 3 s). What `balance = "consistent"` matches between tracks.
+    pub fn loud_passage_lufs(&self) -> f64 {
+        self.short_term
+            .percentile(LOUD_PASSAGE_PERCENTILE, -20.0)
+            .unwrap_or(f64::NEG_INFINITY)
     }
 
     /// The loudness figures.

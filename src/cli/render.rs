@@ -101,6 +101,9 @@ pub(super) fn cmd_render(
                 "failure": r.failure,
                 "limiting": limiting_json(&r.limiting),
                 "limiting_cut_db": num(r.limiting_cut_db),
+                "loud_passage_lufs": r.track.map(|i| num(r.levels.loud_passages_lufs[i])),
+                "delivery_loud_passage_spread_lu": num(r.levels.loud_passage_spread_lu()),
+                "delivery_integrated_spread_lu": num(r.levels.integrated_spread_lu()),
                 "notes": r.notes,
             });
             println!("{v}");
@@ -151,6 +154,22 @@ pub(super) fn cmd_render(
                     .as_ref()
                     .map(|f| format!("  FAILED: {f}"))
                     .unwrap_or_default()
+            );
+        }
+    }
+    if !json {
+        // Per delivery: how level its tracks came out.
+        let mut seen: Vec<&str> = Vec::new();
+        for r in &reports {
+            if seen.contains(&r.delivery.as_str()) || r.levels.integrated_lufs.len() < 2 {
+                continue;
+            }
+            seen.push(&r.delivery);
+            println!(
+                "{}: tracks' loud passages within {:.1} LU, integrated loudness within {:.1} LU",
+                r.delivery,
+                r.levels.loud_passage_spread_lu(),
+                r.levels.integrated_spread_lu()
             );
         }
     }

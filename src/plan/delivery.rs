@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use super::gain::{
-    guided_search, limit_spool, limiter_only, limiting_at, limiting_cut_db, process_to_spool,
+    EXACT_TOLERANCE_LU, MAX_PASSES, MODEL_TOLERANCE_LU, guided_search, limit_spool, limiter_only,
+    limiting_at, limiting_cut_db, process_to_spool, secant_within,
 };
 use super::model::{Corrections, LimiterModel};
 use super::spool::Spool;
@@ -381,6 +382,9 @@ pub fn prepare_delivery(
                 let passes = found.into_iter().map(|f| f.1).collect::<Option<Vec<_>>>();
                 (gains, passes)
             }
+            (Balance::Consistent, Some(t)) => {
+                consistent_gains(&prepared, &lim, &offsets, t, rate, profile)?
+            }
             (Balance::Album, Some(t)) => {
                 let learnt: Vec<Corrections> =
                     prepared.iter().map(|_| Corrections::default()).collect();
@@ -448,7 +452,7 @@ pub fn prepare_delivery(
                 .collect::<Result<_>>()?,
         };
         cuts = peaks.iter().map(|p| limiting_cut_db(*p, m)).collect();
-        if session.album.balance == Balance::Album {
+        if matches!(session.album.balance, Balance::Album | Balance::Consistent) {
             let worst = cuts.iter().copied().fold(0.0, f64::max);
             cuts.iter_mut().for_each(|c| *c = worst);
         }
@@ -460,6 +464,164 @@ pub fn prepare_delivery(
         }
     }
     Ok((prepared, lim, gains, cuts, passes))
+}
+
+/// Largest spread of the tracks' loud passages (LU, after the limiter,
+/// offsets aside) that `balance = "consistent"` accepts.
+pub const CONSISTENT_TOLERANCE_LU: f64 = 0.1;
+
+/// The loudness of the album as one programme from the tracks' summaries, LUFS.
+fn album_lufs(sums: &[&LoudnessSummary]) -> f64 {
+    let mut all = LoudnessSummary::default();
+    for s in sums {
+        all.merge(s);
+    }
+    all.stats().integrated_lufs
+}
+
+/// Each value's distance from the mean of the finite ones (0 for the rest).
+fn deviations(q: &[f64]) -> Vec<f64> {
+    let finite: Vec<f64> = q.iter().copied().filter(|v| v.is_finite()).collect();
+    if finite.is_empty() {
+        return vec![0.0; q.len()];
+    }
+    let mean = finite.iter().sum::<f64>() / finite.len() as f64;
+    q.iter()
+        .map(|v| if v.is_finite() { v - mean } else { 0.0 })
+        .collect()
+}
+
+/// Gains for `balance = "consistent"`: each track moved so its loud
+/// passages (after the limiter, its own offset aside) sit level with the
+/// others', and one gain for all so the album hits `target` as one
+/// programme. Solved on the limiter models (album gain by the secant, the
+/// tracks' moves by a per-track secant on their loud passages), then
+/// confirmed by one exact pass over every track; what the pass measured
+/// corrects the models, and the round repeats until the pass lands
+/// (album within [`EXACT_TOLERANCE_LU`], loud passages within
+/// [`CONSISTENT_TOLERANCE_LU`]). Tracks too short for a short-term
+/// reading (under 3 s) just take the album gain.
+fn consistent_gains(
+    prepared: &[std::sync::Arc<Prepared>],
+    lim: &[ChainConfig],
+    offsets: &[f64],
+    target: f64,
+    rate: u32,
+    profile: bool,
+) -> Result<(Vec<f64>, Option<Vec<TrackPass>>)> {
+    let learnt: Vec<Corrections> = prepared.iter().map(|_| Corrections::default()).collect();
+    let mut loud_corr = vec![0.0; prepared.len()];
+    // Start from the loud passages before the limiter.
+    let pre_q: Vec<f64> = prepared.iter().map(|p| p.pre.loud_passage_lufs()).collect();
+    let mut rel: Vec<f64> = deviations(&pre_q).iter().map(|d| -d).collect();
+    let model_all = |g: f64, rel: &[f64]| -> Result<Vec<LoudnessSummary>> {
+        prepared
+            .par_iter()
+            .zip(lim.par_iter())
+            .zip(learnt.par_iter())
+            .zip(rel.par_iter().zip(offsets.par_iter()))
+            .map(|(((p, l), c), (r, o))| p.modelled(&l.limiter(), g + r + o, c))
+            .collect()
+    };
+    let mut pre_all = LoudnessSummary::default();
+    for p in prepared {
+        pre_all.merge(&p.pre);
+    }
+    let mut g = target - pre_all.stats().integrated_lufs;
+    if !g.is_finite() {
+        return Ok((offsets.to_vec(), None));
+    }
+    type Best = (f64, Vec<f64>, Vec<TrackPass>);
+    let mut best: Option<Best> = None;
+    let mut tried: Vec<(f64, Vec<f64>)> = Vec::new();
+    for _ in 0..MAX_PASSES {
+        // On the models: the album gain for the target, then each track's
+        // move towards the mean of the loud passages, until both settle.
+        let mut prev: Option<(Vec<f64>, Vec<f64>)> = None;
+        for _ in 0..16 {
+            g = secant_within(
+                |g| {
+                    let sums = model_all(g, &rel)?;
+                    Ok(album_lufs(&sums.iter().collect::<Vec<_>>()))
+                },
+                g,
+                target,
+                MODEL_TOLERANCE_LU,
+                40,
+                &|_| {},
+            )?
+            .0;
+            let sums = model_all(g, &rel)?;
+            let q: Vec<f64> = sums
+                .iter()
+                .zip(&loud_corr)
+                .zip(offsets)
+                .map(|((s, c), o)| s.loud_passage_lufs() + c - o)
+                .collect();
+            let dev = deviations(&q);
+            if dev.iter().all(|d| d.abs() <= MODEL_TOLERANCE_LU * 10.0) {
+                break;
+            }
+            let step: Vec<f64> = dev
+                .iter()
+                .enumerate()
+                .map(|(i, d)| {
+                    // The track's own slope (loud passages per dB of move)
+                    // from the last step; 1 at first.
+                    let slope = prev
+                        .as_ref()
+                        .map(|(r0, q0)| (q[i] - q0[i]) / (rel[i] - r0[i]))
+                        .filter(|s| s.is_finite())
+                        .map_or(1.0, |s| s.clamp(0.2, 1.5));
+                    d / slope
+                })
+                .collect();
+            prev = Some((rel.clone(), q.clone()));
+            for (r, s) in rel.iter_mut().zip(&step) {
+                *r -= s.clamp(-12.0, 12.0);
+            }
+        }
+        if tried.iter().any(|(tg, tr)| {
+            (tg - g).abs() < 1e-4 && tr.iter().zip(&rel).all(|(a, b)| (a - b).abs() < 1e-4)
+        }) {
+            break;
+        }
+        tried.push((g, rel.clone()));
+        // Confirm exactly, and correct the models by what was measured.
+        let passes: Vec<TrackPass> = prepared
+            .par_iter()
+            .zip(lim.par_iter())
+            .zip(learnt.par_iter())
+            .zip(rel.par_iter().zip(offsets.par_iter()))
+            .map(|(((p, l), c), (r, o))| exact_pass(p, l, rate, g + r + o, profile, Some(c)))
+            .collect::<Result<_>>()?;
+        let exact = album_lufs(&passes.iter().map(|p| &p.summary).collect::<Vec<_>>());
+        let q: Vec<f64> = passes
+            .iter()
+            .zip(offsets)
+            .map(|(p, o)| p.summary.loud_passage_lufs() - o)
+            .collect();
+        let sums = model_all(g, &rel)?;
+        for ((c, p), s) in loud_corr.iter_mut().zip(&passes).zip(&sums) {
+            let d = p.summary.loud_passage_lufs() - s.loud_passage_lufs();
+            *c = if d.is_finite() { d } else { 0.0 };
+        }
+        let spread = deviations(&q).iter().fold(0.0f64, |m, d| m.max(d.abs())) * 2.0;
+        let miss = (exact - target).abs();
+        let score = miss / EXACT_TOLERANCE_LU + spread / CONSISTENT_TOLERANCE_LU;
+        let gains: Vec<f64> = rel.iter().zip(offsets).map(|(r, o)| g + r + o).collect();
+        let done = miss <= EXACT_TOLERANCE_LU && spread <= CONSISTENT_TOLERANCE_LU;
+        if best.as_ref().is_none_or(|b| score < b.0) {
+            best = Some((score, gains, passes));
+        }
+        if done {
+            break;
+        }
+    }
+    Ok(match best {
+        Some((_, gains, passes)) => (gains, Some(passes)),
+        None => (offsets.to_vec(), None),
+    })
 }
 
 /// What playback needs to sound like delivery `d`: per track the gain into

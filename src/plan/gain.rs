@@ -31,7 +31,7 @@ pub const MAX_PASSES: usize = 10;
 /// landing makes the gain all but independent of the path taken).
 pub const EXACT_TOLERANCE_LU: f64 = 0.005;
 /// The model is solved to this many LU.
-const MODEL_TOLERANCE_LU: f64 = 0.0005;
+pub const MODEL_TOLERANCE_LU: f64 = 0.0005;
 
 /// Fill `block` with up to `left` frames of silence (flushing a latency),
 /// counting them off `left`.

@@ -34,6 +34,8 @@ pub const STEP: usize = 16;
 
 /// Gating blocks: 400 ms (40 sub-blocks of 10 ms) every 100 ms, as BS.1770.
 const GATE_SUBS: usize = 40;
+/// Short-term blocks: 3 s (300 sub-blocks).
+const SHORT_SUBS: usize = 300;
 const HOP_SUBS: u64 = 10;
 /// Steps of the program-dependent release's table.
 const AUTO_STEPS: usize = 256;
@@ -283,7 +285,7 @@ impl LimiterModel {
         self.frames
     }
 
-    /// The modelled loudness summary (gating blocks only) of the track
+    /// The modelled loudness summary (gating and short-term blocks) of the track
     /// after `gain_db` into a limiter set as `cfg`, its energy scaled by
     /// `correction_db` (dB, see [`Corrections`]).
     pub fn summary(
@@ -337,8 +339,10 @@ impl LimiterModel {
         let mut pieces = Pieces::new(self.rate);
         let mut sub_e = 0.0f64;
         let mut sub_n = 0u64;
-        let mut gate_e = [0.0f64; GATE_SUBS];
-        let mut gate_n = [0u64; GATE_SUBS];
+        // The last 3 s of sub-blocks: 400 ms gating blocks and 3 s
+        // short-term blocks end at each 100 ms hop.
+        let mut ring_e = vec![0.0f64; SHORT_SUBS];
+        let mut ring_n = vec![0u64; SHORT_SUBS];
         let mut subs = 0u64;
         for b in 0..n + w {
             if b < n {
@@ -392,14 +396,26 @@ impl LimiterModel {
             out_slot = if out_slot == w { 0 } else { out_slot + 1 };
             sub_n += frames;
             if closes || o + 1 == n {
-                let slot = (subs % GATE_SUBS as u64) as usize;
-                gate_e[slot] = sub_e * power_gain;
-                gate_n[slot] = sub_n;
+                let slot = (subs % SHORT_SUBS as u64) as usize;
+                ring_e[slot] = sub_e * power_gain;
+                ring_n[slot] = sub_n;
                 subs += 1;
-                if subs >= GATE_SUBS as u64 && subs.is_multiple_of(HOP_SUBS) {
-                    let e: f64 = gate_e.iter().sum();
-                    let k: u64 = gate_n.iter().sum();
-                    out.gating.add(e / k as f64);
+                if subs.is_multiple_of(HOP_SUBS) {
+                    let last = |len: usize| {
+                        let (mut e, mut k) = (0.0, 0u64);
+                        for j in 1..=len {
+                            let i = (slot + SHORT_SUBS + 1 - j) % SHORT_SUBS;
+                            e += ring_e[i];
+                            k += ring_n[i];
+                        }
+                        e / k as f64
+                    };
+                    if subs >= GATE_SUBS as u64 {
+                        out.gating.add(last(GATE_SUBS));
+                    }
+                    if subs >= SHORT_SUBS as u64 {
+                        out.short_term.add(last(SHORT_SUBS));
+                    }
                 }
                 sub_e = 0.0;
                 sub_n = 0;

@@ -79,6 +79,44 @@ pub struct FileReport {
     /// What to know that is not a failure: a target missed on purpose
     /// (`max_limiting_db`), heavy limiting.
     pub notes: Vec<String>,
+    /// How level the delivery's tracks came out (the same for every file
+    /// of a delivery).
+    pub levels: TrackLevels,
+}
+
+/// How level the tracks of one delivery came out, measured on each
+/// rendered track (after the limiter and fades, before dither).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TrackLevels {
+    /// Each track's integrated loudness, LUFS.
+    pub integrated_lufs: Vec<f64>,
+    /// Each track's loud passages (90th percentile of short-term
+    /// loudness), LUFS; −∞ for tracks under 3 s.
+    pub loud_passages_lufs: Vec<f64>,
+}
+
+impl TrackLevels {
+    /// Spread (largest − smallest, finite values only) of the tracks'
+    /// loud passages, LU.
+    pub fn loud_passage_spread_lu(&self) -> f64 {
+        spread(&self.loud_passages_lufs)
+    }
+
+    /// Spread of the tracks' integrated loudness, LU.
+    pub fn integrated_spread_lu(&self) -> f64 {
+        spread(&self.integrated_lufs)
+    }
+}
+
+/// Largest − smallest of the finite values (0 for fewer than two).
+fn spread(v: &[f64]) -> f64 {
+    let f: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+    if f.len() < 2 {
+        return 0.0;
+    }
+    let hi = f.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let lo = f.iter().copied().fold(f64::INFINITY, f64::min);
+    hi - lo
 }
 
 /// A WAV or FLAC output.
@@ -307,10 +345,11 @@ pub fn render_session(
         // Final per-track pass: limiter → fades → (per-track dither + file) and a post-limiter spool for the album.
         progress(&format!("{}: writing", d.name));
         let files = planned_files(&session, d);
-        let posts: Vec<(Option<Spool>, LimitingStats)> = prepared
+        type Post = (Option<Spool>, LimitingStats, LoudnessSummary);
+        let posts: Vec<Post> = prepared
             .par_iter()
             .enumerate()
-            .map(|(i, p)| -> Result<(Option<Spool>, LimitingStats)> {
+            .map(|(i, p)| -> Result<Post> {
                 let t = &session.tracks[i];
                 let total = p.spool.frames();
                 let fade_in = ((t.fade_in_s * f64::from(rate)) as u64).min(total);
@@ -338,6 +377,8 @@ pub fn render_session(
                     .then(|| Quantizer::new(format.bits(), dither, p.channels, 0x5eed + i as u64));
                 let mut pos = 0u64;
                 let mut copy = AudioBlock::new(p.channels, 8192);
+                // The rendered track as written, before dither.
+                let mut meter = crate::analysis::loudness::LoudnessMeter::new(rate, &p.weights);
                 let limiting = limit_range(
                     &p.spool,
                     &lim[i],
@@ -363,6 +404,7 @@ pub fn render_session(
                             }
                         }
                         pos += b.frames as u64;
+                        meter.push(&b.channels, b.frames);
                         if let Some(s) = post.as_mut() {
                             s.write(b)?;
                         }
@@ -385,10 +427,14 @@ pub fn render_session(
                 if let Some(s) = post.as_mut() {
                     s.finish()?;
                 }
-                Ok((post, limiting))
+                Ok((post, limiting, meter.summary().clone()))
             })
             .collect::<Result<_>>()?;
         let limitings: Vec<LimitingStats> = posts.iter().map(|p| p.1).collect();
+        let levels = TrackLevels {
+            integrated_lufs: posts.iter().map(|p| p.2.stats().integrated_lufs).collect(),
+            loud_passages_lufs: posts.iter().map(|p| p.2.loud_passage_lufs()).collect(),
+        };
         let posts: Vec<Option<Spool>> = posts.into_iter().map(|p| p.0).collect();
         drop(plan);
         let mut written: Vec<(PathBuf, Option<usize>)> = Vec::new();
@@ -594,7 +640,7 @@ pub fn render_session(
         // With album balance and no album file, the album's loudness is that
         // of all its written tracks together.
         let album_miss = match (session.album.balance, target, d.album_file) {
-            (Balance::Album, Some(t), false) => {
+            (Balance::Album | Balance::Consistent, Some(t), false) => {
                 let mut all = LoudnessSummary::default();
                 for a in &measured {
                     all.merge(&a.summary);
@@ -642,7 +688,7 @@ pub fn render_session(
             if let Some(t) = target {
                 let checks_loudness = match session.album.balance {
                     Balance::Track => track.is_some(),
-                    Balance::Album => track.is_none(),
+                    Balance::Album | Balance::Consistent => track.is_none(),
                     Balance::None => false,
                 };
                 let off = track.map_or(0.0, |i| offsets[i]);
@@ -675,6 +721,7 @@ pub fn render_session(
                 limiting,
                 limiting_cut_db: cut,
                 notes,
+                levels: levels.clone(),
             });
         }
     }

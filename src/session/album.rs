@@ -7,7 +7,7 @@
 //! [album]
 //! title = "Demo"
 //! artist = "lathe"
-//! balance = "album"            # album | track | none
+//! balance = "album"            # album | consistent | track | none
 //! [chain]                      # the chain format of `lathe master --chain`
 //! [[chain.module]]
 //! type = "compressor"
@@ -44,6 +44,11 @@ pub enum Balance {
     Track,
     /// No loudness targeting (per-track gain offsets only).
     None,
+    /// As an engineer balances by ear: each track's loud passages (the
+    /// 90th percentile of its short-term loudness, after the limiter) level
+    /// with the others', then one gain for all so the album as one
+    /// programme hits the target; a ballad's quieter average stays quieter.
+    Consistent,
 }
 
 /// Fade shape.

@@ -40,7 +40,10 @@ pub const COMMANDS: [(&str, &str); 23] = [
     ("title", ":title TEXT  title of the selected track"),
     ("set", ":set VALUE  the selected Chain parameter"),
     ("delivery", ":delivery NAME  which delivery you hear"),
-    ("balance", ":balance album|track|none  loudness balancing"),
+    (
+        "balance",
+        ":balance album|consistent|track|none  loudness balancing",
+    ),
     ("theme", ":theme NAME  colours"),
     ("show", ":show PANE|all  /  :hide PANE"),
     ("add", ":add FILE  add a track"),
@@ -134,7 +137,12 @@ impl App {
                         v.push("all".into());
                         v
                     }
-                    "balance" => vec!["album".into(), "track".into(), "none".into()],
+                    "balance" => vec![
+                        "album".into(),
+                        "consistent".into(),
+                        "track".into(),
+                        "none".into(),
+                    ],
                     "module" => {
                         let mut v: Vec<String> =
                             MODULE_TYPES.iter().map(|m| m.to_string()).collect();
@@ -493,10 +501,11 @@ impl App {
             "balance" => {
                 let b = match arg {
                     "album" => crate::session::album::Balance::Album,
+                    "consistent" => crate::session::album::Balance::Consistent,
                     "track" => crate::session::album::Balance::Track,
                     "none" => crate::session::album::Balance::None,
                     _ => {
-                        self.error("balance: album, track or none");
+                        self.error("balance: album, consistent, track or none");
                         return vec![];
                     }
                 };

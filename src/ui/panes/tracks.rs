@@ -117,7 +117,10 @@ pub(super) fn tracks(f: &mut Frame, app: &App, area: Rect) {
     // (the limiter could not get there) is flagged.
     let album = match (app.album_lufs, target) {
         (Some(a), Some(tg))
-            if app.session.album.balance == crate::session::album::Balance::Album =>
+            if matches!(
+                app.session.album.balance,
+                crate::session::album::Balance::Album | crate::session::album::Balance::Consistent
+            ) =>
         {
             format!(
                 " · album {a:.1}{}",
