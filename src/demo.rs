@@ -203,7 +203,7 @@ pub fn demo_session_toml() -> String {
 title = "lathe demo"
 artist = "lathe"
 year = 2026
-balance = "album"
+balance = "consistent"
 
 [chain]
 target_lufs = -14.0

@@ -98,12 +98,27 @@ fn the_demo_session_renders_every_delivery_within_its_limits() {
         (album["integrated_lufs"].as_f64().unwrap_or(0.0) + 11.0).abs() <= 0.5,
         "{album}"
     );
-    // Album balance keeps relative levels: one gain for every track.
-    let gains: Vec<f64> = cd.iter().filter_map(|l| l["gain_db"].as_f64()).collect();
-    assert!(
-        gains.windows(2).all(|w| (w[0] - w[1]).abs() < 1e-9),
-        "{gains:?}"
-    );
+    // The demo balances consistently: the rendered tracks' loud passages
+    // within 1.5 LU of each other, as the report says and the files measure.
+    let loud: Vec<f64> = cd
+        .iter()
+        .filter_map(|l| l["loud_passage_lufs"].as_f64())
+        .collect();
+    assert_eq!(loud.len(), 4, "{cd:?}");
+    let spread = loud.iter().copied().fold(f64::MIN, f64::max)
+        - loud.iter().copied().fold(f64::MAX, f64::min);
+    assert!(spread <= 1.5, "{loud:?}");
+    for l in cd.iter().filter(|l| !l["track"].is_null()) {
+        let a = lathe::analysis::analyze_file(&out.join(l["file"].as_str().expect("file")))
+            .expect("analyze");
+        let measured = a.summary.loud_passage_lufs();
+        let reported = l["loud_passage_lufs"].as_f64().expect("loud");
+        // The report measures before dither, the file after 16-bit dither.
+        assert!(
+            (measured - reported).abs() < 0.05,
+            "{measured} vs {reported}"
+        );
+    }
     let streaming: Vec<&serde_json::Value> = lines
         .iter()
         .filter(|l| l["delivery"] == "streaming")
@@ -188,7 +203,7 @@ fn track_balance_brings_every_track_to_the_target() {
     let d = demo();
     let text = std::fs::read_to_string(&d.session)
         .expect("read")
-        .replace("balance = \"album\"", "balance = \"track\"");
+        .replace("balance = \"consistent\"", "balance = \"track\"");
     std::fs::write(&d.session, text).expect("write");
     let out = d.dir.join("out");
     let (o, lines) = render_json(&d.session, &out, &["--delivery", "streaming"]);
@@ -255,7 +270,10 @@ fn bad_sessions_fail_before_writing_anything() {
             "used twice",
         ),
         (
-            base.replace("balance = \"album\"", "balance = \"album\"\nbalanse = 1"),
+            base.replace(
+                "balance = \"consistent\"",
+                "balance = \"consistent\"\nbalanse = 1",
+            ),
             "balanse",
         ),
         (
@@ -492,7 +510,10 @@ fn renders_killed_hard_leave_no_hidden_files() {
 #[test]
 fn a_delivery_limit_on_limiting_stops_the_album_short() {
     let d = demo();
-    let base = std::fs::read_to_string(&d.session).expect("read");
+    // Balanced as one album (the demo balances consistently).
+    let base = std::fs::read_to_string(&d.session)
+        .expect("read")
+        .replace("balance = \"consistent\"", "balance = \"album\"");
     let capped = base.replacen(
         "ceiling_dbtp = -0.5\n",
         "ceiling_dbtp = -0.5\nmax_limiting_db = 4.0\n",

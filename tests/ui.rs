@@ -40,6 +40,7 @@ fn app_at(dir: &Path) -> App {
                 series_after: series.iter().map(|v| v + 9.0).collect(),
                 series,
                 limiting: None,
+                loud_after: Some(-8.0 - i as f64 * 0.2),
             },
         );
     }

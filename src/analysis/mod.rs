@@ -4,6 +4,7 @@
 pub mod loudness;
 pub mod platforms;
 pub mod spectrum;
+pub mod tonal;
 pub mod truepeak;
 
 use std::path::{Path, PathBuf};

@@ -4,6 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::analysis::tonal::{self, TonalProfile, tonal_profile};
 use crate::analysis::{self, FileAnalysis, platforms};
 use crate::units::format_duration;
 
@@ -114,24 +115,40 @@ pub fn format_summary(results: &[&FileAnalysis]) -> String {
     s
 }
 
-pub(super) fn cmd_analyze(files: &[PathBuf], json: bool) -> ExitCode {
+pub(super) fn cmd_analyze(files: &[PathBuf], json: bool, tonal: bool) -> ExitCode {
     use rayon::prelude::*;
     let results: Vec<crate::Result<FileAnalysis>> = files
         .par_iter()
         .map(|f| analysis::analyze_file(f))
         .collect();
+    // The tonal balance of the files that analyzed, against their average.
+    let profiles: Vec<Option<TonalProfile>> = if tonal {
+        files
+            .par_iter()
+            .zip(results.par_iter())
+            .map(|(f, r)| r.as_ref().ok().and_then(|_| tonal_profile(f).ok()))
+            .collect()
+    } else {
+        vec![None; files.len()]
+    };
+    let present: Vec<&TonalProfile> = profiles.iter().flatten().collect();
+    let average = tonal::average_db(&present);
     let mut failed = 0;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut ok = Vec::new();
-    for r in &results {
+    for (k, r) in results.iter().enumerate() {
         match r {
             Ok(a) => {
                 for w in &a.warnings {
                     eprintln!("lathe: warning: {w}");
                 }
                 if json {
-                    let _ = writeln!(out, "{}", a.to_json());
+                    let mut v = a.to_json();
+                    if let Some(p) = &profiles[k] {
+                        v["tonal"] = tonal_json(p, &average);
+                    }
+                    let _ = writeln!(out, "{v}");
                 } else {
                     let _ = writeln!(out, "{}", format_report(a));
                 }
@@ -146,6 +163,25 @@ pub(super) fn cmd_analyze(files: &[PathBuf], json: bool) -> ExitCode {
     if !json && ok.len() > 1 {
         let _ = write!(out, "{}", format_summary(&ok));
     }
+    if tonal && !present.is_empty() {
+        let names: Vec<String> = files
+            .iter()
+            .zip(&profiles)
+            .filter(|(_, p)| p.is_some())
+            .map(|(f, _)| f.display().to_string())
+            .collect();
+        if json {
+            let bands: Vec<f64> = (0..tonal::BANDS).map(tonal::band_centre_hz).collect();
+            let avg: Vec<serde_json::Value> = average.iter().map(|v| json_num(*v)).collect();
+            let _ = writeln!(
+                out,
+                "{}",
+                serde_json::json!({ "tonal_average": { "bands_hz": bands, "level_db": avg } })
+            );
+        } else {
+            let _ = write!(out, "{}", format_tonal(&names, &present, &average));
+        }
+    }
     if failed > 0 {
         if files.len() > 1 {
             eprint_error(&format!(
@@ -157,4 +193,68 @@ pub(super) fn cmd_analyze(files: &[PathBuf], json: bool) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// A finite number rounded to 0.01, else null.
+fn json_num(v: f64) -> serde_json::Value {
+    if v.is_finite() {
+        serde_json::json!((v * 100.0).round() / 100.0)
+    } else {
+        serde_json::Value::Null
+    }
+}
+
+/// The `tonal` object of a file's JSON: band centres, levels (dB re the
+/// integrated loudness), deviation from the files' average, its RMS.
+fn tonal_json(p: &TonalProfile, average: &[f64]) -> serde_json::Value {
+    let dev = tonal::deviation_db(p, average);
+    serde_json::json!({
+        "bands_hz": (0..tonal::BANDS).map(tonal::band_centre_hz).map(|v| (v * 10.0).round() / 10.0).collect::<Vec<_>>(),
+        "level_db": p.bands_db.iter().map(|v| json_num(*v)).collect::<Vec<_>>(),
+        "deviation_db": dev.iter().map(|v| json_num(*v)).collect::<Vec<_>>(),
+        "rms_deviation_db": json_num(tonal::rms_deviation_db(&dev)),
+        "frames_used": p.frames_used,
+        "frames_total": p.frames_total,
+    })
+}
+
+/// The tonal-balance table: one row per 1/3-octave band, the files'
+/// average level (dB re their loudness) and each file's deviation from it,
+/// then each file's RMS deviation over 40 Hz – 12 kHz.
+pub fn format_tonal(names: &[String], profiles: &[&TonalProfile], average: &[f64]) -> String {
+    let mut s = String::from(
+        "Tonal balance (1/3 octave, dB re each file's loudness; files vs their average):\n",
+    );
+    for (k, n) in names.iter().enumerate() {
+        s.push_str(&format!("  #{} {n}\n", k + 1));
+    }
+    s.push_str(&format!("  {:>6}  {:>7}", "Hz", "average"));
+    for k in 0..profiles.len() {
+        s.push_str(&format!("  {:>6}", format!("#{}", k + 1)));
+    }
+    s.push('\n');
+    let devs: Vec<Vec<f64>> = profiles
+        .iter()
+        .map(|p| tonal::deviation_db(p, average))
+        .collect();
+    for b in 0..tonal::BANDS {
+        if !average[b].is_finite() {
+            continue;
+        }
+        s.push_str(&format!(
+            "  {:>6}  {:>7.1}",
+            tonal::band_label(b),
+            average[b]
+        ));
+        for d in &devs {
+            s.push_str(&format!("  {:>+6.1}", d[b]));
+        }
+        s.push('\n');
+    }
+    s.push_str(&format!("  {:>6}  {:>7}", "RMS", ""));
+    for d in &devs {
+        s.push_str(&format!("  {:>6.1}", tonal::rms_deviation_db(d)));
+    }
+    s.push_str("  (dB, 40 Hz - 12 kHz)\n");
+    s
 }

@@ -88,6 +88,10 @@ pub enum Command {
         /// Print one JSON object per file, one per line.
         #[arg(long)]
         json: bool,
+        /// Also the tonal balance: each file's long-term 1/3-octave spectrum
+        /// (loudness-normalized) against the files' average.
+        #[arg(long)]
+        tonal: bool,
     },
     /// Master one file through a preset or chain to a loudness target and true-peak ceiling.
     Master {
@@ -285,7 +289,7 @@ pub fn run() -> ExitCode {
         return cmd_ui(&cli.files, &cli.ui);
     };
     match command {
-        Command::Analyze { files, json } => cmd_analyze(&files, json),
+        Command::Analyze { files, json, tonal } => cmd_analyze(&files, json, tonal),
         Command::Demo { write, force, ui } => cmd_demo(write, force, &ui),
         Command::Play {
             file,

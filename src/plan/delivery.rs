@@ -643,6 +643,9 @@ pub struct DeliveryPlan {
     pub output_tp_dbtp: Vec<f64>,
     /// Short-term loudness of each rendered track every 100 ms, LUFS.
     pub output_series: Vec<Vec<f64>>,
+    /// Loud passages of each rendered track (90th percentile of
+    /// short-term loudness), LUFS; −∞ under 3 s.
+    pub output_loud_lufs: Vec<f64>,
     /// Integrated loudness of all rendered tracks together (gated as one
     /// programme, before gaps and fades), LUFS.
     pub album_lufs: f64,
@@ -732,6 +735,7 @@ pub fn plan_delivery(
     }
     let album_lufs = album.stats().integrated_lufs;
     let output_lufs = profiles.iter().map(|p| p.0).collect();
+    let output_loud_lufs = profiles.iter().map(|p| p.3.loud_passage_lufs()).collect();
     let output_tp_dbtp = profiles.iter().map(|p| p.1).collect();
     let output_limiting = profiles.iter().map(|p| p.4).collect();
     let output_series = profiles.into_iter().map(|p| p.2).collect();
@@ -749,6 +753,7 @@ pub fn plan_delivery(
         output_lufs,
         output_tp_dbtp,
         output_series,
+        output_loud_lufs,
         album_lufs,
         output_limiting,
         limiting_cuts_db: cuts,

@@ -72,6 +72,9 @@ pub struct PlanTrack {
     pub planned_series: Vec<f64>,
     /// How hard the limiter works on the rendered track as planned.
     pub planned_limiting: Option<crate::dsp::limiter::LimitingStats>,
+    /// Loud passages of the rendered track as planned (90th percentile of
+    /// short-term loudness), LUFS.
+    pub planned_loud_lufs: Option<f64>,
     /// Gain given up to respect `max_limiting_db`, dB (0: none).
     pub limiting_cut_db: f64,
 }
@@ -139,6 +142,7 @@ impl Plan {
                 planned_tp_dbtp: None,
                 planned_series: Vec::new(),
                 planned_limiting: None,
+                planned_loud_lufs: None,
                 limiting_cut_db: 0.0,
             }],
         })
@@ -196,6 +200,7 @@ impl Plan {
             t.planned_tp_dbtp = plan.output_tp_dbtp.get(k).copied();
             t.planned_series = plan.output_series.get(k).cloned().unwrap_or_default();
             t.planned_limiting = plan.output_limiting.get(k).copied();
+            t.planned_loud_lufs = plan.output_loud_lufs.get(k).copied();
             t.limiting_cut_db = plan.limiting_cuts_db.get(k).copied().unwrap_or(0.0);
         }
         me.planned_album_lufs = Some(plan.album_lufs).filter(|v| v.is_finite());
@@ -303,6 +308,7 @@ impl Plan {
                 planned_tp_dbtp: None,
                 planned_series: Vec::new(),
                 planned_limiting: None,
+                planned_loud_lufs: None,
                 limiting_cut_db: 0.0,
             });
         }

@@ -74,6 +74,9 @@ pub struct TrackInfo {
     pub series_after: Vec<f64>,
     /// How hard the limiter works on the master as planned.
     pub limiting: Option<crate::dsp::limiter::LimitingStats>,
+    /// Loud passages of the master as planned (90th percentile of
+    /// short-term loudness), LUFS.
+    pub loud_after: Option<f64>,
 }
 
 /// Transport and engine state mirrored for display.

@@ -279,7 +279,7 @@ pub fn session_of_files(files: &[PathBuf]) -> Result<Session> {
         tracks.push(t);
     }
     let toml = format!(
-        "version = 1\n[album]\ntitle = \"untitled\"\nartist = \"\"\nbalance = \"track\"\n\n[[delivery]]\nname = \"master\"\nformat = \"wav\"\nbits = \"24\"\nrate_hz = {rate}\nceiling_dbtp = -1.0\ntrack_files = true\nalbum_file = false\n"
+        "version = 1\n[album]\ntitle = \"untitled\"\nartist = \"\"\nbalance = \"consistent\"\n\n[[delivery]]\nname = \"master\"\nformat = \"wav\"\nbits = \"24\"\nrate_hz = {rate}\nceiling_dbtp = -1.0\ntrack_files = true\nalbum_file = false\n"
     );
     let mut s = Session::from_toml(&toml, "new session")?;
     s.chain = crate::session::presets::preset("streaming")?;

@@ -64,6 +64,7 @@ pub fn measure(path: &Path) -> Result<TrackInfo> {
         series,
         series_after: Vec::new(),
         limiting: None,
+        loud_after: None,
     })
 }
 
@@ -212,6 +213,7 @@ impl Runner {
                 info.tp_after = t.planned_tp_dbtp.filter(|v| v.is_finite());
                 info.series_after = t.planned_series.clone();
                 info.limiting = t.planned_limiting;
+                info.loud_after = t.planned_loud_lufs.filter(|v| v.is_finite());
             }
         }
         if same_timeline && let Some(pb) = self.playback.as_mut() {

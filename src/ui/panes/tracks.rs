@@ -136,7 +136,28 @@ pub(super) fn tracks(f: &mut Frame, app: &App, area: Rect) {
         (Some(a), _) => format!(" · album {a:.1}"),
         _ => String::new(),
     };
-    let extra = format!(
+    // How level the tracks come out as planned: the spread of their loud
+    // passages and of their integrated loudness.
+    let planned = |f: fn(&crate::ui::app::TrackInfo) -> Option<f64>| -> Vec<f64> {
+        (0..app.session.tracks.len())
+            .filter_map(|k| app.track_path(k))
+            .filter_map(|p| app.info.get(&p).and_then(f))
+            .collect()
+    };
+    let spread = |v: &[f64]| {
+        v.iter().copied().fold(f64::MIN, f64::max) - v.iter().copied().fold(f64::MAX, f64::min)
+    };
+    let (loud, integrated) = (planned(|i| i.loud_after), planned(|i| i.lufs_after));
+    let levels = if loud.len() >= 2 && integrated.len() >= 2 {
+        format!(
+            " · spread loud {:.1} int {:.1} LU",
+            spread(&loud),
+            spread(&integrated)
+        )
+    } else {
+        String::new()
+    };
+    let head = format!(
         " · {} {}{album}",
         app.session
             .deliveries
@@ -144,6 +165,13 @@ pub(super) fn tracks(f: &mut Frame, app: &App, area: Rect) {
             .map_or("no delivery", |d| d.name.as_str()),
         crate::ui::app::fmt_target(target)
     );
+    // The spreads where the title has room for them (" 1 Tracks" and the
+    // corners take 12 columns).
+    let extra = if head.chars().count() + levels.chars().count() + 12 <= area.width as usize {
+        head + &levels
+    } else {
+        head
+    };
     let table = Table::new(rows, widths)
         .header(TRow::new(header).style(t.dim().add_modifier(Modifier::BOLD)))
         .block(block(app, Pane::Tracks, &extra))

@@ -1,0 +1,231 @@
+//! Tonal balance: a track's long-term spectrum in 1/3-octave bands
+//! (25 Hz – 16 kHz, base-10 centres as IEC 61260), loudness-normalized so
+//! tracks of any level compare, over the passages that carry the music:
+//! silence, fade-outs and quiet tails do not count.
+//!
+//! Method: Hann-windowed 8192-point FFTs every 4096 frames (Welch); each
+//! frame's power (all channels added) is summed into the bands, edge bins
+//! split by the share of their width inside each band. Frames are gated as
+//! BS.1770 gates loudness blocks: absolute −70 dB, then 20 dB below the
+//! mean power of the frames above it. The band levels are the mean gated
+//! power per band in dB, less the file's integrated loudness (LUFS), so
+//! 0 dB in a band means "as loud in that band as the track is overall".
+
+use std::path::Path;
+
+use realfft::RealFftPlanner;
+
+use crate::analysis::loudness::LoudnessMeter;
+use crate::audio::AudioBlock;
+use crate::error::{LatheError, Result};
+use crate::io::{AudioSource, open_source};
+
+/// FFT length, frames.
+pub const FFT_LEN: usize = 8192;
+/// Hop between FFT frames, frames (50 % overlap).
+pub const HOP: usize = 4096;
+/// Number of 1/3-octave bands, 25 Hz to 16 kHz.
+pub const BANDS: usize = 29;
+/// Bands from this centre (Hz) up to [`SUMMARY_HIGH_HZ`] count in the one-number summary.
+pub const SUMMARY_LOW_HZ: f64 = 40.0;
+/// See [`SUMMARY_LOW_HZ`].
+pub const SUMMARY_HIGH_HZ: f64 = 12_000.0;
+/// Frames more than this far below the mean gated frame power do not count, dB.
+const RELATIVE_GATE_DB: f64 = -20.0;
+/// Frames below this mean-square power (dB re full scale) do not count.
+const ABSOLUTE_GATE_DB: f64 = -70.0;
+
+/// Centre of band `i` (0 = 25 Hz), Hz: 1000·10^((i − 16)/10).
+pub fn band_centre_hz(i: usize) -> f64 {
+    1000.0 * 10f64.powf((i as f64 - 16.0) / 10.0)
+}
+
+/// Lower and upper edge of band `i`, Hz (centre · 10^(∓1/20)).
+pub fn band_edges_hz(i: usize) -> (f64, f64) {
+    let c = band_centre_hz(i);
+    (c * 10f64.powf(-0.05), c * 10f64.powf(0.05))
+}
+
+/// Short label of band `i`'s nominal centre ("25", "1k", "12.5k").
+pub fn band_label(i: usize) -> &'static str {
+    const LABELS: [&str; BANDS] = [
+        "25", "31.5", "40", "50", "63", "80", "100", "125", "160", "200", "250", "315", "400",
+        "500", "630", "800", "1k", "1.25k", "1.6k", "2k", "2.5k", "3.15k", "4k", "5k", "6.3k",
+        "8k", "10k", "12.5k", "16k",
+    ];
+    LABELS[i]
+}
+
+/// A track's tonal balance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TonalProfile {
+    /// Mean gated power per band less the integrated loudness, dB
+    /// (−∞ where a band is empty, e.g. above the Nyquist frequency).
+    pub bands_db: Vec<f64>,
+    /// Integrated loudness of the track, LUFS.
+    pub integrated_lufs: f64,
+    /// FFT frames that passed the gate, of all frames.
+    pub frames_used: usize,
+    /// FFT frames in all.
+    pub frames_total: usize,
+}
+
+/// Per band, the share of each FFT bin's width that lies in the band:
+/// (band, first bin, weights).
+fn band_bins(rate: u32) -> Vec<(usize, Vec<f64>)> {
+    let bin_hz = f64::from(rate) / FFT_LEN as f64;
+    let nyquist = f64::from(rate) / 2.0;
+    (0..BANDS)
+        .map(|b| {
+            let (lo, hi) = band_edges_hz(b);
+            let hi = hi.min(nyquist);
+            if lo >= hi {
+                return (0, Vec::new());
+            }
+            // Bin k covers [(k − ½)·Δ, (k + ½)·Δ].
+            let first = ((lo / bin_hz) + 0.5).floor().max(1.0) as usize;
+            let last = ((hi / bin_hz) + 0.5).floor() as usize;
+            let weights = (first..=last)
+                .map(|k| {
+                    let (a, z) = ((k as f64 - 0.5) * bin_hz, (k as f64 + 0.5) * bin_hz);
+                    ((z.min(hi) - a.max(lo)) / bin_hz).clamp(0.0, 1.0)
+                })
+                .collect();
+            (first, weights)
+        })
+        .collect()
+}
+
+/// The tonal balance of the audio file at `path`.
+pub fn tonal_profile(path: &Path) -> Result<TonalProfile> {
+    let mut src = open_source(path)?;
+    let info = src.info().clone();
+    let channels = info.channels;
+    let mut meter = LoudnessMeter::new(info.sample_rate, &info.channel_weights);
+    let bins = band_bins(info.sample_rate);
+    let mut planner = RealFftPlanner::<f64>::new();
+    let fft = planner.plan_fft_forward(FFT_LEN);
+    let mut input = fft.make_input_vec();
+    let mut spectrum = fft.make_output_vec();
+    let mut scratch = fft.make_scratch_vec();
+    let window: Vec<f64> = (0..FFT_LEN)
+        .map(|n| 0.5 - 0.5 * (std::f64::consts::TAU * n as f64 / FFT_LEN as f64).cos())
+        .collect();
+    // Power of a full-scale sine per bin after the window: (Σw / 2)².
+    let norm = {
+        let s: f64 = window.iter().sum();
+        4.0 / (s * s)
+    };
+    let mut history: Vec<Vec<f64>> = vec![Vec::with_capacity(FFT_LEN); channels];
+    // Per frame: (mean-square power, band powers).
+    let mut frames: Vec<(f64, [f64; BANDS])> = Vec::new();
+    let mut block = AudioBlock::new(channels, 8192);
+    loop {
+        let n = src.read(&mut block)?;
+        if n == 0 {
+            break;
+        }
+        meter.push(&block.channels, n);
+        for (h, c) in history.iter_mut().zip(&block.channels) {
+            h.extend(c[..n].iter().map(|v| f64::from(*v)));
+        }
+        while history[0].len() >= FFT_LEN {
+            let mut bands = [0.0f64; BANDS];
+            let mut power = 0.0;
+            for h in &history {
+                power += h[..FFT_LEN].iter().map(|v| v * v).sum::<f64>() / FFT_LEN as f64;
+                for ((i, x), w) in input.iter_mut().zip(&h[..FFT_LEN]).zip(&window) {
+                    *i = x * w;
+                }
+                fft.process_with_scratch(&mut input, &mut spectrum, &mut scratch)
+                    .map_err(|e| LatheError::Invalid(format!("FFT: {e}")))?;
+                for (b, (first, weights)) in bins.iter().enumerate() {
+                    bands[b] += weights
+                        .iter()
+                        .enumerate()
+                        .map(|(j, wt)| wt * spectrum[first + j].norm_sqr())
+                        .sum::<f64>()
+                        * norm;
+                }
+            }
+            frames.push((power, bands));
+            for h in &mut history {
+                h.drain(..HOP);
+            }
+        }
+    }
+    let integrated = meter.stats().integrated_lufs;
+    let total = frames.len();
+    let db = |p: f64| 10.0 * p.log10();
+    let loud: Vec<&(f64, [f64; BANDS])> = frames
+        .iter()
+        .filter(|f| db(f.0) > ABSOLUTE_GATE_DB)
+        .collect();
+    let mean = loud.iter().map(|f| f.0).sum::<f64>() / loud.len().max(1) as f64;
+    let used: Vec<&&(f64, [f64; BANDS])> = loud
+        .iter()
+        .filter(|f| db(f.0) > db(mean) + RELATIVE_GATE_DB)
+        .collect();
+    let bands_db = (0..BANDS)
+        .map(|b| {
+            if used.is_empty() || bins[b].1.is_empty() || !integrated.is_finite() {
+                return f64::NEG_INFINITY;
+            }
+            let p = used.iter().map(|f| f.1[b]).sum::<f64>() / used.len() as f64;
+            db(p) - integrated
+        })
+        .collect();
+    Ok(TonalProfile {
+        bands_db,
+        integrated_lufs: integrated,
+        frames_used: used.len(),
+        frames_total: total,
+    })
+}
+
+/// The average of several profiles per band, dB (bands empty in any
+/// profile are −∞).
+pub fn average_db(profiles: &[&TonalProfile]) -> Vec<f64> {
+    (0..BANDS)
+        .map(|b| {
+            let v: Vec<f64> = profiles.iter().map(|p| p.bands_db[b]).collect();
+            if v.is_empty() || v.iter().any(|x| !x.is_finite()) {
+                f64::NEG_INFINITY
+            } else {
+                v.iter().sum::<f64>() / v.len() as f64
+            }
+        })
+        .collect()
+}
+
+/// A profile's deviation from `reference` per band, dB (0 where either is
+/// empty).
+pub fn deviation_db(profile: &TonalProfile, reference: &[f64]) -> Vec<f64> {
+    profile
+        .bands_db
+        .iter()
+        .zip(reference)
+        .map(|(a, r)| {
+            if a.is_finite() && r.is_finite() {
+                a - r
+            } else {
+                0.0
+            }
+        })
+        .collect()
+}
+
+/// One number for a deviation: its RMS over the bands from
+/// [`SUMMARY_LOW_HZ`] to [`SUMMARY_HIGH_HZ`], dB.
+pub fn rms_deviation_db(deviation: &[f64]) -> f64 {
+    let v: Vec<f64> = deviation
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| {
+            let c = band_centre_hz(*i);
+            (SUMMARY_LOW_HZ * 0.99..=SUMMARY_HIGH_HZ).contains(&c)
+        })
+        .map(|(_, d)| *d)
+        .collect();
+    (v.iter().map(|d| d * d).sum::<f64>() / v.len().max(1) as f64).sqrt()
+}
