@@ -257,3 +257,25 @@ fn fine_energies_add_up_to_the_meters_own_windows() {
         assert!((got - want).abs() < 1e-4, "window {k}: {got} vs {want}");
     }
 }
+
+#[test]
+fn planning_measures_each_tracks_tonal_balance_as_analyze_does() {
+    // With nothing before the limiter at the file's own rate, the spooled
+    // track is the file: its planned tonal balance is `analyze --tonal`'s.
+    let dir = tempfile::tempdir().expect("tmp");
+    common::write_wav_f32(&dir.path().join("a.wav"), &spiky(6, 41, 48_000), 48_000);
+    let sp = dir.path().join("s.toml");
+    std::fs::write(
+        &sp,
+        "version = 1\n[album]\ntitle = \"t\"\nartist = \"a\"\nbalance = \"album\"\n[chain]\ntarget_lufs = -14.0\n[[chain.module]]\ntype = \"limiter\"\n[[track]]\npath = \"a.wav\"\ntitle = \"A\"\n[[delivery]]\nname = \"f\"\nformat = \"wav\"\nbits = \"32f\"\nrate_hz = 48000\n",
+    )
+    .expect("session");
+    let s = Session::load(&sp).expect("load");
+    let plan = plan_delivery(&s, &sp, None, None).expect("plan");
+    let want = lathe::analysis::tonal::tonal_profile(&dir.path().join("a.wav")).expect("tonal");
+    let got = &plan.output_tonal_db[0];
+    assert_eq!(got.len(), lathe::analysis::tonal::BANDS);
+    for (g, w) in got.iter().zip(&want.bands_db) {
+        assert!((g - w).abs() < 0.01, "{g} vs {w}");
+    }
+}

@@ -41,6 +41,10 @@ fn app_at(dir: &Path) -> App {
                 series,
                 limiting: None,
                 loud_after: Some(-8.0 - i as f64 * 0.2),
+                // A slope that tilts with the track: 0.1 dB per band each.
+                tonal_after: (0..29)
+                    .map(|b| -10.0 - 0.3 * b as f64 + 0.1 * b as f64 * i as f64)
+                    .collect(),
             },
         );
     }
@@ -868,4 +872,36 @@ fn the_status_bar_shows_a_remote_listener() {
     assert!(app.heard_time);
     press(&mut app, &["T"]);
     assert!(!app.heard_time);
+}
+
+#[test]
+fn the_spectrum_pane_shows_a_tracks_tonal_balance_against_the_album() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut app = app_at(dir.path());
+    app.focus = Pane::Spectrum;
+    app.zoom = true;
+    assert!(screen(&app, 80, 24).contains("after █"));
+    press(&mut app, &["v"]);
+    assert!(app.tonal_view);
+    // Track 4 of 4: its levels tilt 0.1 dB per band per track (see
+    // `app_at`), so against the average of tracks 1–4 it tilts
+    // 0.15 dB per band; the RMS over the bands from 40 Hz (band 2) to
+    // 10 kHz (band 26) follows.
+    app.track_sel = 3;
+    let rms = ((2..=26).map(|b| (0.15 * b as f64).powi(2)).sum::<f64>() / 25.0).sqrt();
+    let s = screen(&app, 80, 24);
+    assert!(
+        s.contains(&format!("tonal: track 4 vs album · RMS {rms:.1} dB")),
+        "{s}"
+    );
+    insta::assert_snapshot!("tonal_80x24", s);
+    // The middle track of a symmetric tilt has none.
+    app.track_sel = 1;
+    let rms = ((2..=26).map(|b| (0.05 * b as f64).powi(2)).sum::<f64>() / 25.0).sqrt();
+    assert!(screen(&app, 80, 24).contains(&format!("RMS {rms:.1} dB")));
+    for (w, h) in [(1u16, 1u16), (10, 3), (20, 5), (200, 60)] {
+        let _ = screen(&app, w, h);
+    }
+    press(&mut app, &["v"]);
+    assert!(screen(&app, 80, 24).contains("after █"));
 }

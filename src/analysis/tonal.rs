@@ -17,7 +17,7 @@ use realfft::RealFftPlanner;
 
 use crate::analysis::loudness::LoudnessMeter;
 use crate::audio::AudioBlock;
-use crate::error::{LatheError, Result};
+use crate::error::Result;
 use crate::io::{AudioSource, open_source};
 
 /// FFT length, frames.
@@ -96,91 +96,136 @@ fn band_bins(rate: u32) -> Vec<(usize, Vec<f64>)> {
         .collect()
 }
 
+/// Streaming tonal-balance measurement: feed planar blocks, then
+/// [`TonalAnalyzer::finish`] with the integrated loudness. Holds one FFT
+/// frame per channel and 240 bytes per 85 ms of audio analyzed.
+pub struct TonalAnalyzer {
+    bins: Vec<(usize, Vec<f64>)>,
+    fft: std::sync::Arc<dyn realfft::RealToComplex<f64>>,
+    input: Vec<f64>,
+    spectrum: Vec<realfft::num_complex::Complex<f64>>,
+    scratch: Vec<realfft::num_complex::Complex<f64>>,
+    window: Vec<f64>,
+    norm: f64,
+    history: Vec<Vec<f64>>,
+    /// Per FFT frame: mean-square power (all channels added), band powers.
+    frames: Vec<(f64, [f64; BANDS])>,
+}
+
+impl std::fmt::Debug for TonalAnalyzer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TonalAnalyzer")
+            .field("frames", &self.frames.len())
+            .finish()
+    }
+}
+
+impl TonalAnalyzer {
+    /// An analyzer for `channels` channels at `rate` Hz.
+    pub fn new(rate: u32, channels: usize) -> Self {
+        let mut planner = RealFftPlanner::<f64>::new();
+        let fft = planner.plan_fft_forward(FFT_LEN);
+        let window: Vec<f64> = (0..FFT_LEN)
+            .map(|n| 0.5 - 0.5 * (std::f64::consts::TAU * n as f64 / FFT_LEN as f64).cos())
+            .collect();
+        // Power of a full-scale sine per bin after the window: (Σw / 2)².
+        let sum: f64 = window.iter().sum();
+        Self {
+            bins: band_bins(rate),
+            input: fft.make_input_vec(),
+            spectrum: fft.make_output_vec(),
+            scratch: fft.make_scratch_vec(),
+            fft,
+            window,
+            norm: 4.0 / (sum * sum),
+            history: vec![Vec::with_capacity(FFT_LEN + 8192); channels],
+            frames: Vec::new(),
+        }
+    }
+
+    /// Feed `frames` frames of planar audio.
+    pub fn push(&mut self, planar: &[Vec<f32>], frames: usize) {
+        for (h, c) in self.history.iter_mut().zip(planar) {
+            h.extend(c[..frames].iter().map(|v| f64::from(*v)));
+        }
+        while self.history.first().is_some_and(|h| h.len() >= FFT_LEN) {
+            let mut bands = [0.0f64; BANDS];
+            let mut power = 0.0;
+            for h in &self.history {
+                power += h[..FFT_LEN].iter().map(|v| v * v).sum::<f64>() / FFT_LEN as f64;
+                for ((i, x), w) in self.input.iter_mut().zip(&h[..FFT_LEN]).zip(&self.window) {
+                    *i = x * w;
+                }
+                // The lengths are the plan's own: this cannot fail.
+                let _ = self.fft.process_with_scratch(
+                    &mut self.input,
+                    &mut self.spectrum,
+                    &mut self.scratch,
+                );
+                for (band, (first, weights)) in bands.iter_mut().zip(&self.bins) {
+                    *band += weights
+                        .iter()
+                        .enumerate()
+                        .map(|(j, wt)| wt * self.spectrum[first + j].norm_sqr())
+                        .sum::<f64>()
+                        * self.norm;
+                }
+            }
+            self.frames.push((power, bands));
+            for h in &mut self.history {
+                h.drain(..HOP);
+            }
+        }
+    }
+
+    /// The profile of what was pushed, whose integrated loudness was
+    /// `integrated_lufs`.
+    pub fn finish(&self, integrated_lufs: f64) -> TonalProfile {
+        let db = |p: f64| 10.0 * p.log10();
+        let loud: Vec<&(f64, [f64; BANDS])> = self
+            .frames
+            .iter()
+            .filter(|f| db(f.0) > ABSOLUTE_GATE_DB)
+            .collect();
+        let mean = loud.iter().map(|f| f.0).sum::<f64>() / loud.len().max(1) as f64;
+        let used: Vec<&&(f64, [f64; BANDS])> = loud
+            .iter()
+            .filter(|f| db(f.0) > db(mean) + RELATIVE_GATE_DB)
+            .collect();
+        let bands_db = (0..BANDS)
+            .map(|b| {
+                if used.is_empty() || self.bins[b].1.is_empty() || !integrated_lufs.is_finite() {
+                    return f64::NEG_INFINITY;
+                }
+                let p = used.iter().map(|f| f.1[b]).sum::<f64>() / used.len() as f64;
+                db(p) - integrated_lufs
+            })
+            .collect();
+        TonalProfile {
+            bands_db,
+            integrated_lufs,
+            frames_used: used.len(),
+            frames_total: self.frames.len(),
+        }
+    }
+}
+
 /// The tonal balance of the audio file at `path`.
 pub fn tonal_profile(path: &Path) -> Result<TonalProfile> {
     let mut src = open_source(path)?;
     let info = src.info().clone();
-    let channels = info.channels;
     let mut meter = LoudnessMeter::new(info.sample_rate, &info.channel_weights);
-    let bins = band_bins(info.sample_rate);
-    let mut planner = RealFftPlanner::<f64>::new();
-    let fft = planner.plan_fft_forward(FFT_LEN);
-    let mut input = fft.make_input_vec();
-    let mut spectrum = fft.make_output_vec();
-    let mut scratch = fft.make_scratch_vec();
-    let window: Vec<f64> = (0..FFT_LEN)
-        .map(|n| 0.5 - 0.5 * (std::f64::consts::TAU * n as f64 / FFT_LEN as f64).cos())
-        .collect();
-    // Power of a full-scale sine per bin after the window: (Σw / 2)².
-    let norm = {
-        let s: f64 = window.iter().sum();
-        4.0 / (s * s)
-    };
-    let mut history: Vec<Vec<f64>> = vec![Vec::with_capacity(FFT_LEN); channels];
-    // Per frame: (mean-square power, band powers).
-    let mut frames: Vec<(f64, [f64; BANDS])> = Vec::new();
-    let mut block = AudioBlock::new(channels, 8192);
+    let mut tonal = TonalAnalyzer::new(info.sample_rate, info.channels);
+    let mut block = AudioBlock::new(info.channels, 8192);
     loop {
         let n = src.read(&mut block)?;
         if n == 0 {
             break;
         }
         meter.push(&block.channels, n);
-        for (h, c) in history.iter_mut().zip(&block.channels) {
-            h.extend(c[..n].iter().map(|v| f64::from(*v)));
-        }
-        while history[0].len() >= FFT_LEN {
-            let mut bands = [0.0f64; BANDS];
-            let mut power = 0.0;
-            for h in &history {
-                power += h[..FFT_LEN].iter().map(|v| v * v).sum::<f64>() / FFT_LEN as f64;
-                for ((i, x), w) in input.iter_mut().zip(&h[..FFT_LEN]).zip(&window) {
-                    *i = x * w;
-                }
-                fft.process_with_scratch(&mut input, &mut spectrum, &mut scratch)
-                    .map_err(|e| LatheError::Invalid(format!("FFT: {e}")))?;
-                for (b, (first, weights)) in bins.iter().enumerate() {
-                    bands[b] += weights
-                        .iter()
-                        .enumerate()
-                        .map(|(j, wt)| wt * spectrum[first + j].norm_sqr())
-                        .sum::<f64>()
-                        * norm;
-                }
-            }
-            frames.push((power, bands));
-            for h in &mut history {
-                h.drain(..HOP);
-            }
-        }
+        tonal.push(&block.channels, n);
     }
-    let integrated = meter.stats().integrated_lufs;
-    let total = frames.len();
-    let db = |p: f64| 10.0 * p.log10();
-    let loud: Vec<&(f64, [f64; BANDS])> = frames
-        .iter()
-        .filter(|f| db(f.0) > ABSOLUTE_GATE_DB)
-        .collect();
-    let mean = loud.iter().map(|f| f.0).sum::<f64>() / loud.len().max(1) as f64;
-    let used: Vec<&&(f64, [f64; BANDS])> = loud
-        .iter()
-        .filter(|f| db(f.0) > db(mean) + RELATIVE_GATE_DB)
-        .collect();
-    let bands_db = (0..BANDS)
-        .map(|b| {
-            if used.is_empty() || bins[b].1.is_empty() || !integrated.is_finite() {
-                return f64::NEG_INFINITY;
-            }
-            let p = used.iter().map(|f| f.1[b]).sum::<f64>() / used.len() as f64;
-            db(p) - integrated
-        })
-        .collect();
-    Ok(TonalProfile {
-        bands_db,
-        integrated_lufs: integrated,
-        frames_used: used.len(),
-        frames_total: total,
-    })
+    Ok(tonal.finish(meter.stats().integrated_lufs))
 }
 
 /// The average of several profiles per band, dB (bands empty in any

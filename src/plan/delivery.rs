@@ -110,6 +110,8 @@ pub struct Prepared {
     pub channels: usize,
     /// The fast limiter model's summary of the spool.
     pub model: LimiterModel,
+    /// Tonal balance of the processed track (before the limiter).
+    pub tonal: crate::analysis::tonal::TonalProfile,
 }
 
 impl Prepared {
@@ -324,6 +326,7 @@ pub fn prepare_delivery(
                 weights: info.channel_weights.clone(),
                 channels: info.channels,
                 model: s.model,
+                tonal: s.tonal,
             }))
         })
         .collect::<Result<_>>()?;
@@ -646,6 +649,9 @@ pub struct DeliveryPlan {
     /// Loud passages of each rendered track (90th percentile of
     /// short-term loudness), LUFS; −∞ under 3 s.
     pub output_loud_lufs: Vec<f64>,
+    /// Tonal balance of each processed track: 1/3-octave levels, dB re its
+    /// loudness (see `analysis::tonal`).
+    pub output_tonal_db: Vec<Vec<f64>>,
     /// Integrated loudness of all rendered tracks together (gated as one
     /// programme, before gaps and fades), LUFS.
     pub album_lufs: f64,
@@ -754,6 +760,7 @@ pub fn plan_delivery(
         output_tp_dbtp,
         output_series,
         output_loud_lufs,
+        output_tonal_db: prepared.iter().map(|p| p.tonal.bands_db.clone()).collect(),
         album_lufs,
         output_limiting,
         limiting_cuts_db: cuts,

@@ -13,6 +13,7 @@ use std::path::Path;
 use super::model::{self, Corrections, LimiterModel, PeakRecorder, SummaryWriter};
 use super::spool::Spool;
 use crate::analysis::loudness::{LoudnessMeter, LoudnessSummary};
+use crate::analysis::tonal::{TonalAnalyzer, TonalProfile};
 use crate::cancel;
 use crate::dsp::chain::Chain;
 use crate::dsp::limiter::LimitingStats;
@@ -69,6 +70,8 @@ pub struct Spooled {
     pub input: LoudnessSummary,
     /// The summary the fast limiter model runs on.
     pub model: LimiterModel,
+    /// Tonal balance of the processed audio (before the limiter).
+    pub tonal: TonalProfile,
 }
 
 /// Convert `source` to `out_rate`, run the chain's pre-limiter modules over
@@ -107,6 +110,7 @@ pub fn process_to_spool(
     meter.record_fine(model::STEP);
     let mut peaks = PeakRecorder::new(out_rate, channels);
     let mut summary = SummaryWriter::create(spool_dir)?;
+    let mut tonal = TonalAnalyzer::new(out_rate, channels);
     // Two stages on two threads: decode + conversion here, the chain +
     // metering + spooling in a helper, connected by a short queue of blocks.
     let (tx, rx) = std::sync::mpsc::sync_channel::<(AudioBlock, bool)>(4);
@@ -118,6 +122,7 @@ pub fn process_to_spool(
     let meter_ref = &mut meter;
     let peaks_ref = &mut peaks;
     let summary_ref = &mut summary;
+    let tonal_ref = &mut tonal;
     let chain_ref = &mut *chain;
     let mut writer = |rx: std::sync::mpsc::Receiver<(AudioBlock, bool)>| -> Result<()> {
         let mut to_drop = chain_ref.latency_pre();
@@ -131,6 +136,7 @@ pub fn process_to_spool(
             drop_front(block, to_drop);
             meter_ref.push(&block.channels, block.frames);
             peaks_ref.push(block);
+            tonal_ref.push(&block.channels, block.frames);
             summary_ref.add(&peaks_ref.take(), &meter_ref.drain_fine())?;
             spool_ref.write(block)
         };
@@ -228,6 +234,7 @@ pub fn process_to_spool(
     )?;
     Ok(Spooled {
         spool,
+        tonal: tonal.finish(meter.stats().integrated_lufs),
         pre: meter.summary().clone(),
         input: input_meter.summary().clone(),
         model,

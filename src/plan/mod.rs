@@ -75,6 +75,9 @@ pub struct PlanTrack {
     /// Loud passages of the rendered track as planned (90th percentile of
     /// short-term loudness), LUFS.
     pub planned_loud_lufs: Option<f64>,
+    /// Tonal balance of the processed track: 1/3-octave levels, dB re its
+    /// loudness (empty until planned).
+    pub planned_tonal_db: Vec<f64>,
     /// Gain given up to respect `max_limiting_db`, dB (0: none).
     pub limiting_cut_db: f64,
 }
@@ -143,6 +146,7 @@ impl Plan {
                 planned_series: Vec::new(),
                 planned_limiting: None,
                 planned_loud_lufs: None,
+                planned_tonal_db: Vec::new(),
                 limiting_cut_db: 0.0,
             }],
         })
@@ -201,6 +205,7 @@ impl Plan {
             t.planned_series = plan.output_series.get(k).cloned().unwrap_or_default();
             t.planned_limiting = plan.output_limiting.get(k).copied();
             t.planned_loud_lufs = plan.output_loud_lufs.get(k).copied();
+            t.planned_tonal_db = plan.output_tonal_db.get(k).cloned().unwrap_or_default();
             t.limiting_cut_db = plan.limiting_cuts_db.get(k).copied().unwrap_or(0.0);
         }
         me.planned_album_lufs = Some(plan.album_lufs).filter(|v| v.is_finite());
@@ -309,6 +314,7 @@ impl Plan {
                 planned_series: Vec::new(),
                 planned_limiting: None,
                 planned_loud_lufs: None,
+                planned_tonal_db: Vec::new(),
                 limiting_cut_db: 0.0,
             });
         }

@@ -72,6 +72,9 @@ pub enum Action {
     /// Meters, playhead and A/B shown as a remote listener hears them
     /// (delayed by its latency), or in engine time.
     ToggleHeardTime,
+    /// The Spectrum pane: the live spectrum, or the selected track's tonal
+    /// balance against the album's average.
+    ToggleTonal,
     /// Next listen mode (stereo, mono, mid, side, left, right, delta).
     CycleListen,
     /// Move the playhead by this many seconds.
@@ -160,6 +163,7 @@ impl Action {
             ("listen-b", ListenB),
             ("toggle-level-match", ToggleLevelMatch),
             ("toggle-heard-time", ToggleHeardTime),
+            ("toggle-tonal", ToggleTonal),
             ("cycle-listen", CycleListen),
             ("seek-back-5", SeekBy(-5.0)),
             ("seek-forward-5", SeekBy(5.0)),

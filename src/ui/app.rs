@@ -77,6 +77,9 @@ pub struct TrackInfo {
     /// Loud passages of the master as planned (90th percentile of
     /// short-term loudness), LUFS.
     pub loud_after: Option<f64>,
+    /// Tonal balance of the master as planned: 1/3-octave levels, dB re
+    /// its loudness (empty until planned).
+    pub tonal_after: Vec<f64>,
 }
 
 /// Transport and engine state mirrored for display.
@@ -206,6 +209,9 @@ pub struct App {
     /// With a remote listener attached, show meters, playhead and A/B as
     /// it hears them (delayed by its latency); false: engine time.
     pub heard_time: bool,
+    /// The Spectrum pane shows the selected track's tonal balance against
+    /// the album's average instead of the live spectrum.
+    pub tonal_view: bool,
     /// Hidden panes.
     pub hidden: BTreeSet<Pane>,
     /// Width of the left column, percent.
@@ -280,6 +286,7 @@ impl App {
             focus: Pane::Tracks,
             zoom: false,
             heard_time: true,
+            tonal_view: false,
             hidden: BTreeSet::new(),
             left_pct: 55,
             track_sel: 0,
@@ -459,6 +466,15 @@ impl App {
                     "meters and playhead as the remote listener hears them"
                 } else {
                     "meters and playhead in engine time"
+                });
+                vec![]
+            }
+            Action::ToggleTonal => {
+                self.tonal_view = !self.tonal_view;
+                self.message(if self.tonal_view {
+                    "spectrum: the selected track's tonal balance against the album"
+                } else {
+                    "spectrum: live"
                 });
                 vec![]
             }

@@ -65,6 +65,7 @@ pub fn measure(path: &Path) -> Result<TrackInfo> {
         series_after: Vec::new(),
         limiting: None,
         loud_after: None,
+        tonal_after: Vec::new(),
     })
 }
 
@@ -214,6 +215,7 @@ impl Runner {
                 info.series_after = t.planned_series.clone();
                 info.limiting = t.planned_limiting;
                 info.loud_after = t.planned_loud_lufs.filter(|v| v.is_finite());
+                info.tonal_after = t.planned_tonal_db.clone();
             }
         }
         if same_timeline && let Some(pb) = self.playback.as_mut() {

@@ -9,6 +9,10 @@ use crate::ui::action::Pane;
 use crate::ui::app::App;
 
 pub(super) fn spectrum(f: &mut Frame, app: &App, area: Rect) {
+    if app.tonal_view {
+        tonal(f, app, area);
+        return;
+    }
     let t = &app.theme;
     let b = block(app, Pane::Spectrum, " · after █ before ▔ peak ·");
     let inner = b.inner(area);
@@ -56,7 +60,27 @@ pub(super) fn spectrum(f: &mut Frame, app: &App, area: Rect) {
             }
         }
     }
-    // Frequency labels on the last row.
+    frequency_labels(
+        buf,
+        inner,
+        h,
+        |hz| {
+            f64::ln(hz / band_centre_hz(0)) / f64::ln(band_centre_hz(BANDS - 1) / band_centre_hz(0))
+        },
+        t.dim(),
+    );
+}
+
+/// Frequency labels on row `h` of `inner`; `at(hz)` places a frequency
+/// between 0 (left) and 1 (right).
+fn frequency_labels(
+    buf: &mut ratatui::buffer::Buffer,
+    inner: Rect,
+    h: usize,
+    at: impl Fn(f64) -> f64,
+    style: Style,
+) {
+    let w = inner.width as usize;
     let y = inner.y + h as u16;
     let mut free_from = 0usize;
     for (hz, label) in [
@@ -67,13 +91,113 @@ pub(super) fn spectrum(f: &mut Frame, app: &App, area: Rect) {
         (5000.0, "5k"),
         (10_000.0, "10k"),
     ] {
-        let pos = (f64::ln(hz / band_centre_hz(0))
-            / f64::ln(band_centre_hz(BANDS - 1) / band_centre_hz(0))
-            * (w - 1) as f64)
-            .round() as usize;
+        let pos = (at(hz) * (w - 1) as f64).round() as usize;
         if pos >= free_from && pos + label.len() <= w {
-            buf.set_string(inner.x + pos as u16, y, label, t.dim());
+            buf.set_string(inner.x + pos as u16, y, label, style);
             free_from = pos + label.len() + 1;
         }
     }
+}
+
+/// Deviations inside this many dB of the album's average count as in
+/// balance (the shaded band of the tonal view).
+pub const TONAL_TOLERANCE_DB: f64 = 1.5;
+/// The tonal view's vertical range, ± dB.
+const TONAL_RANGE_DB: f64 = 6.0;
+
+/// The tonal-balance view: the selected track's 1/3-octave levels (as
+/// planned, after the chain, loudness-normalized) against the average of
+/// the album's tracks, one bar per band up or down from the centre line,
+/// the tolerance band shaded, bands outside it in the warning colour.
+fn tonal(f: &mut Frame, app: &App, area: Rect) {
+    use crate::analysis::tonal::{self, BANDS as TBANDS};
+    let t = &app.theme;
+    let profiles: Vec<Vec<f64>> = (0..app.session.tracks.len())
+        .map(|k| {
+            app.track_path(k)
+                .and_then(|p| app.info.get(&p))
+                .map(|i| i.tonal_after.clone())
+                .unwrap_or_default()
+        })
+        .collect();
+    let planned: Vec<&Vec<f64>> = profiles.iter().filter(|p| p.len() == TBANDS).collect();
+    let sel = app.track_sel.min(profiles.len().saturating_sub(1));
+    let mine = profiles.get(sel).filter(|p| p.len() == TBANDS);
+    let average: Vec<f64> = (0..TBANDS)
+        .map(|b| {
+            let v: Vec<f64> = planned.iter().map(|p| p[b]).collect();
+            if v.is_empty() || v.iter().any(|x| !x.is_finite()) {
+                f64::NEG_INFINITY
+            } else {
+                v.iter().sum::<f64>() / v.len() as f64
+            }
+        })
+        .collect();
+    let dev: Vec<f64> = mine
+        .map(|m| {
+            m.iter()
+                .zip(&average)
+                .map(|(a, r)| {
+                    if a.is_finite() && r.is_finite() {
+                        a - r
+                    } else {
+                        0.0
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let title = match (mine, planned.len()) {
+        (Some(_), n) if n >= 2 => format!(
+            " · tonal: track {} vs album · RMS {:.1} dB · ±{TONAL_TOLERANCE_DB} dB ·",
+            sel + 1,
+            tonal::rms_deviation_db(&dev)
+        ),
+        _ => " · tonal: planning… ·".to_string(),
+    };
+    let b = block(app, Pane::Spectrum, &title);
+    let inner = b.inner(area);
+    f.render_widget(b, area);
+    if inner.width < 8 || inner.height < 3 || dev.len() != TBANDS || planned.len() < 2 {
+        return;
+    }
+    let h = inner.height as usize - 1;
+    let w = inner.width as usize;
+    let row_of = |db: f64| {
+        (((TONAL_RANGE_DB - db) / (2.0 * TONAL_RANGE_DB)) * (h - 1) as f64)
+            .round()
+            .clamp(0.0, (h - 1) as f64) as usize
+    };
+    let zero = row_of(0.0);
+    let (tol_hi, tol_lo) = (row_of(TONAL_TOLERANCE_DB), row_of(-TONAL_TOLERANCE_DB));
+    let buf = f.buffer_mut();
+    for col in 0..w {
+        let band = ((col as f64 / (w - 1).max(1) as f64) * (TBANDS - 1) as f64).round() as usize;
+        let d = dev[band];
+        let r = row_of(d);
+        let out = d.abs() > TONAL_TOLERANCE_DB;
+        for row in 0..h {
+            let (x, y) = (inner.x + col as u16, inner.y + row as u16);
+            let cell = &mut buf[(x, y)];
+            let bar = (r <= row && row <= zero) || (zero <= row && row <= r);
+            if bar && average[band].is_finite() {
+                cell.set_symbol("█");
+                cell.set_style(Style::default().fg(if out { t.meter_warn } else { t.after }));
+            } else if row == zero {
+                cell.set_symbol("─");
+                cell.set_style(t.dim());
+            } else if row >= tol_hi && row <= tol_lo {
+                cell.set_symbol("·");
+                cell.set_style(t.dim());
+            }
+        }
+    }
+    let (lo, hi) = (tonal::band_centre_hz(0), tonal::band_centre_hz(TBANDS - 1));
+    frequency_labels(
+        buf,
+        inner,
+        h,
+        |hz| f64::ln(hz / lo) / f64::ln(hi / lo),
+        t.dim(),
+    );
 }
