@@ -237,9 +237,16 @@ pub fn tonal_profile(path: &Path) -> Result<TonalProfile> {
 /// The average of several profiles per band, dB (bands empty in any
 /// profile are −∞).
 pub fn average_db(profiles: &[&TonalProfile]) -> Vec<f64> {
+    let levels: Vec<&[f64]> = profiles.iter().map(|p| p.bands_db.as_slice()).collect();
+    average_of(&levels)
+}
+
+/// The per-band average of band levels (each [`BANDS`] long), dB (−∞
+/// where any is empty, or with none).
+pub fn average_of(levels: &[&[f64]]) -> Vec<f64> {
     (0..BANDS)
         .map(|b| {
-            let v: Vec<f64> = profiles.iter().map(|p| p.bands_db[b]).collect();
+            let v: Vec<f64> = levels.iter().map(|p| p[b]).collect();
             if v.is_empty() || v.iter().any(|x| !x.is_finite()) {
                 f64::NEG_INFINITY
             } else {
@@ -252,8 +259,13 @@ pub fn average_db(profiles: &[&TonalProfile]) -> Vec<f64> {
 /// A profile's deviation from `reference` per band, dB (0 where either is
 /// empty).
 pub fn deviation_db(profile: &TonalProfile, reference: &[f64]) -> Vec<f64> {
-    profile
-        .bands_db
+    deviation_of(&profile.bands_db, reference)
+}
+
+/// Band levels' deviation from `reference` per band, dB (0 where either is
+/// empty).
+pub fn deviation_of(levels: &[f64], reference: &[f64]) -> Vec<f64> {
+    levels
         .iter()
         .zip(reference)
         .map(|(a, r)| {

@@ -159,10 +159,7 @@ pub struct Limiter {
     gain_bound: f32,
     prev_peak: f64,
     /// Monotonic deque of (index, required gain) for the sliding minimum.
-    dq_idx: Vec<u64>,
-    dq_val: Vec<f64>,
-    dq_head: usize,
-    dq_len: usize,
+    held: SlidingMin,
     smoother: GainSmoother,
     release_coeff: f64,
     sustained_gr_db: f64,
@@ -192,10 +189,7 @@ impl Limiter {
             tmp: vec![0.0; CHUNK],
             gains: vec![1.0; CHUNK],
             prev_peak: 0.0,
-            dq_idx: vec![0; lookahead + 1],
-            dq_val: vec![1.0; lookahead + 1],
-            dq_head: 0,
-            dq_len: 0,
+            held: SlidingMin::new(lookahead + 1),
             smoother: GainSmoother::new(lookahead),
             release_coeff: 0.0,
             sustained_gr_db: 0.0,
@@ -241,6 +235,88 @@ impl Limiter {
             self.cfg.release_ms
         };
         self.release_coeff = super::one_pole_coeff(ms, self.rate);
+    }
+}
+
+/// The sliding minimum of the limiter's required gain: a monotonic deque
+/// of (index, value) in a ring, O(1) per step (the planner's limiter model
+/// runs the same one).
+#[derive(Debug, Clone, Default)]
+pub struct SlidingMin {
+    idx: Vec<u64>,
+    val: Vec<f64>,
+    head: usize,
+    len: usize,
+}
+
+impl SlidingMin {
+    /// A deque holding up to `cap` (≥ 1) entries: the window length + 1.
+    pub fn new(cap: usize) -> Self {
+        let cap = cap.max(1);
+        Self {
+            idx: vec![0; cap],
+            val: vec![1.0; cap],
+            head: 0,
+            len: 0,
+        }
+    }
+
+    #[inline(always)]
+    fn wrap(&self, i: usize) -> usize {
+        if i >= self.idx.len() {
+            i - self.idx.len()
+        } else {
+            i
+        }
+    }
+
+    /// Add value `v` at `index`, dropping the values behind it that are
+    /// not smaller (they can never be the minimum again).
+    #[inline(always)]
+    pub fn push(&mut self, index: u64, v: f64) {
+        while self.len > 0 && self.val[self.wrap(self.head + self.len - 1)] >= v {
+            self.len -= 1;
+        }
+        let slot = self.wrap(self.head + self.len);
+        self.idx[slot] = index;
+        self.val[slot] = v;
+        self.len += 1;
+    }
+
+    /// Forget the entries before `oldest`.
+    #[inline(always)]
+    pub fn expire_before(&mut self, oldest: u64) {
+        while self.len > 0 && self.idx[self.head] < oldest {
+            self.head = self.wrap(self.head + 1);
+            self.len -= 1;
+        }
+    }
+
+    /// The minimum of the window (1 when empty: no reduction).
+    #[inline(always)]
+    pub fn min(&self) -> f64 {
+        if self.len > 0 {
+            self.val[self.head]
+        } else {
+            1.0
+        }
+    }
+
+    /// Whether the deque holds exactly one entry, of value `v`.
+    pub fn is_single(&self, v: f64) -> bool {
+        self.len == 1 && self.val[self.head] == v
+    }
+
+    /// Move the single entry's index to `index` (a run of equal values
+    /// pushed at once).
+    pub fn restamp(&mut self, index: u64) {
+        self.idx[self.head] = index;
+    }
+
+    /// Empty.
+    pub fn clear(&mut self) {
+        self.head = 0;
+        self.len = 0;
     }
 }
 
@@ -364,8 +440,7 @@ impl Processor for Limiter {
             // over the ceiling in the chunk: every step below would give
             // exactly 1, so give 1 and move the state on (the sliding
             // minimum holds one entry of 1, now the chunk's last frame).
-            let at_rest = self.dq_len == 1
-                && self.dq_val[self.dq_head] == 1.0
+            let at_rest = self.held.is_single(1.0)
                 && self.smoother.at_rest()
                 && self.prev_peak <= self.ceiling
                 && self.peaks[..chunk]
@@ -373,17 +448,14 @@ impl Processor for Limiter {
                     .all(|&p| f64::from(p) <= self.ceiling);
             if at_rest {
                 self.index += chunk as u64;
-                self.dq_idx[self.dq_head] = self.index - 1;
+                self.held.restamp(self.index - 1);
                 self.prev_peak = f64::from(self.peaks[chunk - 1]);
                 self.smoother.rest(chunk);
                 self.gains[..chunk].iter_mut().for_each(|g| *g = 1.0);
                 self.stats.frames += chunk as u64;
             } else {
                 // Locals, so the recurrences stay in registers.
-                let cap = self.dq_val.len();
-                let wrap = |i: usize| if i >= cap { i - cap } else { i };
-                let (dq_idx, dq_val) = (&mut self.dq_idx[..], &mut self.dq_val[..]);
-                let (mut head, mut len) = (self.dq_head, self.dq_len);
+                let mut held = std::mem::take(&mut self.held);
                 let mut prev_peak = self.prev_peak;
                 let mut smoother = std::mem::take(&mut self.smoother);
                 let mut index = self.index;
@@ -394,26 +466,12 @@ impl Processor for Limiter {
                     let p = peak.max(prev_peak);
                     prev_peak = peak;
                     let need = if p > ceiling { ceiling / p } else { 1.0 };
-                    // Sliding minimum: drop larger values from the back,
-                    // push, expire entries older than the window.
-                    while len > 0 && dq_val[wrap(head + len - 1)] >= need {
-                        len -= 1;
-                    }
-                    let slot = wrap(head + len);
-                    dq_idx[slot] = index;
-                    dq_val[slot] = need;
-                    len += 1;
-                    let oldest = index + 1 - window.min(index + 1);
-                    while len > 0 && dq_idx[head] < oldest {
-                        head = wrap(head + 1);
-                        len -= 1;
-                    }
+                    held.push(index, need);
+                    held.expire_before(index + 1 - window.min(index + 1));
                     index += 1;
-                    let held = dq_val[head];
-                    *g = smoother.step(held, coeff);
+                    *g = smoother.step(held.min(), coeff);
                 }
-                self.dq_head = head;
-                self.dq_len = len;
+                self.held = held;
                 self.prev_peak = prev_peak;
                 self.smoother = smoother;
                 self.index = index;
@@ -455,8 +513,7 @@ impl Processor for Limiter {
             h.iter_mut().for_each(|v| *v = 0.0);
         }
         self.prev_peak = 0.0;
-        self.dq_len = 0;
-        self.dq_head = 0;
+        self.held.clear();
         self.smoother.reset();
         self.delay
             .iter_mut()

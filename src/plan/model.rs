@@ -23,7 +23,7 @@ use super::spool::Spool;
 use crate::analysis::loudness::{LoudnessSummary, subblock_start};
 use crate::audio::AudioBlock;
 use crate::audio::interp::{TAPS_PER_PHASE, design, interp_peaks, oversampling_for};
-use crate::dsp::limiter::{CEILING_MARGIN_DB, GainSmoother};
+use crate::dsp::limiter::{CEILING_MARGIN_DB, GainSmoother, SlidingMin};
 use crate::error::Result;
 use crate::session::chain::LimiterConfig;
 use crate::units::db_to_linear;
@@ -310,11 +310,7 @@ impl LimiterModel {
         let lookahead = ((cfg.lookahead_ms * 0.001 * rate).round() as usize).max(1);
         let w = lookahead.div_ceil(STEP).max(1);
         // Limiter state.
-        let mut dq_idx = vec![0usize; w + 2];
-        let mut dq_val = vec![1.0f64; w + 2];
-        let cap = w + 2;
-        let wrap = |i: usize| if i >= cap { i - cap } else { i };
-        let (mut head, mut len) = (0usize, 0usize);
+        let mut held = SlidingMin::new(w + 2);
         let mut sustained_db = 0.0f64;
         let mut smoother = GainSmoother::new(w);
         // Energies of the pieces read but not yet given their gain.
@@ -355,23 +351,13 @@ impl LimiterModel {
                 let p = f64::from(block.channels[0][at]) * gain;
                 at += 1;
                 let need = if p > ceiling { ceiling / p } else { 1.0 };
-                while len > 0 && dq_val[wrap(head + len - 1)] >= need {
-                    len -= 1;
-                }
-                let slot = wrap(head + len);
-                dq_idx[slot] = b;
-                dq_val[slot] = need;
-                len += 1;
+                held.push(b as u64, need);
             }
             if b < w {
                 continue;
             }
             let o = b - w;
-            while len > 0 && dq_idx[head] < o {
-                head = wrap(head + 1);
-                len -= 1;
-            }
-            let held = if len > 0 { dq_val[head] } else { 1.0 };
+            held.expire_before(o as u64);
             let (frames, closes) = pieces.next_piece();
             let coeff = if cfg.auto_release {
                 let k = (sustained_db / 6.0).clamp(0.0, 1.0);
@@ -386,7 +372,7 @@ impl LimiterModel {
             } else {
                 (-(frames as f64) / release_frames(cfg.release_ms)).exp()
             };
-            let g = smoother.step(held, coeff);
+            let g = smoother.step(held.min(), coeff);
             if cfg.auto_release && g < 1.0 {
                 sustained_db = sustain_k * sustained_db + (1.0 - sustain_k) * reduction_db(g);
             } else {

@@ -123,29 +123,10 @@ fn tonal(f: &mut Frame, app: &App, area: Rect) {
     let planned: Vec<&Vec<f64>> = profiles.iter().filter(|p| p.len() == TBANDS).collect();
     let sel = app.track_sel.min(profiles.len().saturating_sub(1));
     let mine = profiles.get(sel).filter(|p| p.len() == TBANDS);
-    let average: Vec<f64> = (0..TBANDS)
-        .map(|b| {
-            let v: Vec<f64> = planned.iter().map(|p| p[b]).collect();
-            if v.is_empty() || v.iter().any(|x| !x.is_finite()) {
-                f64::NEG_INFINITY
-            } else {
-                v.iter().sum::<f64>() / v.len() as f64
-            }
-        })
-        .collect();
+    let levels: Vec<&[f64]> = planned.iter().map(|p| p.as_slice()).collect();
+    let average = tonal::average_of(&levels);
     let dev: Vec<f64> = mine
-        .map(|m| {
-            m.iter()
-                .zip(&average)
-                .map(|(a, r)| {
-                    if a.is_finite() && r.is_finite() {
-                        a - r
-                    } else {
-                        0.0
-                    }
-                })
-                .collect()
-        })
+        .map(|m| tonal::deviation_of(m, &average))
         .unwrap_or_default();
     let title = match (mine, planned.len()) {
         (Some(_), n) if n >= 2 => format!(
