@@ -904,4 +904,17 @@ fn the_spectrum_pane_shows_a_tracks_tonal_balance_against_the_album() {
     }
     press(&mut app, &["v"]);
     assert!(screen(&app, 80, 24).contains("after █"));
+    // The Tracks pane gives each track's RMS deviation in its Tone column.
+    app.focus = Pane::Tracks;
+    let s = screen(&app, 80, 24);
+    let rms = |k: f64| ((2..=26).map(|b| (k * b as f64).powi(2)).sum::<f64>() / 25.0).sqrt();
+    assert!(s.contains("Tone"), "{s}");
+    for (title, k) in [
+        ("Quiet Ballad", 0.15),
+        ("Loud Single", 0.05),
+        ("Wide Pads", 0.15),
+    ] {
+        let row = s.lines().find(|l| l.contains(title)).expect("row");
+        assert!(row.contains(&format!(" {:.1} ", rms(k))), "{row}");
+    }
 }

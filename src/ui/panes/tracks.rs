@@ -19,6 +19,30 @@ pub(super) fn tracks(f: &mut Frame, app: &App, area: Rect) {
     let target = app.target_lufs();
     let ceiling = app.ceiling_dbtp();
     let wide = area.width >= 70;
+    // Each track's tonal balance against the album's average (as planned):
+    // one number, the RMS deviation over 40 Hz – 12 kHz.
+    let tonal: Vec<Vec<f64>> = (0..app.session.tracks.len())
+        .map(|k| {
+            app.track_path(k)
+                .and_then(|p| app.info.get(&p))
+                .map(|i| i.tonal_after.clone())
+                .unwrap_or_default()
+        })
+        .collect();
+    let planned: Vec<&[f64]> = tonal
+        .iter()
+        .filter(|p| p.len() == crate::analysis::tonal::BANDS)
+        .map(|p| p.as_slice())
+        .collect();
+    let album_tone = crate::analysis::tonal::average_of(&planned);
+    let tone_of = |k: usize| -> Option<f64> {
+        (planned.len() >= 2 && tonal[k].len() == crate::analysis::tonal::BANDS).then(|| {
+            crate::analysis::tonal::rms_deviation_db(&crate::analysis::tonal::deviation_of(
+                &tonal[k],
+                &album_tone,
+            ))
+        })
+    };
     let mut rows = Vec::new();
     for (i, tr) in app.session.tracks.iter().enumerate() {
         let path = app.track_path(i);
@@ -84,6 +108,7 @@ pub(super) fn tracks(f: &mut Frame, app: &App, area: Rect) {
             cells.push(limiting.map_or(String::from("    -"), |l| {
                 format!("{:>4.1}", l.peak_gr_db())
             }));
+            cells.push(tone_of(i).map_or(String::from("   -"), |v| format!("{v:>4.1}")));
             cells.push(if problems.is_empty() {
                 if tr.gain_db != 0.0 {
                     format!("{:+.1} dB", tr.gain_db)
@@ -108,8 +133,10 @@ pub(super) fn tracks(f: &mut Frame, app: &App, area: Rect) {
     if wide {
         header.push("dBTP in→out");
         header.push("Lim");
+        header.push("Tone");
         header.push("Note");
         widths.push(Constraint::Length(11));
+        widths.push(Constraint::Length(4));
         widths.push(Constraint::Length(4));
         widths.push(Constraint::Length(8));
     }
