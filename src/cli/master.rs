@@ -7,19 +7,55 @@ use crate::analysis::FileAnalysis;
 
 use super::*;
 
-pub(super) struct MasterArgs {
-    pub(super) input: Option<PathBuf>,
-    pub(super) output: Option<PathBuf>,
-    pub(super) preset: Option<String>,
-    pub(super) chain: Option<PathBuf>,
-    pub(super) target: Option<f64>,
-    pub(super) ceiling: Option<f64>,
-    pub(super) max_limiting: Option<f64>,
-    pub(super) rate: Option<u32>,
-    pub(super) bits: String,
-    pub(super) dither: String,
-    pub(super) force: bool,
-    pub(super) json: bool,
+/// The arguments of `lathe master` (parsed by clap).
+#[derive(Debug, clap::Args)]
+pub struct MasterArgs {
+    /// Input audio file.
+    #[arg(required_unless_present = "list_presets")]
+    pub input: Option<PathBuf>,
+    /// Output WAV file.
+    #[arg(
+        short,
+        long,
+        value_name = "OUT",
+        required_unless_present = "list_presets"
+    )]
+    pub output: Option<PathBuf>,
+    /// A built-in preset (default: streaming). See --list-presets.
+    #[arg(long, value_name = "NAME", conflicts_with = "chain")]
+    pub preset: Option<String>,
+    /// A chain file (TOML).
+    #[arg(long, value_name = "FILE.toml")]
+    pub chain: Option<PathBuf>,
+    /// Integrated loudness target, LUFS (-40 to 0); overrides the preset or chain.
+    #[arg(long, value_name = "LUFS", allow_hyphen_values = true)]
+    pub target: Option<f64>,
+    /// True-peak ceiling, dBTP (-12 to 0); overrides the preset or chain.
+    #[arg(long, value_name = "DBTP", allow_hyphen_values = true)]
+    pub ceiling: Option<f64>,
+    /// The most gain reduction the limiter may apply to reach the target,
+    /// dB (0 to 30): the target becomes a maximum, the master stops
+    /// short of it rather than limit more. Overrides the chain's.
+    #[arg(long, value_name = "DB")]
+    pub max_limiting: Option<f64>,
+    /// Output sample rate, Hz (default: the input's).
+    #[arg(long, value_name = "HZ")]
+    pub rate: Option<u32>,
+    /// Output word length: 16, 24 or 32f (float). Default 24.
+    #[arg(long, value_name = "16|24|32f", default_value = "24")]
+    pub bits: String,
+    /// Dither for integer output: tpdf, shaped or none. Default tpdf.
+    #[arg(long, value_name = "tpdf|shaped|none", default_value = "tpdf")]
+    pub dither: String,
+    /// Replace OUT if it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    /// List the built-in presets with their chains and exit.
+    #[arg(long)]
+    pub list_presets: bool,
 }
 
 pub(super) fn cmd_master(a: MasterArgs) -> crate::Result<ExitCode> {

@@ -94,54 +94,7 @@ pub enum Command {
         tonal: bool,
     },
     /// Master one file through a preset or chain to a loudness target and true-peak ceiling.
-    Master {
-        /// Input audio file.
-        #[arg(required_unless_present = "list_presets")]
-        input: Option<PathBuf>,
-        /// Output WAV file.
-        #[arg(
-            short,
-            long,
-            value_name = "OUT",
-            required_unless_present = "list_presets"
-        )]
-        output: Option<PathBuf>,
-        /// A built-in preset (default: streaming). See --list-presets.
-        #[arg(long, value_name = "NAME", conflicts_with = "chain")]
-        preset: Option<String>,
-        /// A chain file (TOML).
-        #[arg(long, value_name = "FILE.toml")]
-        chain: Option<PathBuf>,
-        /// Integrated loudness target, LUFS (-40 to 0); overrides the preset or chain.
-        #[arg(long, value_name = "LUFS", allow_hyphen_values = true)]
-        target: Option<f64>,
-        /// True-peak ceiling, dBTP (-12 to 0); overrides the preset or chain.
-        #[arg(long, value_name = "DBTP", allow_hyphen_values = true)]
-        ceiling: Option<f64>,
-        /// The most gain reduction the limiter may apply to reach the target,
-        /// dB (0 to 30): the target becomes a maximum, the master stops
-        /// short of it rather than limit more. Overrides the chain's.
-        #[arg(long, value_name = "DB")]
-        max_limiting: Option<f64>,
-        /// Output sample rate, Hz (default: the input's).
-        #[arg(long, value_name = "HZ")]
-        rate: Option<u32>,
-        /// Output word length: 16, 24 or 32f (float). Default 24.
-        #[arg(long, value_name = "16|24|32f", default_value = "24")]
-        bits: String,
-        /// Dither for integer output: tpdf, shaped or none. Default tpdf.
-        #[arg(long, value_name = "tpdf|shaped|none", default_value = "tpdf")]
-        dither: String,
-        /// Replace OUT if it exists.
-        #[arg(long)]
-        force: bool,
-        /// Print the report as one JSON object.
-        #[arg(long)]
-        json: bool,
-        /// List the built-in presets with their chains and exit.
-        #[arg(long)]
-        list_presets: bool,
-    },
+    Master(MasterArgs),
     /// Render an album session to every delivery (per-track files, album file + CUE), then measure them.
     Render {
         /// The session file (TOML).
@@ -397,41 +350,13 @@ pub fn run() -> ExitCode {
             json,
             force,
         } => cmd_render(session, output, delivery, json, force),
-        Command::Master {
-            input,
-            output,
-            preset,
-            chain,
-            target,
-            ceiling,
-            max_limiting,
-            rate,
-            bits,
-            dither,
-            force,
-            json,
-            list_presets,
-        } => {
-            if list_presets {
+        Command::Master(args) => {
+            if args.list_presets {
                 for p in crate::session::presets::PRESETS {
                     println!("# {} — {}\n{}", p.name, p.description, p.toml);
                 }
                 return ExitCode::SUCCESS;
             }
-            let args = MasterArgs {
-                input,
-                output,
-                preset,
-                chain,
-                target,
-                ceiling,
-                max_limiting,
-                rate,
-                bits,
-                dither,
-                force,
-                json,
-            };
             match cmd_master(args) {
                 Ok(code) => code,
                 Err(e) => {
