@@ -6,7 +6,7 @@
 //! rubato's sinc resampler with a fixed input chunk; every buffer is made
 //! here, so converting allocates nothing (`process_into_buffer`).
 
-use rubato::audioadapter_buffers::direct::SequentialSliceOfVecs;
+use crate::io::resample::process_planar;
 use rubato::{Async, FixedAsync, Resampler as _};
 
 /// Plan-rate frames the player renders per conversion step.
@@ -63,19 +63,12 @@ impl OutputConverter {
                 for (k, v) in self.scratch.iter().enumerate() {
                     self.inb[k % 2][k / 2] = *v;
                 }
-                let max_out = self.outb[0].len();
-                let (Ok(inp), Ok(mut outp)) = (
-                    SequentialSliceOfVecs::new(&self.inb, 2, CHUNK),
-                    SequentialSliceOfVecs::new_mut(&mut self.outb, 2, max_out),
-                ) else {
-                    break;
-                };
-                match self.rs.process_into_buffer(&inp, &mut outp, None) {
-                    Ok((_, written)) => {
+                match process_planar(&mut self.rs, &self.inb, CHUNK, &mut self.outb) {
+                    Some(written) => {
                         self.out_pos = 0;
                         self.out_len = written;
                     }
-                    Err(_) => break,
+                    None => break,
                 }
                 continue;
             }

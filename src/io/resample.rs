@@ -28,6 +28,26 @@ const PASS_FRACTION: f64 = 20_000.0 / 44_100.0;
 /// Stopband edge as a fraction of the lower sample rate (21 kHz at 44.1 kHz).
 const STOP_FRACTION: f64 = 21_000.0 / 44_100.0;
 
+/// Run the real-time converter `rs` over the first `frames` frames of
+/// the planar `input` into `output` (both with `input.len()` channels),
+/// without allocating: the step the engine's output converter and the
+/// remote listener both take. Returns the frames written, None when
+/// rubato refuses the buffers.
+pub fn process_planar(
+    rs: &mut rubato::Async<f32>,
+    input: &[Vec<f32>],
+    frames: usize,
+    output: &mut [Vec<f32>],
+) -> Option<usize> {
+    let channels = input.len();
+    let max_out = output.first().map_or(0, Vec::len);
+    let inp = SequentialSliceOfVecs::new(input, channels, frames).ok()?;
+    let mut outp = SequentialSliceOfVecs::new_mut(output, channels, max_out).ok()?;
+    rs.process_into_buffer(&inp, &mut outp, None)
+        .ok()
+        .map(|(_, written)| written)
+}
+
 /// Design a linear-phase low-pass FIR (Kaiser-windowed sinc, odd length)
 /// passing up to `pass_hz` and `STOPBAND_DB` down from `stop_hz`, at `rate` Hz.
 pub fn design_lowpass(pass_hz: f64, stop_hz: f64, rate: f64) -> Vec<f64> {

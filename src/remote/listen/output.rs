@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use rubato::audioadapter_buffers::direct::SequentialSliceOfVecs;
+use crate::io::resample::process_planar;
 use rubato::{Adjustable as _, Async, FixedAsync, Resampler as _};
 
 use super::*;
@@ -179,19 +179,12 @@ impl ListenPlayer {
                 self.shared
                     .consumed
                     .fetch_add(need as u64, Ordering::Relaxed);
-                let inp = SequentialSliceOfVecs::new(&self.inb, self.ch, need);
-                let max_out = self.outb[0].len();
-                let Ok(inp) = inp else { break };
-                let Ok(mut outp) = SequentialSliceOfVecs::new_mut(&mut self.outb, self.ch, max_out)
-                else {
-                    break;
-                };
-                match self.rs.process_into_buffer(&inp, &mut outp, None) {
-                    Ok((_, written)) => {
+                match process_planar(&mut self.rs, &self.inb, need, &mut self.outb) {
+                    Some(written) => {
                         self.out_pos = 0;
                         self.out_len = written;
                     }
-                    Err(_) => break,
+                    None => break,
                 }
                 continue;
             }
