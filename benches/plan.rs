@@ -70,7 +70,7 @@ fn exact_gap(s: &Session, sp: &std::path::Path, cache: &SpoolCache, plan: &Plan)
     let paths: Vec<_> = s.tracks.iter().map(|t| s.track_path(sp, t)).collect();
     let dir = std::env::temp_dir();
     let (prepared, lim, _, cuts, _) =
-        prepare_delivery(s, &paths, &d, &dir, &|_| {}, Some(cache), false).expect("prepare");
+        prepare_delivery(s, &dir, &paths, &d, &dir, &|_| {}, Some(cache), false).expect("prepare");
     let offs: Vec<f64> = s.tracks.iter().map(|t| t.gain_db).collect();
     let t = d.target_lufs.or(s.chain.target_lufs).expect("target");
     let rate = d.rate_hz;

@@ -90,9 +90,17 @@ fn the_limiter_model_predicts_exact_passes_under_heavy_limiting() {
     let sp = album(dir.path(), "album", -8.0);
     let s = Session::load(&sp).expect("load");
     let d = s.deliveries[0].clone();
-    let (prepared, lim, _, _, _) =
-        prepare_delivery(&s, &paths(&s, &sp), &d, dir.path(), &|_| {}, None, false)
-            .expect("prepare");
+    let (prepared, lim, _, _, _) = prepare_delivery(
+        &s,
+        dir.path(),
+        &paths(&s, &sp),
+        &d,
+        dir.path(),
+        &|_| {},
+        None,
+        false,
+    )
+    .expect("prepare");
     let none = Corrections::default();
     let mut worst = 0.0f64;
     for (p, l) in prepared.iter().zip(&lim) {
@@ -122,7 +130,7 @@ fn the_limiter_model_predicts_exact_passes_under_heavy_limiting() {
 fn exact_album_gain(s: &Session, sp: &std::path::Path, dir: &std::path::Path, t: f64) -> f64 {
     let d = s.deliveries[0].clone();
     let (prepared, lim, _, _, _) =
-        prepare_delivery(s, &paths(s, sp), &d, dir, &|_| {}, None, false).expect("prepare");
+        prepare_delivery(s, dir, &paths(s, sp), &d, dir, &|_| {}, None, false).expect("prepare");
     let offs: Vec<f64> = s.tracks.iter().map(|t| t.gain_db).collect();
     let loud = |g: f64| {
         let mut all = lathe::analysis::loudness::LoudnessSummary::default();

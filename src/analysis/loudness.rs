@@ -94,6 +94,21 @@ fn k_weighting(rate: u32) -> [Biquad; 2] {
     [shelf, hp]
 }
 
+/// Power gain of the BS.1770 K-weighting filter at `freq_hz` when it runs
+/// at `rate` Hz (linear power, about 1.6 at 10 kHz, 0 at DC).
+pub fn k_weighting_power(rate: u32, freq_hz: f64) -> f64 {
+    let w = std::f64::consts::TAU * freq_hz / f64::from(rate);
+    let (c1, s1, c2, s2) = (w.cos(), w.sin(), (2.0 * w).cos(), (2.0 * w).sin());
+    k_weighting(rate)
+        .iter()
+        .map(|f| {
+            let (nr, ni) = (f.b0 + f.b1 * c1 + f.b2 * c2, -(f.b1 * s1 + f.b2 * s2));
+            let (dr, di) = (1.0 + f.a1 * c1 + f.a2 * c2, -(f.a1 * s1 + f.a2 * s2));
+            (nr * nr + ni * ni) / (dr * dr + di * di)
+        })
+        .product()
+}
+
 #[derive(Debug, Clone, Default)]
 struct ChannelState {
     /// Transposed direct form II states of the two stages.

@@ -38,6 +38,17 @@ pub struct MasterArgs {
     /// short of it rather than limit more. Overrides the chain's.
     #[arg(long, value_name = "DB")]
     pub max_limiting: Option<f64>,
+    /// Match the tonal balance of this reference track: adds a match
+    /// module before the dynamics (or sets the chain's), and targets the
+    /// reference's integrated loudness unless --target is given.
+    #[arg(long, value_name = "REF")]
+    pub reference: Option<PathBuf>,
+    /// How much of the difference to the reference is corrected, % (0 to 100, default 50).
+    #[arg(long, value_name = "PCT")]
+    pub amount: Option<f64>,
+    /// Write the match curve applied (frequency, mid and side gain in dB) to this CSV file.
+    #[arg(long, value_name = "FILE.csv")]
+    pub curve: Option<PathBuf>,
     /// Output sample rate, Hz (default: the input's).
     #[arg(long, value_name = "HZ")]
     pub rate: Option<u32>,
@@ -91,7 +102,38 @@ pub(super) fn cmd_master(a: MasterArgs) -> crate::Result<ExitCode> {
             "--max-limiting {m}: allowed 0 to 30 dB"
         )));
     }
+    if let Some(p) = a.amount
+        && !(0.0..=100.0).contains(&p)
+    {
+        return Err(LatheError::Invalid(format!(
+            "--amount {p}: allowed 0 to 100 %"
+        )));
+    }
+    if a.amount.is_some() && a.reference.is_none() {
+        return Err(LatheError::Invalid(
+            "--amount applies with --reference".into(),
+        ));
+    }
     let (mut cfg, name) = load_chain(a.chain.as_deref(), a.preset.as_deref())?;
+    if let Some(r) = &a.reference {
+        add_reference(&mut cfg, r, a.amount)?;
+        if a.target.is_none() {
+            let lufs = crate::analysis::analyze_file(r)?.loudness.integrated_lufs;
+            if !lufs.is_finite() {
+                return Err(LatheError::decode(
+                    r,
+                    "the match reference is silent (no integrated loudness)",
+                ));
+            }
+            cfg.target_lufs = Some(lufs.clamp(-40.0, 0.0));
+        }
+    }
+    if a.curve.is_some() && !crate::plan::matching::has_match(&cfg) {
+        return Err(LatheError::Invalid(
+            "--curve needs a match module: give --reference or a chain with type = \"match\""
+                .into(),
+        ));
+    }
     if a.target.is_some() {
         cfg.target_lufs = a.target;
     }
@@ -110,6 +152,7 @@ pub(super) fn cmd_master(a: MasterArgs) -> crate::Result<ExitCode> {
         dither,
         force: a.force,
         progress: !a.json,
+        curve_csv: a.curve,
     };
     let r = crate::render::master_file(&opts)?;
     for w in &r.before.warnings {
@@ -156,6 +199,54 @@ pub(super) fn cmd_master(a: MasterArgs) -> crate::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Point the chain's match module at `reference` (adding one before the
+/// first compressor, multiband or limiter when it has none).
+fn add_reference(
+    cfg: &mut crate::session::ChainConfig,
+    reference: &std::path::Path,
+    amount: Option<f64>,
+) -> crate::Result<()> {
+    use crate::session::chain::{MatchConfig, ModuleConfig};
+    if !reference.is_file() {
+        return Err(crate::LatheError::open(
+            reference,
+            "the match reference does not exist",
+        ));
+    }
+    let abs = std::path::absolute(reference).unwrap_or_else(|_| reference.to_path_buf());
+    let text = abs.display().to_string();
+    if let Some(ModuleConfig::Match(m)) = cfg
+        .modules
+        .iter_mut()
+        .find(|m| matches!(m, ModuleConfig::Match(_)))
+    {
+        m.reference = text;
+        if let Some(a) = amount {
+            m.amount_pct = a;
+        }
+        return Ok(());
+    }
+    let at = cfg
+        .modules
+        .iter()
+        .position(|m| {
+            matches!(
+                m,
+                ModuleConfig::Compressor(_) | ModuleConfig::Multiband(_) | ModuleConfig::Limiter(_)
+            )
+        })
+        .unwrap_or(cfg.modules.len());
+    let mut m = MatchConfig {
+        reference: text,
+        ..MatchConfig::default()
+    };
+    if let Some(a) = amount {
+        m.amount_pct = a;
+    }
+    cfg.modules.insert(at, ModuleConfig::Match(m));
+    Ok(())
 }
 
 pub(super) fn master_text(
@@ -229,6 +320,9 @@ pub(super) fn master_text(
         "  Limiting          {}\n",
         limiting_text(&r.limiting)
     ));
+    for m in &r.matching {
+        s.push_str(&match_text(m));
+    }
     if r.limiting_cut_db > 0.0 {
         s.push_str(&format!(
             "  Target missed by {:.1} LU: stopped at max_limiting_db {:.1} dB (the target needed {:.1} dB more gain)\n",
@@ -238,6 +332,62 @@ pub(super) fn master_text(
         ));
     }
     s
+}
+
+/// The match verification: summaries, then the residual per band.
+pub(super) fn match_text(m: &crate::render::MatchReport) -> String {
+    let [mb, ma, sb, sa] = m.summaries();
+    let mut s = format!(
+        "  Match            reference {}, amount {:.0} %\n    residual vs reference (1/3 octave, 25 Hz - 16 kHz): mid max {:.1} rms {:.1} dB -> max {:.1} rms {:.1} dB; side max {:.1} rms {:.1} dB -> max {:.1} rms {:.1} dB\n",
+        m.reference, m.amount_pct, mb.0, mb.1, ma.0, ma.1, sb.0, sb.1, sa.0, sa.1
+    );
+    s.push_str("    band Hz        mid before  after   side before  after\n");
+    let f = |v: f64| {
+        if v.is_finite() {
+            format!("{v:+.1}")
+        } else {
+            "-".to_string()
+        }
+    };
+    for (i, hz) in m.bands_hz.iter().enumerate() {
+        let _ = hz;
+        s.push_str(&format!(
+            "    {:<12}{:>10}{:>7}{:>13}{:>7}\n",
+            crate::analysis::tonal::band_label(i),
+            f(m.mid_before_db[i]),
+            f(m.mid_after_db[i]),
+            f(m.side_before_db[i]),
+            f(m.side_after_db[i])
+        ));
+    }
+    s
+}
+
+/// The match verification as JSON.
+pub(super) fn match_json(m: &crate::render::MatchReport) -> serde_json::Value {
+    let num = |v: f64| {
+        if v.is_finite() {
+            serde_json::json!((v * 1000.0).round() / 1000.0)
+        } else {
+            serde_json::Value::Null
+        }
+    };
+    let list = |v: &[f64]| v.iter().map(|x| num(*x)).collect::<Vec<_>>();
+    let [mb, ma, sb, sa] = m.summaries();
+    let pair = |p: (f64, f64)| serde_json::json!({"max_db": num(p.0), "rms_db": num(p.1)});
+    serde_json::json!({
+        "reference": m.reference,
+        "amount_pct": m.amount_pct,
+        "bands_hz": list(&m.bands_hz),
+        "mid_before_db": list(&m.mid_before_db),
+        "mid_after_db": list(&m.mid_after_db),
+        "side_before_db": list(&m.side_before_db),
+        "side_after_db": list(&m.side_after_db),
+        "mid_before": pair(mb),
+        "mid_after": pair(ma),
+        "side_before": pair(sb),
+        "side_after": pair(sa),
+    })
 }
 
 /// "peak 6.0 dB, mean 1.2 dB, over 3 dB 12.5 % and over 6 dB 0.4 % of the time".
@@ -306,5 +456,6 @@ pub(super) fn master_json(
         "limiting": limiting_json(&r.limiting),
         "max_limiting_db": r.max_limiting_db,
         "limiting_cut_db": num(r.limiting_cut_db),
+        "match": r.matching.iter().map(match_json).collect::<Vec<_>>(),
     })
 }

@@ -387,10 +387,21 @@ fn load_chain(
     preset: Option<&str>,
 ) -> crate::Result<(crate::session::ChainConfig, String)> {
     match (chain, preset) {
-        (Some(path), _) => Ok((
-            crate::session::ChainConfig::load(path)?,
-            path.display().to_string(),
-        )),
+        (Some(path), _) => {
+            let mut cfg = crate::session::ChainConfig::load(path)?;
+            // Match references are relative to the chain file.
+            let base = path.parent().unwrap_or_else(|| std::path::Path::new("."));
+            for m in &mut cfg.modules {
+                if let crate::session::chain::ModuleConfig::Match(m) = m
+                    && !m.album_reference()
+                {
+                    m.reference = crate::plan::matching::reference_path(m, base)
+                        .display()
+                        .to_string();
+                }
+            }
+            Ok((cfg, path.display().to_string()))
+        }
         (None, Some(p)) => Ok((crate::session::presets::preset(p)?, p.to_string())),
         (None, None) => Ok((
             crate::session::presets::preset("streaming")?,

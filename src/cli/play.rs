@@ -159,7 +159,8 @@ pub(super) fn cmd_play(
                 "--delivery applies to a session file".into(),
             ));
         }
-        let (cfg, _) = load_chain(chain.as_deref(), preset.as_deref())?;
+        let (mut cfg, _) = load_chain(chain.as_deref(), preset.as_deref())?;
+        crate::plan::matching::resolve_file(&mut cfg, file, std::path::Path::new("."))?;
         for w in crate::io::AudioSource::take_warnings(&mut crate::io::open_source(file)?) {
             eprintln!("lathe: warning: {w}");
         }

@@ -18,6 +18,7 @@ use super::gain::{Gain, apply_smoothed_gain};
 use super::hum::Hum;
 use super::imager::Imager;
 use super::limiter::Limiter;
+use super::matcheq::MatchEq;
 use super::multiband::Multiband;
 use super::smoother::Smoother;
 use super::{DelayLine, Processor};
@@ -48,6 +49,8 @@ pub enum Module {
     Dehiss(Dehiss),
     /// Hum removal.
     Hum(Hum),
+    /// Reference matching EQ.
+    Match(MatchEq),
 }
 
 impl Module {
@@ -62,6 +65,7 @@ impl Module {
             Module::Declick(m) => m,
             Module::Dehiss(m) => m,
             Module::Hum(m) => m,
+            Module::Match(m) => m,
         }
     }
 
@@ -76,6 +80,7 @@ impl Module {
             Module::Declick(m) => m,
             Module::Dehiss(m) => m,
             Module::Hum(m) => m,
+            Module::Match(m) => m,
         }
     }
 }
@@ -130,6 +135,7 @@ impl Chain {
                 ModuleConfig::Declick(c) => Module::Declick(Declick::new(c, rate, channels)),
                 ModuleConfig::Dehiss(c) => Module::Dehiss(Dehiss::new(c, rate, channels)),
                 ModuleConfig::Hum(c) => Module::Hum(Hum::new(c, rate, channels)),
+                ModuleConfig::Match(c) => Module::Match(MatchEq::new(c, rate, channels)),
                 ModuleConfig::Limiter(c) => {
                     limiter_cfg = Some(c.clone());
                     continue;
@@ -327,7 +333,8 @@ impl Chain {
 
     /// Apply parameter changes in place when `cfg` has the same structure
     /// (same modules in the same order, same EQ band shapes); returns false
-    /// when the chain must be rebuilt instead.
+    /// when the chain must be rebuilt instead (always, with a match module:
+    /// its filter is designed when it is built).
     pub fn update(&mut self, cfg: &ChainConfig) -> bool {
         let pre: Vec<&ModuleConfig> = cfg
             .modules

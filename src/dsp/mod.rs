@@ -18,6 +18,7 @@ pub mod gain;
 pub mod hum;
 pub mod imager;
 pub mod limiter;
+pub mod matcheq;
 pub mod multiband;
 pub mod smoother;
 

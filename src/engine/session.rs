@@ -300,9 +300,13 @@ impl Playback {
         let Some(t) = self.plan.tracks.get_mut(k) else {
             return Ok(false);
         };
-        let mut chain = Chain::from_config(cfg, self.rate, t.channels)?;
+        // A chain edited in the interface keeps its match curves until
+        // the next plan measures again.
+        let mut cfg = cfg.clone();
+        crate::plan::matching::inherit(&mut cfg, &t.chain);
+        let mut chain = Chain::from_config(&cfg, self.rate, t.channels)?;
         chain.jump_target_gain_db(t.gain_db);
-        t.chain = cfg.clone();
+        t.chain = cfg;
         if chain.latency() > self.latency {
             self.reopen()?;
             return Ok(true);

@@ -96,6 +96,38 @@ pub fn delivery_chain(session: &Session, t: &Track, d: &Delivery) -> ChainConfig
     }
 }
 
+/// Every track's [`delivery_chain`] with its match modules measured
+/// (`plan::matching`; references relative to `base`, the session file's
+/// folder; `paths` the tracks' files).
+pub fn delivery_chains(
+    session: &Session,
+    base: &Path,
+    paths: &[PathBuf],
+    d: &Delivery,
+) -> Result<Vec<ChainConfig>> {
+    let mut chains: Vec<ChainConfig> = session
+        .tracks
+        .iter()
+        .map(|t| delivery_chain(session, t, d))
+        .collect();
+    if chains.iter().any(super::matching::has_match) {
+        let tracks: Vec<super::matching::TrackAudio> = session
+            .tracks
+            .iter()
+            .zip(paths)
+            .map(|(t, p)| super::matching::TrackAudio::track(p, t))
+            .collect();
+        let album_modules = session
+            .chain
+            .modules
+            .iter()
+            .filter(|m| !matches!(m, ModuleConfig::Limiter(_)))
+            .count();
+        super::matching::resolve_album(&mut chains, &tracks, album_modules, base)?;
+    }
+    Ok(chains)
+}
+
 /// One track run through its pre-limiter chain and spooled at the delivery rate.
 pub struct Prepared {
     /// The processed audio before the limiter, at the delivery rate.
@@ -262,20 +294,23 @@ fn spool_key(path: &Path, t: &Track, cfg: &ChainConfig, rate: u32) -> String {
         .iter()
         .filter(|m| !matches!(m, ModuleConfig::Limiter(_)))
         .collect();
+    let pre: Vec<ModuleConfig> = pre.into_iter().cloned().collect();
     format!(
         "{}|{}|{}|{rate}|{}",
         path.display(),
         t.trim_start_s,
         t.trim_end_s,
-        serde_json::to_string(&pre).unwrap_or_default()
+        super::matching::modules_key(&pre)
     )
 }
 
 /// Run every track of `session` through its chain for delivery `d`
 /// (spooled in `dir`) and find the gains into the limiter that balancing
 /// asks for. Returns the spools, the limiter-only chains and the gains, dB.
+#[allow(clippy::too_many_arguments)] // one call per consumer; a struct would only rename them
 pub fn prepare_delivery(
     session: &Session,
+    base: &Path,
     paths: &[PathBuf],
     d: &Delivery,
     dir: &Path,
@@ -284,11 +319,7 @@ pub fn prepare_delivery(
     profile: bool,
 ) -> Result<PreparedDelivery> {
     let rate = d.rate_hz;
-    let chains: Vec<ChainConfig> = session
-        .tracks
-        .iter()
-        .map(|t| delivery_chain(session, t, d))
-        .collect();
+    let chains = delivery_chains(session, base, paths, d)?;
     let keys: Vec<String> = session
         .tracks
         .iter()
@@ -698,6 +729,10 @@ pub fn plan_delivery(
     cache: Option<&SpoolCache>,
 ) -> Result<DeliveryPlan> {
     let d = find_delivery(session, session_path, name)?;
+    let base = session_path
+        .parent()
+        .unwrap_or_else(|| Path::new("."))
+        .to_path_buf();
     let paths: Vec<PathBuf> = session
         .tracks
         .iter()
@@ -705,7 +740,7 @@ pub fn plan_delivery(
         .collect();
     let dir = std::env::temp_dir();
     let (prepared, lim, gains, cuts, passes) =
-        prepare_delivery(session, &paths, &d, &dir, &|_| {}, cache, true)?;
+        prepare_delivery(session, &base, &paths, &d, &dir, &|_| {}, cache, true)?;
     // The sources' loudness, measured as they were spooled (as played: trimmed).
     let input_lufs: Vec<f64> = prepared
         .iter()
@@ -745,11 +780,7 @@ pub fn plan_delivery(
     let output_tp_dbtp = profiles.iter().map(|p| p.1).collect();
     let output_limiting = profiles.iter().map(|p| p.4).collect();
     let output_series = profiles.into_iter().map(|p| p.2).collect();
-    let chains = session
-        .tracks
-        .iter()
-        .map(|t| delivery_chain(session, t, &d))
-        .collect();
+    let chains = delivery_chains(session, &base, &paths, &d)?;
     let max_lim = max_limiting_db(session, &d);
     Ok(DeliveryPlan {
         delivery: d,

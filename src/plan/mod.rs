@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 
 pub mod delivery;
 pub mod gain;
+pub mod matching;
 pub mod model;
 pub mod spool;
 pub mod timeline;
@@ -229,13 +230,10 @@ impl Plan {
             .iter()
             .map(|t| session.track_path(session_path, t))
             .collect();
+        let base = session_path.parent().unwrap_or_else(|| Path::new("."));
         let (prepared, _lim, gains, cuts, _) =
-            delivery::prepare_delivery(session, &paths, d, spool_dir, progress, None, false)?;
-        let chains: Vec<ChainConfig> = session
-            .tracks
-            .iter()
-            .map(|t| delivery::delivery_chain(session, t, d))
-            .collect();
+            delivery::prepare_delivery(session, base, &paths, d, spool_dir, progress, None, false)?;
+        let chains = delivery::delivery_chains(session, base, &paths, d)?;
         let matches = vec![0.0; session.tracks.len()];
         let mut me = Self::assemble(session, session_path, d.rate_hz, &chains, &gains, &matches)?;
         for (t, c) in me.tracks.iter_mut().zip(&cuts) {

@@ -54,6 +54,143 @@ pub struct MasterOptions {
     pub force: bool,
     /// Show a progress bar on stderr (only if it is a terminal).
     pub progress: bool,
+    /// Write each match module's applied curve here (CSV), if given.
+    pub curve_csv: Option<PathBuf>,
+}
+
+/// What a match module did, checked on the written file: the residual
+/// difference per 1/3-octave band (25 Hz – 16 kHz) between the
+/// loudness-normalized audio and the reference, before (the track as it
+/// entered the module) and after (the written file), mid and side, dB
+/// (result − reference; NaN where a band is empty).
+#[derive(Debug, Clone)]
+pub struct MatchReport {
+    /// The reference as named.
+    pub reference: String,
+    /// Amount, %.
+    pub amount_pct: f64,
+    /// Band centres, Hz.
+    pub bands_hz: Vec<f64>,
+    /// Mid residual before, per band, dB.
+    pub mid_before_db: Vec<f64>,
+    /// Mid residual after, per band, dB.
+    pub mid_after_db: Vec<f64>,
+    /// Side residual before, per band, dB.
+    pub side_before_db: Vec<f64>,
+    /// Side residual after, per band, dB.
+    pub side_after_db: Vec<f64>,
+    /// Bands where the reference's side is within 30 dB of its mid (the
+    /// side's summaries count only these: elsewhere the side is noise).
+    pub side_counts: Vec<bool>,
+    /// The applied curve.
+    pub curve: crate::dsp::matcheq::MatchCurve,
+}
+
+impl MatchReport {
+    /// Largest absolute residual and RMS residual over the bands, dB
+    /// (`side` picks the side, counting only [`MatchReport::side_counts`]).
+    pub fn summary(v: &[f64], only: Option<&[bool]>) -> (f64, f64) {
+        let vals: Vec<f64> = v
+            .iter()
+            .enumerate()
+            .filter(|(i, x)| x.is_finite() && only.is_none_or(|o| o[*i]))
+            .map(|(_, x)| *x)
+            .collect();
+        if vals.is_empty() {
+            return (f64::NAN, f64::NAN);
+        }
+        let max = vals.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+        let rms = (vals.iter().map(|x| x * x).sum::<f64>() / vals.len() as f64).sqrt();
+        (max, rms)
+    }
+
+    /// (max, rms) of the mid before and after, then the side's, dB.
+    pub fn summaries(&self) -> [(f64, f64); 4] {
+        [
+            Self::summary(&self.mid_before_db, None),
+            Self::summary(&self.mid_after_db, None),
+            Self::summary(&self.side_before_db, Some(&self.side_counts)),
+            Self::summary(&self.side_after_db, Some(&self.side_counts)),
+        ]
+    }
+}
+
+/// The residual of `x` against `r` per band, dB.
+fn residual(x: &[f64], r: &[f64]) -> Vec<f64> {
+    x.iter()
+        .zip(r)
+        .map(|(a, b)| {
+            if a.is_finite() && b.is_finite() {
+                a - b
+            } else {
+                f64::NAN
+            }
+        })
+        .collect()
+}
+
+/// Reports for the match modules of `cfg` against `output`'s spectrum.
+fn match_reports(
+    cfg: &ChainConfig,
+    output: &crate::analysis::longterm::MsSpectrum,
+) -> Vec<MatchReport> {
+    use crate::session::chain::ModuleConfig;
+    let (out_mid, out_side) = output.bands_db();
+    cfg.modules
+        .iter()
+        .filter_map(|m| match m {
+            ModuleConfig::Match(c) if !c.bypass => {
+                let a = c.analysis.as_ref()?;
+                let (rm, rs) = a.reference.bands_db();
+                let (tm, ts) = a.track.bands_db();
+                Some(MatchReport {
+                    reference: a.reference_label.clone(),
+                    amount_pct: c.amount_pct,
+                    bands_hz: (0..crate::analysis::tonal::BANDS)
+                        .map(crate::analysis::tonal::band_centre_hz)
+                        .collect(),
+                    mid_before_db: residual(&tm, &rm),
+                    mid_after_db: residual(&out_mid, &rm),
+                    side_before_db: residual(&ts, &rs),
+                    side_after_db: residual(&out_side, &rs),
+                    side_counts: rm.iter().zip(&rs).map(|(m, s)| s - m > -30.0).collect(),
+                    curve: crate::dsp::matcheq::design_curve(c, a),
+                })
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Write `reports`' curves to `path` as CSV (atomically): one row per
+/// grid point, `freq_hz` then mid and side gain in dB for each module.
+fn write_curves(path: &std::path::Path, reports: &[MatchReport], force: bool) -> Result<()> {
+    use std::io::Write;
+    let mut f = crate::io::atomic::AtomicFile::create(path, &[], force)?;
+    let mut text = String::from("freq_hz");
+    for k in 0..reports.len() {
+        let n = if reports.len() > 1 {
+            format!("_{}", k + 1)
+        } else {
+            String::new()
+        };
+        text.push_str(&format!(",mid_db{n},side_db{n}"));
+    }
+    text.push('\n');
+    for g in 0..crate::analysis::longterm::GRID_POINTS {
+        text.push_str(&format!("{:.2}", crate::analysis::longterm::grid_hz(g)));
+        for r in reports {
+            text.push_str(&format!(
+                ",{:.3},{:.3}",
+                r.curve.mid_db[g], r.curve.side_db[g]
+            ));
+        }
+        text.push('\n');
+    }
+    f.write_all(text.as_bytes())
+        .map_err(|e| LatheError::write(path, e.to_string()))?;
+    f.commit()?;
+    Ok(())
 }
 
 /// What `lathe master` did, measured on the written file.
@@ -88,6 +225,8 @@ pub struct MasterReport {
     pub dither: DitherKind,
     /// Output format.
     pub format: SampleFormat,
+    /// What each match module did, checked on the written file.
+    pub matching: Vec<MatchReport>,
 }
 
 struct Progress(Option<indicatif::ProgressBar>);
@@ -129,7 +268,18 @@ impl Progress {
 pub fn master_file(opts: &MasterOptions) -> Result<MasterReport> {
     let inputs = [opts.input.clone()];
     crate::io::atomic::check_output(&opts.output, &inputs, opts.force)?;
-    let chain_cfg = opts.chain.clone().with_limiter(None);
+    if let Some(c) = &opts.curve_csv {
+        crate::io::atomic::check_output(c, &inputs, opts.force)?;
+        if c == &opts.output {
+            return Err(LatheError::Invalid(format!(
+                "{}: the curve and the master cannot be the same file",
+                c.display()
+            )));
+        }
+    }
+    let mut chain_cfg = opts.chain.clone().with_limiter(None);
+    // Match modules measure the track and their references first.
+    crate::plan::matching::resolve_file(&mut chain_cfg, &opts.input, std::path::Path::new("."))?;
     let mut source = FileSource::open(&opts.input)?;
     let info = source.info().clone();
     let out_rate = opts.rate.unwrap_or(info.sample_rate);
@@ -249,6 +399,18 @@ pub fn master_file(opts: &MasterOptions) -> Result<MasterReport> {
     stamp("limit, dither, write");
     let after = analyze_file(&opts.output)?;
     stamp("analyze output");
+    let matching = if crate::plan::matching::has_match(&chain_cfg) {
+        let out = crate::analysis::longterm::reference_spectrum(&opts.output).ok();
+        let reports = out
+            .map(|o| match_reports(&chain_cfg, &o))
+            .unwrap_or_default();
+        if let Some(c) = &opts.curve_csv {
+            write_curves(c, &reports, opts.force)?;
+        }
+        reports
+    } else {
+        Vec::new()
+    };
     let target_reached = target.is_none_or(|t| (after.loudness.integrated_lufs - t).abs() <= 0.3);
     Ok(MasterReport {
         before,
@@ -269,5 +431,6 @@ pub fn master_file(opts: &MasterOptions) -> Result<MasterReport> {
             DitherKind::None
         },
         format: opts.format,
+        matching,
     })
 }

@@ -4,4 +4,4 @@
 pub mod album;
 pub mod master;
 
-pub use master::{MasterOptions, MasterReport, master_file};
+pub use master::{MasterOptions, MasterReport, MatchReport, master_file};

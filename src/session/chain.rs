@@ -48,6 +48,18 @@ macro_rules! ranged_fn {
 }
 
 ranged_fn!(r_gain_db, "gain_db", -24.0, 24.0, "dB");
+ranged_fn!(r_amount_pct, "amount_pct", 0.0, 100.0, "%");
+ranged_fn!(r_smoothing_oct, "smoothing_oct", 0.083, 1.0, "octave");
+ranged_fn!(r_max_boost_db, "max_boost_db", 0.0, 12.0, "dB");
+ranged_fn!(r_max_cut_db, "max_cut_db", 0.0, 24.0, "dB");
+ranged_fn!(r_match_low_hz, "low_hz", 10.0, 2000.0, "Hz");
+ranged_fn!(r_match_high_hz, "high_hz", 1000.0, 22_000.0, "Hz");
+
+fn r_side_amount_pct<'de, D: Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<f64>, D::Error> {
+    ranged(d, "side_amount_pct", 0.0, 100.0, "%").map(Some)
+}
 ranged_fn!(r_dc_hz, "cutoff_hz", 2.0, 40.0, "Hz");
 ranged_fn!(r_freq_hz, "freq_hz", 10.0, 40_000.0, "Hz");
 ranged_fn!(r_q, "q", 0.1, 18.0, "");
@@ -151,6 +163,8 @@ pub enum ModuleConfig {
     Dehiss(DehissConfig),
     /// Hum removal.
     Hum(HumConfig),
+    /// Reference matching EQ.
+    Match(MatchConfig),
     /// True-peak limiter.
     Limiter(LimiterConfig),
 }
@@ -168,6 +182,7 @@ impl ModuleConfig {
             Self::Declick(_) => "declick",
             Self::Dehiss(_) => "dehiss",
             Self::Hum(_) => "hum",
+            Self::Match(_) => "match",
             Self::Limiter(_) => "limiter",
         }
     }
@@ -184,6 +199,7 @@ impl ModuleConfig {
             Self::Declick(c) => c.bypass,
             Self::Dehiss(c) => c.bypass,
             Self::Hum(c) => c.bypass,
+            Self::Match(c) => c.bypass,
             Self::Limiter(c) => c.bypass,
         }
     }
@@ -491,6 +507,87 @@ impl Default for HumConfig {
     }
 }
 
+/// Which filter a [`MatchConfig`] designs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum MatchPhase {
+    /// Linear phase: no phase change, latency of half the filter (about 170 ms).
+    #[default]
+    Linear,
+    /// Minimum phase: no pre-ringing, low latency (about 21 ms), phase shifts where the curve bends.
+    Minimum,
+}
+
+/// Reference matching settings: an EQ curve that moves the track's long-term
+/// mid and side spectra toward a reference's (see `dsp::matcheq`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MatchConfig {
+    /// Skip this module.
+    pub bypass: bool,
+    /// The reference: an audio file (relative to the chain or session
+    /// file), or `"album"`: the average of the album's tracks as they enter
+    /// this module (default).
+    pub reference: String,
+    /// How much of the difference is corrected, % (0 to 100, default 50).
+    #[serde(deserialize_with = "r_amount_pct")]
+    pub amount_pct: f64,
+    /// The same for the side signal, % (0 to 100; default: `amount_pct`).
+    #[serde(
+        default,
+        deserialize_with = "r_side_amount_pct",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub side_amount_pct: Option<f64>,
+    /// Smoothing of the spectra, octaves (1/12 to 1, default 1/3).
+    #[serde(deserialize_with = "r_smoothing_oct")]
+    pub smoothing_oct: f64,
+    /// Largest boost, dB (0 to 12, default 6).
+    #[serde(deserialize_with = "r_max_boost_db")]
+    pub max_boost_db: f64,
+    /// Largest cut, dB (0 to 24, default 9).
+    #[serde(deserialize_with = "r_max_cut_db")]
+    pub max_cut_db: f64,
+    /// Lowest frequency matched, Hz (10 to 2000, default 30); the curve fades to 0 dB over half an octave below.
+    #[serde(deserialize_with = "r_match_low_hz")]
+    pub low_hz: f64,
+    /// Highest frequency matched, Hz (1000 to 22000, default 16000); the curve fades to 0 dB over half an octave above.
+    #[serde(deserialize_with = "r_match_high_hz")]
+    pub high_hz: f64,
+    /// Linear or minimum phase.
+    pub phase: MatchPhase,
+    /// The measured spectra the curve is designed from: filled in by the
+    /// plan layer (`plan::matching`) before the chain is built; without
+    /// it the module passes audio through unchanged (with its latency).
+    #[serde(skip)]
+    pub analysis: Option<std::sync::Arc<crate::analysis::longterm::MatchAnalysis>>,
+}
+
+impl Default for MatchConfig {
+    fn default() -> Self {
+        Self {
+            bypass: false,
+            reference: "album".into(),
+            amount_pct: 50.0,
+            side_amount_pct: None,
+            smoothing_oct: 1.0 / 3.0,
+            max_boost_db: 6.0,
+            max_cut_db: 9.0,
+            low_hz: 30.0,
+            high_hz: 16_000.0,
+            phase: MatchPhase::Linear,
+            analysis: None,
+        }
+    }
+}
+
+impl MatchConfig {
+    /// Whether the reference is the album's average.
+    pub fn album_reference(&self) -> bool {
+        self.reference.trim().eq_ignore_ascii_case("album")
+    }
+}
+
 /// True-peak limiter settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -593,6 +690,20 @@ impl ChainConfig {
                         i + 1,
                         mb.high_hz,
                         mb.low_hz
+                    ));
+                }
+                ModuleConfig::Match(m) if m.high_hz <= m.low_hz * 2.0 => {
+                    return Err(format!(
+                        "module {} (match): high_hz ({}) must be at least twice low_hz ({})",
+                        i + 1,
+                        m.high_hz,
+                        m.low_hz
+                    ));
+                }
+                ModuleConfig::Match(m) if m.reference.trim().is_empty() => {
+                    return Err(format!(
+                        "module {} (match): reference is empty; give an audio file or \"album\"",
+                        i + 1
                     ));
                 }
                 ModuleConfig::Limiter(_) if i + 1 != self.modules.len() => {

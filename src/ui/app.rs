@@ -257,7 +257,7 @@ pub struct App {
 }
 
 /// Module types `:module` adds.
-pub const MODULE_TYPES: [&str; 9] = [
+pub const MODULE_TYPES: [&str; 10] = [
     "gain",
     "dc-removal",
     "eq",
@@ -267,6 +267,7 @@ pub const MODULE_TYPES: [&str; 9] = [
     "declick",
     "dehiss",
     "hum",
+    "match",
 ];
 
 pub(crate) const AUDIO_EXT: [&str; 9] = [

@@ -1,0 +1,294 @@
+//! Measuring what match modules need before their chains are built.
+//!
+//! A `type = "match"` module designs its filter from two long-term spectra
+//! (`analysis::longterm`): the track as it enters the module (the track
+//! run through the modules before it) and the reference (an audio file, or
+//! the album's average: every track measured at the same point of the album
+//! chain). The plan layer measures both and stores them in the module's
+//! settings ([`MatchConfig::analysis`]) before any chain is built, so the
+//! render and playback build the same filter from the same numbers.
+//! Measurements are cached for the life of the process, keyed by the file
+//! (path, size, modification time), the trims and the modules before the
+//! match, so a re-plan after a change elsewhere measures nothing again.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use rayon::prelude::*;
+
+use crate::analysis::longterm::{MatchAnalysis, MsSpectrum, reference_spectrum, spectrum_of};
+use crate::dsp::chain::Chain;
+use crate::error::{LatheError, Result};
+use crate::io::{AudioSource, FileSource};
+use crate::session::album::Track;
+use crate::session::chain::{ChainConfig, MatchConfig, ModuleConfig};
+
+/// Cached measurements, by key.
+fn cache() -> &'static Mutex<HashMap<String, Arc<MsSpectrum>>> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Arc<MsSpectrum>>>> = OnceLock::new();
+    CACHE.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// Most measurements kept (each about 8 kB).
+const CACHE_LIMIT: usize = 512;
+
+fn cached(key: &str, measure: impl FnOnce() -> Result<MsSpectrum>) -> Result<Arc<MsSpectrum>> {
+    if let Some(hit) = cache().lock().ok().and_then(|m| m.get(key).cloned()) {
+        return Ok(hit);
+    }
+    let s = Arc::new(measure()?);
+    if let Ok(mut m) = cache().lock() {
+        if m.len() >= CACHE_LIMIT {
+            m.clear();
+        }
+        m.insert(key.to_string(), s.clone());
+    }
+    Ok(s)
+}
+
+/// What identifies a file's contents: path, size and modification time.
+fn file_id(path: &Path) -> String {
+    let meta = std::fs::metadata(path).ok();
+    let size = meta.as_ref().map_or(0, std::fs::Metadata::len);
+    let mtime = meta
+        .and_then(|m| m.modified().ok())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    format!("{}|{size}|{mtime}", path.display())
+}
+
+/// What processing by `modules` depends on: their settings and the
+/// measurements of their match modules (which settings do not show).
+pub fn modules_key(modules: &[ModuleConfig]) -> String {
+    let prints: Vec<u64> = modules
+        .iter()
+        .filter_map(|m| match m {
+            ModuleConfig::Match(c) => Some(c.analysis.as_ref().map_or(0, |a| a.fingerprint())),
+            _ => None,
+        })
+        .collect();
+    format!(
+        "{}|{prints:?}",
+        serde_json::to_string(modules).unwrap_or_default()
+    )
+}
+
+/// The long-term spectrum of the audio file `reference` (cached).
+pub fn reference(path: &Path) -> Result<Arc<MsSpectrum>> {
+    if !path.exists() {
+        return Err(LatheError::open(path, "the match reference does not exist"));
+    }
+    cached(&format!("ref|{}", file_id(path)), || {
+        reference_spectrum(path)
+    })
+}
+
+/// The reference file a match module names, relative to `base`.
+pub fn reference_path(cfg: &MatchConfig, base: &Path) -> PathBuf {
+    let p = PathBuf::from(cfg.reference.trim());
+    if p.is_absolute() { p } else { base.join(p) }
+}
+
+/// A track's audio: the file and its trims, s.
+#[derive(Debug, Clone)]
+pub struct TrackAudio {
+    /// The audio file.
+    pub path: PathBuf,
+    /// Trimmed from the start, s.
+    pub trim_start_s: f64,
+    /// Trimmed from the end, s.
+    pub trim_end_s: f64,
+}
+
+impl TrackAudio {
+    /// A whole file.
+    pub fn file(path: &Path) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            trim_start_s: 0.0,
+            trim_end_s: 0.0,
+        }
+    }
+
+    /// An album track.
+    pub fn track(path: &Path, t: &Track) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            trim_start_s: t.trim_start_s,
+            trim_end_s: t.trim_end_s,
+        }
+    }
+}
+
+/// The track's spectrum after `modules` (the chain before a match module).
+fn spectrum_after(track: &TrackAudio, modules: &[ModuleConfig]) -> Result<Arc<MsSpectrum>> {
+    let key = format!(
+        "trk|{}|{}|{}|{}",
+        file_id(&track.path),
+        track.trim_start_s,
+        track.trim_end_s,
+        modules_key(modules)
+    );
+    cached(&key, || {
+        let mut src = FileSource::open(&track.path)?;
+        let info = src.info().clone();
+        let rate = f64::from(info.sample_rate);
+        let start = (track.trim_start_s * rate).round() as u64;
+        if start > 0 {
+            src.seek(start)?;
+        }
+        let mut left = info
+            .total_frames
+            .map(|n| n.saturating_sub(start + (track.trim_end_s * rate).round() as u64));
+        let cfg = ChainConfig {
+            name: None,
+            target_lufs: None,
+            max_limiting_db: None,
+            modules: modules.to_vec(),
+        };
+        let mut chain = Chain::from_config(&cfg, info.sample_rate, info.channels)
+            .map_err(|e| LatheError::decode(&track.path, e.to_string()))?;
+        let mut trimmed = |b: &mut crate::audio::AudioBlock| {
+            if let Some(l) = left.as_mut() {
+                b.frames = b.frames.min(*l as usize);
+                *l -= b.frames as u64;
+            }
+            chain.process_pre(b);
+        };
+        spectrum_of(&mut src, &mut trimmed)?.ok_or_else(|| {
+            LatheError::decode(
+                &track.path,
+                "is silent where the match module listens (nothing above -70 dB)",
+            )
+        })
+    })
+}
+
+/// Fill in the analysis of every match module in the chain of one file
+/// (`lathe master`, `lathe play FILE`); references relative to `base`.
+/// A reference of `"album"` is an error here: there is no album.
+pub fn resolve_file(chain: &mut ChainConfig, path: &Path, base: &Path) -> Result<()> {
+    let track = TrackAudio::file(path);
+    for i in 0..chain.modules.len() {
+        let ModuleConfig::Match(m) = &chain.modules[i] else {
+            continue;
+        };
+        if m.album_reference() {
+            return Err(LatheError::Invalid(format!(
+                "module {} (match): reference = \"album\" needs an album session; give a reference file",
+                i + 1
+            )));
+        }
+        let rpath = reference_path(m, base);
+        let reference = reference(&rpath)?;
+        let own = spectrum_after(&track, &chain.modules[..i])?;
+        if let ModuleConfig::Match(m) = &mut chain.modules[i] {
+            m.analysis = Some(Arc::new(MatchAnalysis {
+                track: (*own).clone(),
+                reference: (*reference).clone(),
+                reference_label: label(&rpath),
+            }));
+        }
+    }
+    Ok(())
+}
+
+fn label(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+/// Fill in the analysis of every match module in an album's chains (one
+/// per track, the album chain's modules first: `album_modules` of them
+/// before the track's own); references relative to `base`. An `"album"`
+/// reference is the average of every track measured at the module's
+/// place in the album chain (for a track's own match module: after the
+/// whole album chain). Tracks are measured in parallel.
+pub fn resolve_album(
+    chains: &mut [ChainConfig],
+    tracks: &[TrackAudio],
+    album_modules: usize,
+    base: &Path,
+) -> Result<()> {
+    let longest = chains.iter().map(|c| c.modules.len()).max().unwrap_or(0);
+    for i in 0..longest {
+        let wanted: Vec<bool> = chains
+            .iter()
+            .map(|c| matches!(c.modules.get(i), Some(ModuleConfig::Match(_))))
+            .collect();
+        if !wanted.iter().any(|w| *w) {
+            continue;
+        }
+        // The album average at this place, if any module here asks for it.
+        let needs_album = chains.iter().any(
+            |c| matches!(c.modules.get(i), Some(ModuleConfig::Match(m)) if m.album_reference()),
+        );
+        let album = if needs_album {
+            let at = i.min(album_modules);
+            let all: Vec<Arc<MsSpectrum>> = chains
+                .par_iter()
+                .zip(tracks.par_iter())
+                .map(|(c, t)| spectrum_after(t, &c.modules[..at.min(c.modules.len())]))
+                .collect::<Result<_>>()?;
+            let refs: Vec<&MsSpectrum> = all.iter().map(|a| a.as_ref()).collect();
+            MsSpectrum::average(&refs)
+        } else {
+            None
+        };
+        let found: Vec<Option<MatchAnalysis>> = chains
+            .par_iter()
+            .zip(tracks.par_iter())
+            .map(|(c, t)| -> Result<Option<MatchAnalysis>> {
+                let Some(ModuleConfig::Match(m)) = c.modules.get(i) else {
+                    return Ok(None);
+                };
+                let (reference, reference_label) = if m.album_reference() {
+                    match &album {
+                        Some(a) => (a.clone(), "album average".to_string()),
+                        None => return Ok(None),
+                    }
+                } else {
+                    let p = reference_path(m, base);
+                    ((*reference(&p)?).clone(), label(&p))
+                };
+                let own = spectrum_after(t, &c.modules[..i])?;
+                Ok(Some(MatchAnalysis {
+                    track: (*own).clone(),
+                    reference,
+                    reference_label,
+                }))
+            })
+            .collect::<Result<_>>()?;
+        for (c, a) in chains.iter_mut().zip(found) {
+            if let (Some(ModuleConfig::Match(m)), Some(a)) = (c.modules.get_mut(i), a) {
+                m.analysis = Some(Arc::new(a));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Carry the analyses of `old`'s match modules over to `new`'s that have
+/// none (same place, same reference): a chain edited in the interface
+/// keeps its curves until the next plan measures again.
+pub fn inherit(new: &mut ChainConfig, old: &ChainConfig) {
+    for (n, o) in new.modules.iter_mut().zip(&old.modules) {
+        if let (ModuleConfig::Match(n), ModuleConfig::Match(o)) = (n, o)
+            && n.analysis.is_none()
+            && n.reference == o.reference
+        {
+            n.analysis = o.analysis.clone();
+        }
+    }
+}
+
+/// Whether any module of `chain` is a match module.
+pub fn has_match(chain: &ChainConfig) -> bool {
+    chain
+        .modules
+        .iter()
+        .any(|m| matches!(m, ModuleConfig::Match(_)))
+}
