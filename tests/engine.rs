@@ -392,6 +392,11 @@ fn render_float(session: &std::path::Path, out: &std::path::Path) -> Vec<std::pa
 
 /// Write the three test tracks and the ALBUM session into `dir`.
 fn write_album(dir: &std::path::Path) -> std::path::PathBuf {
+    write_album_as(dir, ALBUM)
+}
+
+/// Write the three test tracks and the session `text` into `dir`.
+fn write_album_as(dir: &std::path::Path, text: &str) -> std::path::PathBuf {
     let rate = 48_000;
     // Three different tracks: stereo, mono, stereo; gapless, crossfaded.
     let a: Vec<Vec<f32>> = (0..2)
@@ -420,16 +425,39 @@ fn write_album(dir: &std::path::Path) -> std::path::PathBuf {
     common::write_wav_f32(&dir.join("b.wav"), &b, rate as u32);
     common::write_wav_f32(&dir.join("c.wav"), &c, rate as u32);
     let session = dir.join("s.toml");
-    std::fs::write(&session, ALBUM).expect("write");
+    std::fs::write(&session, text).expect("write");
     session
 }
 
 #[test]
 fn a_whole_session_plays_exactly_as_the_album_renders() {
+    plays_exactly_as_renders(ALBUM);
+}
+
+#[test]
+fn a_session_with_match_modules_plays_exactly_as_it_renders() {
+    // An album-average match in the album chain, and one track matched to
+    // another track's file: the curves are measured by the plan, the same
+    // for both consumers.
+    let text = ALBUM.replacen(
+        "[[chain.module]]\ntype = \"compressor\"",
+        "[[chain.module]]\ntype = \"match\"\nreference = \"album\"\namount_pct = 80.0\n\n[[chain.module]]\ntype = \"compressor\"",
+        1,
+    );
+    let text = text.replacen(
+        "[[track.module]]\ntype = \"imager\"",
+        "[[track.module]]\ntype = \"match\"\nreference = \"a.wav\"\nphase = \"minimum\"\n\n[[track.module]]\ntype = \"imager\"",
+        1,
+    );
+    assert_eq!(text.matches("type = \"match\"").count(), 2, "{text}");
+    plays_exactly_as_renders(&text);
+}
+
+fn plays_exactly_as_renders(text: &str) {
     use lathe::engine::session::{PlayOptions, Playback};
     use lathe::plan::Plan;
     let dir = tempfile::tempdir().expect("tmp");
-    let session = write_album(dir.path());
+    let session = write_album_as(dir.path(), text);
     let album = render_album(&session, &dir.path().join("out"));
     let rendered: Vec<f32> = hound::WavReader::open(&album)
         .expect("wav")
@@ -437,6 +465,16 @@ fn a_whole_session_plays_exactly_as_the_album_renders() {
         .map(|s| s.expect("s"))
         .collect();
     let plan = Plan::session(&session, None).expect("plan");
+    // Every match module was measured (a flat one would prove nothing).
+    for t in &plan.tracks {
+        for m in &t.chain.modules {
+            if let lathe::session::ModuleConfig::Match(m) = m {
+                let a = m.analysis.as_ref().expect("measured");
+                let curve = lathe::dsp::matcheq::design_curve(m, a);
+                assert!(!curve.is_flat(), "{}: flat curve", t.title);
+            }
+        }
+    }
     let capture = Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut p = Playback::open_plan(
         plan,

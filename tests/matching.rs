@@ -554,3 +554,94 @@ fn linear_phase_matching_keeps_the_waveform_aligned_and_minimum_phase_has_low_la
         let _ = PI;
     }
 }
+
+#[test]
+fn matching_to_the_album_average_brings_the_tracks_tonal_balance_together() {
+    use lathe::analysis::tonal::{average_of, deviation_of, rms_deviation_db};
+    let dir = tempfile::tempdir().expect("tmp");
+    let rate = 48_000u32;
+    let r = f64::from(rate);
+    // Three takes on one noise: bright, dark and as is.
+    let bright: Vec<Vec<f32>> = pink(20.0, rate, 2, 21, -24.0)
+        .iter()
+        .map(|c| Rbj::shelf(false, 4000.0, 4.0, r).run(c))
+        .collect();
+    let dark: Vec<Vec<f32>> = pink(20.0, rate, 2, 22, -24.0)
+        .iter()
+        .map(|c| {
+            let x = Rbj::shelf(true, 200.0, 3.0, r).run(c);
+            Rbj::shelf(false, 3000.0, -4.0, r).run(&x)
+        })
+        .collect();
+    let plain = pink(20.0, rate, 2, 23, -24.0);
+    for (name, audio) in [("bright", &bright), ("dark", &dark), ("plain", &plain)] {
+        common::write_wav_f32(&dir.path().join(format!("{name}.wav")), audio, rate);
+    }
+    let session = dir.path().join("s.toml");
+    std::fs::write(
+        &session,
+        r#"version = 1
+[album]
+title = "t"
+artist = "a"
+balance = "none"
+[[chain.module]]
+type = "match"
+reference = "album"
+amount_pct = 100.0
+[[chain.module]]
+type = "limiter"
+ceiling_dbtp = 0.0
+[[track]]
+path = "bright.wav"
+title = "Bright"
+[[track]]
+path = "dark.wav"
+title = "Dark"
+[[track]]
+path = "plain.wav"
+title = "Plain"
+[[delivery]]
+name = "f"
+format = "wav"
+bits = "32f"
+rate_hz = 48000
+ceiling_dbtp = 0.0
+track_files = true
+album_file = false
+"#,
+    )
+    .expect("session");
+    let out = dir.path().join("out");
+    let o = Command::new(env!("CARGO_BIN_EXE_lathe"))
+        .arg("render")
+        .arg(&session)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .expect("render");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let spread = |files: &[PathBuf]| -> Vec<f64> {
+        let profiles: Vec<Vec<f64>> = files
+            .iter()
+            .map(|f| tonal_profile(f).expect("tonal").bands_db)
+            .collect();
+        let refs: Vec<&[f64]> = profiles.iter().map(Vec::as_slice).collect();
+        let avg = average_of(&refs);
+        profiles
+            .iter()
+            .map(|p| rms_deviation_db(&deviation_of(p, &avg)))
+            .collect()
+    };
+    let before = spread(&["bright", "dark", "plain"].map(|n| dir.path().join(format!("{n}.wav"))));
+    let after = spread(
+        &["01 Bright", "02 Dark", "03 Plain"].map(|n| out.join("f").join(format!("{n}.wav"))),
+    );
+    println!(
+        "RMS deviation from the album average (40 Hz - 12 kHz): before {before:.2?} dB, after {after:.2?} dB"
+    );
+    assert!(before.iter().all(|b| *b > 0.4) && before.iter().any(|b| *b > 1.5));
+    for (b, a) in before.iter().zip(&after) {
+        assert!(*a < 0.35 && a < b, "after matching: {b} -> {a}");
+    }
+}

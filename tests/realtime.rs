@@ -288,3 +288,59 @@ fn the_album_callback_never_allocates_across_tracks_crossfades_loops_and_seeks()
     }
     assert!(shared.position.load(Ordering::Relaxed) > 38_000);
 }
+
+#[test]
+fn a_match_module_never_allocates_while_processing() {
+    if !cfg!(debug_assertions) {
+        println!("SKIPPED: the allocation guard is compiled only into debug builds");
+        return;
+    }
+    use lathe::analysis::longterm::{GRID_POINTS, MatchAnalysis, MsSpectrum, grid_hz};
+    use lathe::session::chain::{MatchConfig, MatchPhase, ModuleConfig};
+    // A reference 3 dB brighter per decade than the track: a real curve.
+    let flat = vec![1e-4; GRID_POINTS];
+    let tilt: Vec<f64> = (0..GRID_POINTS)
+        .map(|g| 1e-4 * (grid_hz(g) / 1000.0).powf(0.3))
+        .collect();
+    let spec = |v: &Vec<f64>| MsSpectrum {
+        mid: v.clone(),
+        side: v.clone(),
+        frames_used: 1,
+        frames_total: 1,
+    };
+    for phase in [MatchPhase::Linear, MatchPhase::Minimum] {
+        let m = MatchConfig {
+            reference: "ref.wav".into(),
+            phase,
+            amount_pct: 100.0,
+            analysis: Some(std::sync::Arc::new(MatchAnalysis {
+                track: spec(&flat),
+                reference: spec(&tilt),
+                reference_label: "ref.wav".into(),
+            })),
+            ..MatchConfig::default()
+        };
+        let cfg = ChainConfig {
+            name: None,
+            target_lufs: None,
+            max_limiting_db: None,
+            modules: vec![ModuleConfig::Match(m)],
+        };
+        let mut chain = Chain::from_config(&cfg, 48_000, 2).unwrap_or_else(|e| panic!("{e}"));
+        assert!(chain.latency() >= 1024);
+        // Odd block sizes cross the convolution's 1,024-frame blocks anywhere.
+        let mut block = AudioBlock::new(2, 700);
+        for i in 0..200 {
+            let frames = [700, 1, 333, 64][i % 4];
+            for ch in &mut block.channels {
+                for (k, s) in ch.iter_mut().enumerate() {
+                    *s = 0.3 * ((i * 700 + k) as f32 * 0.031).sin();
+                }
+            }
+            block.frames = frames;
+            assert_no_alloc::assert_no_alloc(|| chain.process(&mut block));
+        }
+        assert!(block.channels[0].iter().all(|v| v.is_finite()));
+        assert!(block.channels[0].iter().any(|v| v.abs() > 0.01));
+    }
+}
