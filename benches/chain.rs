@@ -74,7 +74,49 @@ fn write_wav(path: &Path, seconds: usize, rate: u32) {
 
 fn time_chain(toml: &str, planar: &[Vec<f32>], rate: u32) -> Duration {
     let cfg = ChainConfig::from_toml(toml, "bench").expect("chain");
-    let mut chain = Chain::from_config(&cfg, rate, 2).expect("build");
+    time_config(&cfg, planar, rate)
+}
+
+/// A match module with a real curve (a reference tilted 1 dB per octave
+/// brighter than the track), before a bypassed limiter.
+fn match_config() -> ChainConfig {
+    use lathe::analysis::longterm::{GRID_POINTS, MatchAnalysis, MsSpectrum, grid_hz};
+    use lathe::session::chain::{LimiterConfig, MatchConfig, ModuleConfig};
+    let flat = vec![1e-4; GRID_POINTS];
+    let tilt: Vec<f64> = (0..GRID_POINTS)
+        .map(|g| 1e-4 * (grid_hz(g) / 1000.0).powf(0.33))
+        .collect();
+    let spec = |v: &Vec<f64>| MsSpectrum {
+        mid: v.clone(),
+        side: v.clone(),
+        frames_used: 1,
+        frames_total: 1,
+    };
+    ChainConfig {
+        name: None,
+        target_lufs: None,
+        max_limiting_db: None,
+        modules: vec![
+            ModuleConfig::Match(MatchConfig {
+                reference: "bench".into(),
+                amount_pct: 100.0,
+                analysis: Some(std::sync::Arc::new(MatchAnalysis {
+                    track: spec(&flat),
+                    reference: spec(&tilt),
+                    reference_label: "bench".into(),
+                })),
+                ..MatchConfig::default()
+            }),
+            ModuleConfig::Limiter(LimiterConfig {
+                bypass: true,
+                ..LimiterConfig::default()
+            }),
+        ],
+    }
+}
+
+fn time_config(cfg: &ChainConfig, planar: &[Vec<f32>], rate: u32) -> Duration {
+    let mut chain = Chain::from_config(cfg, rate, 2).expect("build");
     let mut block = AudioBlock::new(2, 1024);
     let n = planar[0].len();
     let start = Instant::now();
@@ -149,7 +191,17 @@ fn main() {
             seconds / t.as_secs_f64()
         );
     }
+    let t = time_config(&match_config(), &planar44, 44_100);
+    println!(
+        "  {:<38} {:>7.3} s   {:>6.0}x real time",
+        "match (16,384-tap linear phase, M/S)",
+        t.as_secs_f64(),
+        seconds / t.as_secs_f64()
+    );
     drop(planar44);
+    if std::env::var_os("LATHE_BENCH_IN_PROCESS").is_some() {
+        return;
+    }
     // The peak-RSS figures below are of the child process; they are taken
     // while this process holds little memory, since a forked child's
     // maximum resident size counts what it shared with its parent.

@@ -403,11 +403,22 @@ pub fn spectrum_of(
 /// The long-term spectrum of the audio file at `path`, as a match
 /// reference: an error naming the file if it cannot be read or is silent.
 pub fn reference_spectrum(path: &Path) -> Result<MsSpectrum> {
+    reference_measure(path).map(|(s, _)| s)
+}
+
+/// [`reference_spectrum`] and the file's integrated loudness (LUFS), in one read.
+pub fn reference_measure(path: &Path) -> Result<(MsSpectrum, f64)> {
     let mut src = open_source(path)?;
-    spectrum_of(&mut src, &mut |_| {})?.ok_or_else(|| {
-        LatheError::decode(
+    let info = src.info().clone();
+    let mut meter =
+        crate::analysis::loudness::LoudnessMeter::new(info.sample_rate, &info.channel_weights);
+    let spectrum = spectrum_of(&mut src, &mut |b| meter.push(&b.channels, b.frames))?;
+    let lufs = meter.stats().integrated_lufs;
+    match spectrum {
+        Some(s) if lufs.is_finite() => Ok((s, lufs)),
+        _ => Err(LatheError::decode(
             path,
             "the match reference is silent (nothing above -70 dB to match)",
-        )
-    })
+        )),
+    }
 }

@@ -118,6 +118,8 @@ pub(super) fn cmd_master(a: MasterArgs) -> crate::Result<ExitCode> {
     if let Some(r) = &a.reference {
         add_reference(&mut cfg, r, a.amount)?;
         if a.target.is_none() {
+            // lathe analyze's reader, on both cores (the match module's own
+            // measurement of the reference then runs beside the track's).
             let lufs = crate::analysis::analyze_file(r)?.loudness.integrated_lufs;
             if !lufs.is_finite() {
                 return Err(LatheError::decode(

@@ -238,42 +238,59 @@ pub fn design_fir(curve: &MatchCurve, side: bool, rate: u32, phase: MatchPhase) 
     }
 }
 
-/// One channel of uniformly partitioned overlap-save convolution.
+/// One channel of uniformly partitioned overlap-save convolution, in f32
+/// with the spectra kept as separate real and imaginary parts (so the
+/// multiply-accumulate runs in vector lanes).
 #[derive(Debug, Clone)]
 struct Convolver {
-    /// The filter's partitions, transformed (each `BLOCK + 1` bins).
-    parts: Vec<Vec<Complex<f64>>>,
+    /// The filter's partitions, transformed (each `BLOCK + 1` bins): real, imaginary.
+    parts: Vec<(Vec<f32>, Vec<f32>)>,
     /// Transformed input blocks, newest at `head` (frequency-domain delay line).
-    fdl: Vec<Vec<Complex<f64>>>,
+    fdl: Vec<(Vec<f32>, Vec<f32>)>,
     head: usize,
     /// The last two input blocks.
-    window: Vec<f64>,
-    acc: Vec<Complex<f64>>,
-    time: Vec<f64>,
+    window: Vec<f32>,
+    spec: Vec<Complex<f32>>,
+    acc_re: Vec<f32>,
+    acc_im: Vec<f32>,
+    time: Vec<f32>,
     /// Input being collected and output being handed out.
-    input: Vec<f64>,
-    output: Vec<f64>,
+    input: Vec<f32>,
+    output: Vec<f32>,
+}
+
+fn split(c: &[Complex<f32>]) -> (Vec<f32>, Vec<f32>) {
+    (
+        c.iter().map(|v| v.re).collect(),
+        c.iter().map(|v| v.im).collect(),
+    )
 }
 
 impl Convolver {
-    fn new(taps: &[f64], fwd: &Arc<dyn realfft::RealToComplex<f64>>) -> Self {
-        let parts: Vec<Vec<Complex<f64>>> = taps
+    fn new(taps: &[f64], fwd: &Arc<dyn realfft::RealToComplex<f32>>) -> Self {
+        let norm = 1.0 / (2 * BLOCK) as f64;
+        let parts: Vec<(Vec<f32>, Vec<f32>)> = taps
             .chunks(BLOCK)
             .map(|c| {
-                let mut t = vec![0.0; 2 * BLOCK];
-                t[..c.len()].copy_from_slice(c);
+                let mut t = vec![0.0f32; 2 * BLOCK];
+                for (d, v) in t.iter_mut().zip(c) {
+                    // The inverse transform's 1/N folded into the taps.
+                    *d = (v * norm) as f32;
+                }
                 let mut out = fwd.make_output_vec();
                 let _ = fwd.process(&mut t, &mut out);
-                out
+                split(&out)
             })
             .collect();
         let p = parts.len();
         Self {
             parts,
-            fdl: vec![vec![Complex::new(0.0, 0.0); BLOCK + 1]; p],
+            fdl: vec![(vec![0.0; BLOCK + 1], vec![0.0; BLOCK + 1]); p],
             head: 0,
             window: vec![0.0; 2 * BLOCK],
-            acc: vec![Complex::new(0.0, 0.0); BLOCK + 1],
+            spec: vec![Complex::new(0.0, 0.0); BLOCK + 1],
+            acc_re: vec![0.0; BLOCK + 1],
+            acc_im: vec![0.0; BLOCK + 1],
             time: vec![0.0; 2 * BLOCK],
             input: vec![0.0; BLOCK],
             output: vec![0.0; BLOCK],
@@ -283,38 +300,47 @@ impl Convolver {
     /// Convolve the collected input block; the result replaces `output`.
     fn run(
         &mut self,
-        fwd: &dyn realfft::RealToComplex<f64>,
-        inv: &dyn realfft::ComplexToReal<f64>,
-        scratch: &mut [Complex<f64>],
+        fwd: &dyn realfft::RealToComplex<f32>,
+        inv: &dyn realfft::ComplexToReal<f32>,
+        scratch: &mut [Complex<f32>],
     ) {
         let p = self.parts.len();
         self.window.copy_within(BLOCK.., 0);
         self.window[BLOCK..].copy_from_slice(&self.input);
         self.time.copy_from_slice(&self.window);
         self.head = (self.head + 1) % p;
-        let _ = fwd.process_with_scratch(&mut self.time, &mut self.fdl[self.head], scratch);
-        self.acc
-            .iter_mut()
-            .for_each(|a| *a = Complex::new(0.0, 0.0));
-        for (j, part) in self.parts.iter().enumerate() {
-            let x = &self.fdl[(self.head + p - j) % p];
-            for ((a, xv), hv) in self.acc.iter_mut().zip(x).zip(part) {
-                *a += xv * hv;
+        let _ = fwd.process_with_scratch(&mut self.time, &mut self.spec, scratch);
+        let (re, im) = &mut self.fdl[self.head];
+        for ((r, i), c) in re.iter_mut().zip(im.iter_mut()).zip(&self.spec) {
+            *r = c.re;
+            *i = c.im;
+        }
+        self.acc_re.iter_mut().for_each(|a| *a = 0.0);
+        self.acc_im.iter_mut().for_each(|a| *a = 0.0);
+        for (j, (hr, hi)) in self.parts.iter().enumerate() {
+            let (xr, xi) = &self.fdl[(self.head + p - j) % p];
+            let n = self.acc_re.len();
+            let (ar, ai) = (&mut self.acc_re[..n], &mut self.acc_im[..n]);
+            let (xr, xi, hr, hi) = (&xr[..n], &xi[..n], &hr[..n], &hi[..n]);
+            for k in 0..n {
+                ar[k] += xr[k] * hr[k] - xi[k] * hi[k];
+                ai[k] += xr[k] * hi[k] + xi[k] * hr[k];
             }
         }
-        let last = self.acc.len() - 1;
-        self.acc[0].im = 0.0;
-        self.acc[last].im = 0.0;
-        let _ = inv.process_with_scratch(&mut self.acc, &mut self.time, scratch);
-        let norm = 1.0 / (2 * BLOCK) as f64;
-        for (o, t) in self.output.iter_mut().zip(&self.time[BLOCK..]) {
-            *o = t * norm;
+        let last = self.spec.len() - 1;
+        for (k, c) in self.spec.iter_mut().enumerate() {
+            *c = Complex::new(self.acc_re[k], self.acc_im[k]);
         }
+        self.spec[0].im = 0.0;
+        self.spec[last].im = 0.0;
+        let _ = inv.process_with_scratch(&mut self.spec, &mut self.time, scratch);
+        self.output.copy_from_slice(&self.time[BLOCK..]);
     }
 
     fn reset(&mut self) {
-        for b in &mut self.fdl {
-            b.iter_mut().for_each(|v| *v = Complex::new(0.0, 0.0));
+        for (r, i) in &mut self.fdl {
+            r.iter_mut().for_each(|v| *v = 0.0);
+            i.iter_mut().for_each(|v| *v = 0.0);
         }
         self.window.iter_mut().for_each(|v| *v = 0.0);
         self.input.iter_mut().for_each(|v| *v = 0.0);
@@ -327,9 +353,9 @@ impl Convolver {
 pub struct MatchEq {
     /// Mid (or mono) and side convolvers; empty when the curve is flat.
     conv: Vec<Convolver>,
-    fwd: Arc<dyn realfft::RealToComplex<f64>>,
-    inv: Arc<dyn realfft::ComplexToReal<f64>>,
-    scratch: Vec<Complex<f64>>,
+    fwd: Arc<dyn realfft::RealToComplex<f32>>,
+    inv: Arc<dyn realfft::ComplexToReal<f32>>,
+    scratch: Vec<Complex<f32>>,
     /// Position in the current block.
     pos: usize,
     channels: usize,
@@ -356,7 +382,7 @@ impl MatchEq {
             .as_ref()
             .map_or_else(MatchCurve::flat, |a| design_curve(cfg, a));
         let latency = latency_for(rate, cfg.phase);
-        let mut planner = RealFftPlanner::<f64>::new();
+        let mut planner = RealFftPlanner::<f32>::new();
         let fwd = planner.plan_fft_forward(2 * BLOCK);
         let inv = planner.plan_fft_inverse(2 * BLOCK);
         let scratch_len = fwd.get_scratch_len().max(inv.get_scratch_len());
@@ -411,14 +437,17 @@ impl Processor for MatchEq {
                     f64::from(block.channels[0][i]),
                     f64::from(block.channels[1][i]),
                 );
-                self.conv[0].input[p] = (l + r) * 0.5;
-                self.conv[1].input[p] = (l - r) * 0.5;
-                let (m, s) = (self.conv[0].output[p], self.conv[1].output[p]);
+                self.conv[0].input[p] = ((l + r) * 0.5) as f32;
+                self.conv[1].input[p] = ((l - r) * 0.5) as f32;
+                let (m, s) = (
+                    f64::from(self.conv[0].output[p]),
+                    f64::from(self.conv[1].output[p]),
+                );
                 block.channels[0][i] = (m + s) as f32;
                 block.channels[1][i] = (m - s) as f32;
             } else {
-                self.conv[0].input[p] = f64::from(block.channels[0][i]);
-                block.channels[0][i] = self.conv[0].output[p] as f32;
+                self.conv[0].input[p] = block.channels[0][i];
+                block.channels[0][i] = self.conv[0].output[p];
             }
             self.pos += 1;
             if self.pos == BLOCK {

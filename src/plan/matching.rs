@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use rayon::prelude::*;
 
-use crate::analysis::longterm::{MatchAnalysis, MsSpectrum, reference_spectrum, spectrum_of};
+use crate::analysis::longterm::{MatchAnalysis, MsSpectrum, reference_measure, spectrum_of};
 use crate::dsp::chain::Chain;
 use crate::error::{LatheError, Result};
 use crate::io::{AudioSource, FileSource};
@@ -76,12 +76,45 @@ pub fn modules_key(modules: &[ModuleConfig]) -> String {
 
 /// The long-term spectrum of the audio file `reference` (cached).
 pub fn reference(path: &Path) -> Result<Arc<MsSpectrum>> {
+    reference_with_loudness(path).map(|(s, _)| s)
+}
+
+/// [`reference`] and the file's integrated loudness, LUFS (cached; one read).
+pub fn reference_with_loudness(path: &Path) -> Result<(Arc<MsSpectrum>, f64)> {
     if !path.exists() {
         return Err(LatheError::open(path, "the match reference does not exist"));
     }
-    cached(&format!("ref|{}", file_id(path)), || {
-        reference_spectrum(path)
-    })
+    let key = format!("ref|{}", file_id(path));
+    let lkey = format!("lufs|{key}");
+    let known = || {
+        loudness_cache()
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&lkey).copied())
+    };
+    if let (Some(s), Some(l)) = (
+        cache().lock().ok().and_then(|m| m.get(&key).cloned()),
+        known(),
+    ) {
+        return Ok((s, l));
+    }
+    let (s, l) = reference_measure(path)?;
+    let s = Arc::new(s);
+    if let Ok(mut m) = cache().lock() {
+        if m.len() >= CACHE_LIMIT {
+            m.clear();
+        }
+        m.insert(key, s.clone());
+    }
+    if let Ok(mut m) = loudness_cache().lock() {
+        m.insert(lkey, l);
+    }
+    Ok((s, l))
+}
+
+fn loudness_cache() -> &'static Mutex<HashMap<String, f64>> {
+    static CACHE: OnceLock<Mutex<HashMap<String, f64>>> = OnceLock::new();
+    CACHE.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
 /// The reference file a match module names, relative to `base`.
@@ -181,8 +214,11 @@ pub fn resolve_file(chain: &mut ChainConfig, path: &Path, base: &Path) -> Result
             )));
         }
         let rpath = reference_path(m, base);
-        let reference = reference(&rpath)?;
-        let own = spectrum_after(&track, &chain.modules[..i])?;
+        let (reference, own) = rayon::join(
+            || reference(&rpath),
+            || spectrum_after(&track, &chain.modules[..i]),
+        );
+        let (reference, own) = (reference?, own?);
         if let ModuleConfig::Match(m) = &mut chain.modules[i] {
             m.analysis = Some(Arc::new(MatchAnalysis {
                 track: (*own).clone(),

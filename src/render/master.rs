@@ -266,6 +266,13 @@ impl Progress {
 
 /// Master one file (see the module docs for the order of operations).
 pub fn master_file(opts: &MasterOptions) -> Result<MasterReport> {
+    let timing = std::env::var_os("LATHE_TIMING").is_some();
+    let t0 = std::time::Instant::now();
+    let stamp = |what: &str| {
+        if timing {
+            eprintln!("{what}: {:.3} s", t0.elapsed().as_secs_f64());
+        }
+    };
     let inputs = [opts.input.clone()];
     crate::io::atomic::check_output(&opts.output, &inputs, opts.force)?;
     if let Some(c) = &opts.curve_csv {
@@ -280,6 +287,7 @@ pub fn master_file(opts: &MasterOptions) -> Result<MasterReport> {
     let mut chain_cfg = opts.chain.clone().with_limiter(None);
     // Match modules measure the track and their references first.
     crate::plan::matching::resolve_file(&mut chain_cfg, &opts.input, std::path::Path::new("."))?;
+    stamp("match analysis");
     let mut source = FileSource::open(&opts.input)?;
     let info = source.info().clone();
     let out_rate = opts.rate.unwrap_or(info.sample_rate);
@@ -293,13 +301,6 @@ pub fn master_file(opts: &MasterOptions) -> Result<MasterReport> {
     // Everything after the conversion runs at the delivery rate (as playback does).
     let mut chain = Chain::from_config(&chain_cfg, out_rate, info.channels)
         .map_err(|e| LatheError::decode(&opts.input, e.to_string()))?;
-    let timing = std::env::var_os("LATHE_TIMING").is_some();
-    let t0 = std::time::Instant::now();
-    let stamp = |what: &str| {
-        if timing {
-            eprintln!("{what}: {:.3} s", t0.elapsed().as_secs_f64());
-        }
-    };
     let total = info.total_frames.unwrap_or(0);
     let progress = Progress::new(opts.progress, total);
     progress.stage("processing", total);
@@ -397,16 +398,28 @@ pub fn master_file(opts: &MasterOptions) -> Result<MasterReport> {
         *last = last.max(lim_gr.peak_gr_db());
     }
     stamp("limit, dither, write");
-    let after = analyze_file(&opts.output)?;
+    // The written file measured again; its spectrum too, for the match
+    // verification, on the other core.
+    let wants_spectrum = crate::plan::matching::has_match(&chain_cfg);
+    let (after, out_spectrum) = rayon::join(
+        || analyze_file(&opts.output),
+        || {
+            wants_spectrum
+                .then(|| crate::analysis::longterm::reference_spectrum(&opts.output).ok())
+                .flatten()
+        },
+    );
+    let after = after?;
     stamp("analyze output");
-    let matching = if crate::plan::matching::has_match(&chain_cfg) {
-        let out = crate::analysis::longterm::reference_spectrum(&opts.output).ok();
+    let matching = if wants_spectrum {
+        let out = out_spectrum;
         let reports = out
             .map(|o| match_reports(&chain_cfg, &o))
             .unwrap_or_default();
         if let Some(c) = &opts.curve_csv {
             write_curves(c, &reports, opts.force)?;
         }
+        stamp("match verification");
         reports
     } else {
         Vec::new()
