@@ -918,3 +918,30 @@ fn the_spectrum_pane_shows_a_tracks_tonal_balance_against_the_album() {
         assert!(row.contains(&format!(" {:.1} ", rms(k))), "{row}");
     }
 }
+
+#[test]
+fn a_match_module_is_added_and_its_settings_edited() {
+    use lathe::session::chain::{MatchPhase, ModuleConfig};
+    use lathe::ui::params::{Path as P, parse_typed, step};
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut app = app_at(dir.path());
+    let fx = app.run("module album match");
+    assert!(fx.contains(&Effect::ChainsChanged(None)), "{}", app.status);
+    let n = app.session.chain.modules.len();
+    let m = app.session.chain.modules[n - 2].clone();
+    let ModuleConfig::Match(c) = &m else {
+        panic!("not a match module: {m:?}")
+    };
+    assert!(c.album_reference() && c.amount_pct == 50.0);
+    // Words cycle through what the setting accepts; the reference is typed.
+    let m2 = step(&m, &P::Key("phase".into()), 1, false).expect("phase");
+    assert!(matches!(&m2, ModuleConfig::Match(c) if c.phase == MatchPhase::Minimum));
+    let e = step(&m, &P::Key("reference".into()), 1, false).expect_err("reference steps");
+    assert!(e.contains("type a file"), "{e}");
+    let m3 = parse_typed(&m, &P::Key("reference".into()), "ref.wav").expect("typed");
+    assert!(matches!(&m3, ModuleConfig::Match(c) if c.reference == "ref.wav"));
+    let m4 = step(&m, &P::Key("smoothing_oct".into()), -1, false).expect("smoothing");
+    assert!(matches!(&m4, ModuleConfig::Match(c) if (c.smoothing_oct - 1.0 / 6.0).abs() < 0.01));
+    let e = parse_typed(&m, &P::Key("amount_pct".into()), "140").expect_err("range");
+    assert!(e.contains("0 to 100"), "{e}");
+}

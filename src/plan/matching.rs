@@ -154,8 +154,9 @@ impl TrackAudio {
     }
 }
 
-/// The track's spectrum after `modules` (the chain before a match module).
-fn spectrum_after(track: &TrackAudio, modules: &[ModuleConfig]) -> Result<Arc<MsSpectrum>> {
+/// The track's spectrum after `modules` (the chain before a match module);
+/// None when it is silent there (its match module then stays flat).
+fn spectrum_after(track: &TrackAudio, modules: &[ModuleConfig]) -> Result<Option<Arc<MsSpectrum>>> {
     let key = format!(
         "trk|{}|{}|{}|{}",
         file_id(&track.path),
@@ -163,7 +164,7 @@ fn spectrum_after(track: &TrackAudio, modules: &[ModuleConfig]) -> Result<Arc<Ms
         track.trim_end_s,
         modules_key(modules)
     );
-    cached(&key, || {
+    let measured = cached(&key, || {
         let mut src = FileSource::open(&track.path)?;
         let info = src.info().clone();
         let rate = f64::from(info.sample_rate);
@@ -189,13 +190,15 @@ fn spectrum_after(track: &TrackAudio, modules: &[ModuleConfig]) -> Result<Arc<Ms
             }
             chain.process_pre(b);
         };
-        spectrum_of(&mut src, &mut trimmed)?.ok_or_else(|| {
-            LatheError::decode(
-                &track.path,
-                "is silent where the match module listens (nothing above -70 dB)",
-            )
-        })
-    })
+        // A silent track is remembered as an empty spectrum.
+        Ok(spectrum_of(&mut src, &mut trimmed)?.unwrap_or(MsSpectrum {
+            mid: Vec::new(),
+            side: Vec::new(),
+            frames_used: 0,
+            frames_total: 0,
+        }))
+    })?;
+    Ok((measured.frames_used > 0).then_some(measured))
 }
 
 /// Fill in the analysis of every match module in the chain of one file
@@ -219,6 +222,9 @@ pub fn resolve_file(chain: &mut ChainConfig, path: &Path, base: &Path) -> Result
             || spectrum_after(&track, &chain.modules[..i]),
         );
         let (reference, own) = (reference?, own?);
+        let Some(own) = own else {
+            continue;
+        };
         if let ModuleConfig::Match(m) = &mut chain.modules[i] {
             m.analysis = Some(Arc::new(MatchAnalysis {
                 track: (*own).clone(),
@@ -264,12 +270,13 @@ pub fn resolve_album(
         );
         let album = if needs_album {
             let at = i.min(album_modules);
-            let all: Vec<Arc<MsSpectrum>> = chains
+            let all: Vec<Option<Arc<MsSpectrum>>> = chains
                 .par_iter()
                 .zip(tracks.par_iter())
                 .map(|(c, t)| spectrum_after(t, &c.modules[..at.min(c.modules.len())]))
                 .collect::<Result<_>>()?;
-            let refs: Vec<&MsSpectrum> = all.iter().map(|a| a.as_ref()).collect();
+            // Silent tracks do not count.
+            let refs: Vec<&MsSpectrum> = all.iter().flatten().map(|a| a.as_ref()).collect();
             MsSpectrum::average(&refs)
         } else {
             None
@@ -290,7 +297,9 @@ pub fn resolve_album(
                     let p = reference_path(m, base);
                     ((*reference(&p)?).clone(), label(&p))
                 };
-                let own = spectrum_after(t, &c.modules[..i])?;
+                let Some(own) = spectrum_after(t, &c.modules[..i])? else {
+                    return Ok(None);
+                };
                 Ok(Some(MatchAnalysis {
                     track: (*own).clone(),
                     reference,

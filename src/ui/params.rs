@@ -124,7 +124,7 @@ pub fn value(m: &ModuleConfig, p: &Path) -> Option<toml::Value> {
 
 /// Words a text setting may take (tried in turn; the chain's validation
 /// keeps the ones that fit the parameter).
-const CHOICES: [&str; 13] = [
+const CHOICES: [&str; 14] = [
     "stereo",
     "mid",
     "side",
@@ -135,6 +135,7 @@ const CHOICES: [&str; 13] = [
     "high-pass",
     "low-pass",
     "linear",
+    "minimum",
     "equal-power",
     "exponential",
     "off",
@@ -147,6 +148,11 @@ const CHOICES: [&str; 13] = [
 pub fn step(m: &ModuleConfig, p: &Path, dir: i32, fine: bool) -> Result<ModuleConfig, String> {
     let cur = value(m, p).ok_or_else(|| format!("{}: no such parameter", p.label()))?;
     let leaf = p.leaf();
+    if leaf == "reference" {
+        return Err(
+            "reference: press Enter and type a file (relative to the session) or album".into(),
+        );
+    }
     let d = f64::from(dir.signum());
     let next = match cur {
         toml::Value::Boolean(b) => toml::Value::Boolean(!b),
@@ -173,6 +179,9 @@ pub fn step(m: &ModuleConfig, p: &Path, dir: i32, fine: bool) -> Result<ModuleCo
                 let f: f64 = if fine { 1.05 } else { 1.25 };
                 let r = x * f.powf(d);
                 (r * 1000.0).round() / 1000.0
+            } else if leaf.ends_with("_oct") {
+                // 1/12, 1/6, 1/3, 2/3 … of an octave.
+                x * 2f64.powf(d)
             } else if leaf.ends_with("_pct") {
                 x + d * if fine { 1.0 } else { 10.0 }
             } else if leaf == "ratio" {
