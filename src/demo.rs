@@ -25,12 +25,12 @@ pub struct DemoTrack {
 pub const DEMO_TRACKS: &[DemoTrack] = &[
     DemoTrack {
         title: "Quiet Ballad",
-        character: "soft decaying tones, about -26 LUFS",
+        character: "soft decaying tones that swell and fall back, about -24 LUFS",
         seconds: 16.0,
     },
     DemoTrack {
         title: "Loud Single",
-        character: "dense and clipped, true peak over 0 dBTP",
+        character: "a dense, hot mix (about -10 LUFS) with inter-sample overs",
         seconds: 14.0,
     },
     DemoTrack {
@@ -80,10 +80,13 @@ pub fn synthesize(index: usize) -> Vec<Vec<f32>> {
             for (k, start) in (0..n).step_by(step).enumerate() {
                 let f = midi_hz(notes[k % notes.len()]);
                 let pan = 0.35 + 0.3 * ((k % 3) as f32 / 2.0);
+                // The song swells to its loudest part and falls back.
+                let swell = 0.45 + 0.55 * (std::f32::consts::PI * start as f32 / n as f32).sin();
                 for i in start..(start + 3 * step).min(n) {
                     let tt = (i - start) as f32 / rate;
                     let env = (-tt * 1.6).exp() * (1.0 - (-tt * 200.0).exp());
-                    let s = 0.09
+                    let s = 0.33
+                        * swell
                         * env
                         * ((tau * f * tt).sin()
                             + 0.3 * (tau * 2.0 * f * tt).sin()
@@ -94,7 +97,8 @@ pub fn synthesize(index: usize) -> Vec<Vec<f32>> {
             }
         }
         1 => {
-            // Loud single: kick, bass and bright saw chords, driven into a clipper.
+            // Loud single: kick, bass and bright saw chords, driven into a
+            // soft clipper and mixed hot (sample peaks at -1 dBFS).
             let beat = (rate * 0.5) as usize;
             let chord = [48.0, 55.0, 60.0, 64.0];
             for i in 0..n {
@@ -113,16 +117,16 @@ pub fn synthesize(index: usize) -> Vec<Vec<f32>> {
                 } else {
                     0.0
                 };
-                let mix = 1.9 * (kick + bass + 0.25 * saw + hat);
-                let clipped = mix.clamp(-1.0, 1.0);
-                l[i] = clipped;
-                r[i] = (1.9 * (kick + bass + 0.25 * saw - hat * 0.5)).clamp(-1.0, 1.0);
+                let drive = 0.6;
+                l[i] = 0.89 * (drive * (kick + bass + 0.25 * saw + hat)).tanh();
+                r[i] = 0.89 * (drive * (kick + bass + 0.25 * saw - hat * 0.5)).tanh();
             }
-            // Full-scale fs/4 burst at 45°: samples at 0 dBFS, true peak +3 dBTP.
+            // An fs/4 burst at 45° (a hot mix's inter-sample over): samples
+            // at -3 dBFS, true peak about +0.8 dBTP (the burst's edges ring).
             let start = n / 2;
             for i in start..start + 2205 {
-                let v = (tau * 0.25 * i as f32 + tau / 8.0).sin() * std::f32::consts::SQRT_2;
-                l[i] = v.clamp(-1.0, 1.0);
+                let v = (tau * 0.25 * i as f32 + tau / 8.0).sin();
+                l[i] = v;
                 r[i] = l[i];
             }
         }
@@ -238,7 +242,7 @@ ceiling_dbtp = -1.0
     let extra = [
         "fade_in_s = 0.5\ngap_s = 0.0\n",
         "gap_s = 2.0\n",
-        "gap_s = 0.0\n\n[[track.module]]\ntype = \"declick\"\n\n[[track.module]]\ntype = \"dehiss\"\n",
+        "gap_s = 0.0\n\n[[track.module]]\ntype = \"declick\"\n\n[[track.module]]\ntype = \"dehiss\"\n\n[[track.module]]\ntype = \"match\"\nreference = \"album\"\namount_pct = 40.0\n",
         "gap_s = 1.5\nfade_out_s = 3.0\n",
     ];
     for (i, t) in DEMO_TRACKS.iter().enumerate() {

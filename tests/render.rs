@@ -128,6 +128,30 @@ fn the_demo_session_renders_every_delivery_within_its_limits() {
             .iter()
             .all(|l| l["sample_rate"] == 48_000 && l["bits"] == 24)
     );
+    // The demo's match module (on the hissy track, toward the album's
+    // average) is measured by the plan and shapes that track.
+    let plan = lathe::plan::Plan::session(&d.session, Some("cd")).expect("plan");
+    let matched: Vec<&str> = plan
+        .tracks
+        .iter()
+        .filter(|t| {
+            t.chain.modules.iter().any(|m| {
+                matches!(m, lathe::session::ModuleConfig::Match(c)
+                    if c.analysis.as_ref().is_some_and(|a| !lathe::dsp::matcheq::design_curve(c, a).is_flat()))
+            })
+        })
+        .map(|t| t.title.as_str())
+        .collect();
+    assert_eq!(matched, ["Dusty Tape"]);
+    // Realistic levels in: no track hotter than a hot mix.
+    for l in cd.iter().filter(|l| !l["track"].is_null()) {
+        let before = l["before_integrated_lufs"].as_f64().expect("before");
+        assert!((-30.0..-10.0).contains(&before), "{l}");
+        assert!(
+            l["before_true_peak_dbtp"].as_f64().expect("tp") < 1.0,
+            "{l}"
+        );
+    }
     // No partial or spool files are left anywhere.
     for sub in ["cd", "streaming"] {
         for e in std::fs::read_dir(out.join(sub)).expect("ls").flatten() {
