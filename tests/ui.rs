@@ -45,6 +45,11 @@ fn app_at(dir: &Path) -> App {
                 tonal_after: (0..29)
                     .map(|b| -10.0 - 0.3 * b as f64 + 0.1 * b as f64 * i as f64)
                     .collect(),
+                // Before the chain: twice the tilt.
+                tonal_before: (0..29)
+                    .map(|b| -10.0 - 0.3 * b as f64 + 0.2 * b as f64 * i as f64)
+                    .collect(),
+                tonal_reference: None,
             },
         );
     }
@@ -894,7 +899,31 @@ fn the_spectrum_pane_shows_a_tracks_tonal_balance_against_the_album() {
         s.contains(&format!("tonal: track 4 vs album · RMS {rms:.1} dB")),
         "{s}"
     );
+    // Before the chain it tilted 0.2 dB per band per track: track 4 by
+    // 0.6 dB per band, 0.45 dB per band against the average after; shown
+    // in the title and as dots.
+    let before = ((2..=26).map(|b| (0.45 * b as f64).powi(2)).sum::<f64>() / 25.0).sqrt();
+    assert!(s.contains(&format!("(before {before:.1})")), "{s}");
+    assert!(s.contains('•'), "{s}");
     insta::assert_snapshot!("tonal_80x24", s);
+    // A track whose match module matches a file is shown against it.
+    let p = app.track_path(3).expect("p");
+    if let Some(i) = app.info.get_mut(&p) {
+        i.tonal_reference = Some((
+            "ref.wav".into(),
+            (0..29).map(|b| -10.0 - 0.3 * b as f64).collect(),
+        ));
+    }
+    let s = screen(&app, 80, 24);
+    // Track 4 tilts 0.3 dB per band against the untilted reference.
+    let rms3 = ((2..=26).map(|b| (0.3 * b as f64).powi(2)).sum::<f64>() / 25.0).sqrt();
+    assert!(
+        s.contains(&format!("track 4 vs ref.wav · RMS {rms3:.1} dB")),
+        "{s}"
+    );
+    if let Some(i) = app.info.get_mut(&p) {
+        i.tonal_reference = None;
+    }
     // The middle track of a symmetric tilt has none.
     app.track_sel = 1;
     let rms = ((2..=26).map(|b| (0.05 * b as f64).powi(2)).sum::<f64>() / 25.0).sqrt();

@@ -330,6 +330,28 @@ pub fn inherit(new: &mut ChainConfig, old: &ChainConfig) {
     }
 }
 
+/// The name and 1/3-octave tonal balance (`analysis::tonal`) of the file
+/// the first match module in use in `chain` matches (None: none, or the
+/// album's average, or unreadable). Cached like the spectra.
+pub fn reference_tonal(chain: &ChainConfig, base: &Path) -> Option<(String, Vec<f64>)> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Vec<f64>>>> = OnceLock::new();
+    let m = chain.modules.iter().find_map(|m| match m {
+        ModuleConfig::Match(c) if !c.bypass && !c.album_reference() => Some(c),
+        _ => None,
+    })?;
+    let path = reference_path(m, base);
+    let key = file_id(&path);
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(hit) = cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+        return Some((label(&path), hit));
+    }
+    let levels = crate::analysis::tonal::tonal_profile(&path).ok()?.bands_db;
+    if let Ok(mut c) = cache.lock() {
+        c.insert(key, levels.clone());
+    }
+    Some((label(&path), levels))
+}
+
 /// Whether any module of `chain` is a match module.
 pub fn has_match(chain: &ChainConfig) -> bool {
     chain

@@ -81,6 +81,10 @@ pub struct PlanTrack {
     pub planned_tonal_db: Vec<f64>,
     /// Gain given up to respect `max_limiting_db`, dB (0: none).
     pub limiting_cut_db: f64,
+    /// The file the track's match module matches (the first one in use
+    /// with a file reference): its name and 1/3-octave tonal balance
+    /// (`analysis::tonal`), for the interface's tonal view.
+    pub reference_tonal: Option<(String, Vec<f64>)>,
 }
 
 /// Everything playback needs, decided before the first sample plays.
@@ -149,6 +153,7 @@ impl Plan {
                 planned_loud_lufs: None,
                 planned_tonal_db: Vec::new(),
                 limiting_cut_db: 0.0,
+                reference_tonal: None,
             }],
         })
     }
@@ -180,6 +185,7 @@ impl Plan {
         cache: Option<&self::delivery::SpoolCache>,
     ) -> Result<Self> {
         let plan = self::delivery::plan_delivery(session, session_path, delivery, cache)?;
+        let base = session_path.parent().unwrap_or_else(|| Path::new("."));
         let matches: Vec<f64> = plan
             .input_lufs
             .iter()
@@ -208,6 +214,7 @@ impl Plan {
             t.planned_loud_lufs = plan.output_loud_lufs.get(k).copied();
             t.planned_tonal_db = plan.output_tonal_db.get(k).cloned().unwrap_or_default();
             t.limiting_cut_db = plan.limiting_cuts_db.get(k).copied().unwrap_or(0.0);
+            t.reference_tonal = self::matching::reference_tonal(&t.chain, base);
         }
         me.planned_album_lufs = Some(plan.album_lufs).filter(|v| v.is_finite());
         me.limiting_cut_db = plan.limiting_cuts_db.iter().copied().fold(0.0, f64::max);
@@ -314,6 +321,7 @@ impl Plan {
                 planned_loud_lufs: None,
                 planned_tonal_db: Vec::new(),
                 limiting_cut_db: 0.0,
+                reference_tonal: None,
             });
         }
         Ok(Self {

@@ -80,6 +80,11 @@ pub struct TrackInfo {
     /// Tonal balance of the master as planned: 1/3-octave levels, dB re
     /// its loudness (empty until planned).
     pub tonal_after: Vec<f64>,
+    /// Tonal balance of the source, the same way (empty until measured).
+    pub tonal_before: Vec<f64>,
+    /// The reference the track's match module matches, when it is a file:
+    /// its name and tonal balance (from the plan).
+    pub tonal_reference: Option<(String, Vec<f64>)>,
 }
 
 /// Transport and engine state mirrored for display.

@@ -33,6 +33,7 @@ pub fn measure(path: &Path) -> Result<TrackInfo> {
     let mut lm =
         crate::analysis::loudness::LoudnessMeter::new(info.sample_rate, &info.channel_weights);
     lm.record_series();
+    let mut tonal = crate::analysis::tonal::TonalAnalyzer::new(info.sample_rate, info.channels);
     let mut tps: Vec<crate::analysis::truepeak::TruePeakMeter> = (0..info.channels)
         .map(|_| crate::analysis::truepeak::TruePeakMeter::new(info.sample_rate))
         .collect();
@@ -44,6 +45,7 @@ pub fn measure(path: &Path) -> Result<TrackInfo> {
             break;
         }
         lm.push(&block.channels, n);
+        tonal.push(&block.channels, n);
         for (t, c) in tps.iter_mut().zip(&block.channels) {
             t.push(&c[..n]);
         }
@@ -66,6 +68,8 @@ pub fn measure(path: &Path) -> Result<TrackInfo> {
         limiting: None,
         loud_after: None,
         tonal_after: Vec::new(),
+        tonal_before: tonal.finish(lm.stats().integrated_lufs).bands_db,
+        tonal_reference: None,
     })
 }
 
@@ -216,6 +220,7 @@ impl Runner {
                 info.limiting = t.planned_limiting;
                 info.loud_after = t.planned_loud_lufs.filter(|v| v.is_finite());
                 info.tonal_after = t.planned_tonal_db.clone();
+                info.tonal_reference = t.reference_tonal.clone();
             }
         }
         if same_timeline && let Some(pb) = self.playback.as_mut() {

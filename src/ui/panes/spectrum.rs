@@ -107,39 +107,61 @@ const TONAL_RANGE_DB: f64 = 6.0;
 
 /// The tonal-balance view: the selected track's 1/3-octave levels (as
 /// planned, after the chain, loudness-normalized) against the average of
-/// the album's tracks, one bar per band up or down from the centre line,
-/// the tolerance band shaded, bands outside it in the warning colour.
+/// the album's tracks, or against the file its match module matches, one
+/// bar per band up or down from the centre line, the tolerance band
+/// shaded, bands outside it in the warning colour; a dot marks where the
+/// source stood before the chain.
 fn tonal(f: &mut Frame, app: &App, area: Rect) {
     use crate::analysis::tonal::{self, BANDS as TBANDS};
     let t = &app.theme;
-    let profiles: Vec<Vec<f64>> = (0..app.session.tracks.len())
-        .map(|k| {
-            app.track_path(k)
-                .and_then(|p| app.info.get(&p))
-                .map(|i| i.tonal_after.clone())
-                .unwrap_or_default()
-        })
+    let infos: Vec<Option<&crate::ui::app::TrackInfo>> = (0..app.session.tracks.len())
+        .map(|k| app.track_path(k).and_then(|p| app.info.get(&p)))
         .collect();
-    let planned: Vec<&Vec<f64>> = profiles.iter().filter(|p| p.len() == TBANDS).collect();
-    let sel = app.track_sel.min(profiles.len().saturating_sub(1));
-    let mine = profiles.get(sel).filter(|p| p.len() == TBANDS);
-    let levels: Vec<&[f64]> = planned.iter().map(|p| p.as_slice()).collect();
-    let average = tonal::average_of(&levels);
+    let planned: Vec<&[f64]> = infos
+        .iter()
+        .flatten()
+        .map(|i| i.tonal_after.as_slice())
+        .filter(|p| p.len() == TBANDS)
+        .collect();
+    let sel = app.track_sel.min(infos.len().saturating_sub(1));
+    let info = infos.get(sel).copied().flatten();
+    let mine = info
+        .map(|i| i.tonal_after.as_slice())
+        .filter(|p| p.len() == TBANDS);
+    let reference = info
+        .and_then(|i| i.tonal_reference.as_ref())
+        .filter(|(_, r)| r.len() == TBANDS);
+    let (basis, against) = match reference {
+        Some((name, levels)) => (levels.clone(), name.clone()),
+        None => (tonal::average_of(&planned), "album".to_string()),
+    };
     let dev: Vec<f64> = mine
-        .map(|m| tonal::deviation_of(m, &average))
+        .map(|m| tonal::deviation_of(m, &basis))
         .unwrap_or_default();
-    let title = match (mine, planned.len()) {
-        (Some(_), n) if n >= 2 => format!(
-            " · tonal: track {} vs album · RMS {:.1} dB · ±{TONAL_TOLERANCE_DB} dB ·",
+    let before: Vec<f64> = info
+        .map(|i| i.tonal_before.as_slice())
+        .filter(|b| b.len() == TBANDS)
+        .map(|b| tonal::deviation_of(b, &basis))
+        .unwrap_or_default();
+    let ready = mine.is_some() && (reference.is_some() || planned.len() >= 2);
+    let title = if ready {
+        format!(
+            " · tonal: track {} vs {against} · RMS {:.1} dB{} · ±{TONAL_TOLERANCE_DB} dB ·",
             sel + 1,
-            tonal::rms_deviation_db(&dev)
-        ),
-        _ => " · tonal: planning… ·".to_string(),
+            tonal::rms_deviation_db(&dev),
+            if before.len() == TBANDS {
+                format!(" (before {:.1})", tonal::rms_deviation_db(&before))
+            } else {
+                String::new()
+            }
+        )
+    } else {
+        " · tonal: planning… ·".to_string()
     };
     let b = block(app, Pane::Spectrum, &title);
     let inner = b.inner(area);
     f.render_widget(b, area);
-    if inner.width < 8 || inner.height < 3 || dev.len() != TBANDS || planned.len() < 2 {
+    if inner.width < 8 || inner.height < 3 || dev.len() != TBANDS || !ready {
         return;
     }
     let h = inner.height as usize - 1;
@@ -157,11 +179,18 @@ fn tonal(f: &mut Frame, app: &App, area: Rect) {
         let d = dev[band];
         let r = row_of(d);
         let out = d.abs() > TONAL_TOLERANCE_DB;
+        let was = before
+            .get(band)
+            .filter(|v| v.is_finite())
+            .map(|v| row_of(*v));
         for row in 0..h {
             let (x, y) = (inner.x + col as u16, inner.y + row as u16);
             let cell = &mut buf[(x, y)];
             let bar = (r <= row && row <= zero) || (zero <= row && row <= r);
-            if bar && average[band].is_finite() {
+            if was == Some(row) && basis[band].is_finite() {
+                cell.set_symbol("•");
+                cell.set_style(Style::default().fg(t.before));
+            } else if bar && basis[band].is_finite() {
                 cell.set_symbol("█");
                 cell.set_style(Style::default().fg(if out { t.meter_warn } else { t.after }));
             } else if row == zero {
