@@ -184,3 +184,74 @@ fn analyze_tonal_reports_each_file_against_the_average() {
         "{text}"
     );
 }
+
+#[test]
+fn analyze_compares_with_a_reference_file() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let x = white(8, 5, 0.5);
+    let a = write(dir.path(), "a.wav", &x);
+    let b = write(dir.path(), "b.wav", &one_pole(&x, 0.8));
+    // b against a as the reference: the whole low-pass response.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_lathe"))
+        .args(["analyze", "--json", "--reference"])
+        .arg(&a)
+        .arg(&b)
+        .output()
+        .expect("run");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let db: Vec<f64> = lines[0]["tonal"]["deviation_db"]
+        .as_array()
+        .expect("deviation")
+        .iter()
+        .map(|v| v.as_f64().unwrap_or(0.0))
+        .collect();
+    let at = |hz: f64| {
+        (0..BANDS)
+            .position(|i| (band_centre_hz(i) - hz).abs() / hz < 0.05)
+            .expect("band")
+    };
+    let (lo, hi) = (at(100.0), at(10_000.0));
+    let want = one_pole_band_db(0.8, hi) - one_pole_band_db(0.8, lo);
+    assert!(
+        (db[hi] - db[lo] - want).abs() < 0.3,
+        "{:.2} vs {want:.2}",
+        db[hi] - db[lo]
+    );
+    assert!(
+        lines[1]["tonal_reference"]["file"]
+            .as_str()
+            .is_some_and(|f| f.ends_with("a.wav"))
+    );
+    let text = std::process::Command::new(env!("CARGO_BIN_EXE_lathe"))
+        .args(["analyze", "--tonal", "--reference"])
+        .arg(&a)
+        .arg(&b)
+        .output()
+        .expect("run");
+    let t = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        t.contains("files vs the reference") && t.contains("ref"),
+        "{t}"
+    );
+    // A missing or silent reference: one line naming it, exit 1.
+    let silent = write(dir.path(), "silent.wav", &vec![0.0; RATE as usize * 2]);
+    for r in [dir.path().join("nope.wav"), silent] {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_lathe"))
+            .args(["analyze", "--reference"])
+            .arg(&r)
+            .arg(&b)
+            .output()
+            .expect("run");
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{e}");
+        assert_eq!(e.trim().lines().count(), 1, "{e}");
+        let name = r.file_name().expect("name").to_string_lossy().into_owned();
+        assert!(e.contains(&name), "{e}");
+        assert!(o.stdout.is_empty());
+    }
+}

@@ -115,8 +115,30 @@ pub fn format_summary(results: &[&FileAnalysis]) -> String {
     s
 }
 
-pub(super) fn cmd_analyze(files: &[PathBuf], json: bool, tonal: bool) -> ExitCode {
+pub(super) fn cmd_analyze(
+    files: &[PathBuf],
+    json: bool,
+    tonal: bool,
+    reference: Option<&std::path::Path>,
+) -> ExitCode {
     use rayon::prelude::*;
+    // A reference to compare with: measured first, so a bad one stops here.
+    let reference = match reference.map(|r| (r, tonal_profile(r))) {
+        None => None,
+        Some((_, Ok(p))) if p.frames_used == 0 => {
+            eprint_error(&format!(
+                "{}: the reference is silent (nothing above -70 dB)",
+                reference.map_or(String::new(), |r| r.display().to_string())
+            ));
+            return ExitCode::from(1);
+        }
+        Some((r, Ok(p))) => Some((r.display().to_string(), p)),
+        Some((_, Err(e))) => {
+            eprint_error(&e.to_string());
+            return ExitCode::from(1);
+        }
+    };
+    let tonal = tonal || reference.is_some();
     let results: Vec<crate::Result<FileAnalysis>> = files
         .par_iter()
         .map(|f| analysis::analyze_file(f))
@@ -132,7 +154,10 @@ pub(super) fn cmd_analyze(files: &[PathBuf], json: bool, tonal: bool) -> ExitCod
         vec![None; files.len()]
     };
     let present: Vec<&TonalProfile> = profiles.iter().flatten().collect();
-    let average = tonal::average_db(&present);
+    let average = match &reference {
+        Some((_, p)) => p.bands_db.clone(),
+        None => tonal::average_db(&present),
+    };
     let mut failed = 0;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -173,13 +198,18 @@ pub(super) fn cmd_analyze(files: &[PathBuf], json: bool, tonal: bool) -> ExitCod
         if json {
             let bands: Vec<f64> = (0..tonal::BANDS).map(tonal::band_centre_hz).collect();
             let avg: Vec<serde_json::Value> = average.iter().map(|v| json_num(*v)).collect();
-            let _ = writeln!(
-                out,
-                "{}",
-                serde_json::json!({ "tonal_average": { "bands_hz": bands, "level_db": avg } })
-            );
+            let line = match &reference {
+                Some((r, _)) => {
+                    serde_json::json!({ "tonal_reference": { "file": r, "bands_hz": bands, "level_db": avg } })
+                }
+                None => {
+                    serde_json::json!({ "tonal_average": { "bands_hz": bands, "level_db": avg } })
+                }
+            };
+            let _ = writeln!(out, "{line}");
         } else {
-            let _ = write!(out, "{}", format_tonal(&names, &present, &average));
+            let against = reference.as_ref().map(|(r, _)| r.as_str());
+            let _ = write!(out, "{}", format_tonal(&names, &present, &average, against));
         }
     }
     if failed > 0 {
@@ -219,16 +249,35 @@ fn tonal_json(p: &TonalProfile, average: &[f64]) -> serde_json::Value {
 }
 
 /// The tonal-balance table: one row per 1/3-octave band, the files'
-/// average level (dB re their loudness) and each file's deviation from it,
-/// then each file's RMS deviation over 40 Hz – 12 kHz.
-pub fn format_tonal(names: &[String], profiles: &[&TonalProfile], average: &[f64]) -> String {
-    let mut s = String::from(
-        "Tonal balance (1/3 octave, dB re each file's loudness; files vs their average):\n",
-    );
+/// average level (dB re their loudness; or the reference file's, when
+/// `reference` names one) and each file's deviation from it, then each
+/// file's RMS deviation over 40 Hz – 12 kHz.
+pub fn format_tonal(
+    names: &[String],
+    profiles: &[&TonalProfile],
+    average: &[f64],
+    reference: Option<&str>,
+) -> String {
+    let mut s = match reference {
+        Some(r) => format!(
+            "Tonal balance (1/3 octave, dB re each file's loudness; files vs the reference {r}):\n"
+        ),
+        None => String::from(
+            "Tonal balance (1/3 octave, dB re each file's loudness; files vs their average):\n",
+        ),
+    };
     for (k, n) in names.iter().enumerate() {
         s.push_str(&format!("  #{} {n}\n", k + 1));
     }
-    s.push_str(&format!("  {:>6}  {:>7}", "Hz", "average"));
+    s.push_str(&format!(
+        "  {:>6}  {:>7}",
+        "Hz",
+        if reference.is_some() {
+            "ref"
+        } else {
+            "average"
+        }
+    ));
     for k in 0..profiles.len() {
         s.push_str(&format!("  {:>6}", format!("#{}", k + 1)));
     }

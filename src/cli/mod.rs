@@ -92,6 +92,10 @@ pub enum Command {
         /// (loudness-normalized) against the files' average.
         #[arg(long)]
         tonal: bool,
+        /// With --tonal (implied): compare each file's tonal balance with
+        /// this reference file's instead of the files' average.
+        #[arg(long, value_name = "REF")]
+        reference: Option<PathBuf>,
     },
     /// Master one file through a preset or chain to a loudness target and true-peak ceiling.
     Master(MasterArgs),
@@ -242,7 +246,12 @@ pub fn run() -> ExitCode {
         return cmd_ui(&cli.files, &cli.ui);
     };
     match command {
-        Command::Analyze { files, json, tonal } => cmd_analyze(&files, json, tonal),
+        Command::Analyze {
+            files,
+            json,
+            tonal,
+            reference,
+        } => cmd_analyze(&files, json, tonal, reference.as_deref()),
         Command::Demo { write, force, ui } => cmd_demo(write, force, &ui),
         Command::Play {
             file,

@@ -124,7 +124,7 @@ pub(super) fn cmd_demo(write: Option<PathBuf>, force: bool, ui: &UiArgs) -> Exit
                             ))
                         })
                         .collect();
-                    let c = cmd_analyze(&paths, false, false);
+                    let c = cmd_analyze(&paths, false, false, None);
                     if c != ExitCode::SUCCESS {
                         c
                     } else {
