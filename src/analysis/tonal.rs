@@ -15,6 +15,8 @@ use std::path::Path;
 
 use realfft::RealFftPlanner;
 
+pub use crate::audio::bands::{BANDS, band_centre_hz, band_edges_hz};
+
 use crate::analysis::loudness::LoudnessMeter;
 use crate::audio::AudioBlock;
 use crate::error::Result;
@@ -24,8 +26,6 @@ use crate::io::{AudioSource, open_source};
 pub const FFT_LEN: usize = 8192;
 /// Hop between FFT frames, frames (50 % overlap).
 pub const HOP: usize = 4096;
-/// Number of 1/3-octave bands, 25 Hz to 16 kHz.
-pub const BANDS: usize = 29;
 /// Bands from this centre (Hz) up to [`SUMMARY_HIGH_HZ`] count in the one-number summary.
 pub const SUMMARY_LOW_HZ: f64 = 40.0;
 /// See [`SUMMARY_LOW_HZ`].
@@ -34,17 +34,6 @@ pub const SUMMARY_HIGH_HZ: f64 = 12_000.0;
 const RELATIVE_GATE_DB: f64 = -20.0;
 /// Frames below this mean-square power (dB re full scale) do not count.
 const ABSOLUTE_GATE_DB: f64 = -70.0;
-
-/// Centre of band `i` (0 = 25 Hz), Hz: 1000·10^((i − 16)/10).
-pub fn band_centre_hz(i: usize) -> f64 {
-    1000.0 * 10f64.powf((i as f64 - 16.0) / 10.0)
-}
-
-/// Lower and upper edge of band `i`, Hz (centre · 10^(∓1/20)).
-pub fn band_edges_hz(i: usize) -> (f64, f64) {
-    let c = band_centre_hz(i);
-    (c * 10f64.powf(-0.05), c * 10f64.powf(0.05))
-}
 
 /// Short label of band `i`'s nominal centre ("25", "1k", "12.5k").
 pub fn band_label(i: usize) -> &'static str {

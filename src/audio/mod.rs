@@ -6,7 +6,9 @@
 //! Audio moves through lathe as **planar `f32`** blocks ([`AudioBlock`]): one
 //! `Vec<f32>` per channel, samples nominally in −1.0..=1.0 (0 dBFS = 1.0).
 
+pub mod bands;
 pub mod interp;
+pub mod longterm;
 
 /// Modified Bessel function of the first kind, order 0 (for the Kaiser window).
 pub fn bessel_i0(x: f64) -> f64 {

@@ -31,8 +31,8 @@ use realfft::RealFftPlanner;
 use realfft::num_complex::Complex;
 
 use super::{DelayLine, Processor};
-use crate::analysis::longterm::{GRID_LOW_HZ, GRID_POINTS, MatchAnalysis, PER_OCTAVE, grid_hz};
 use crate::audio::AudioBlock;
+use crate::audio::longterm::{GRID_LOW_HZ, GRID_POINTS, MatchAnalysis, PER_OCTAVE, grid_hz};
 use crate::session::chain::{MatchConfig, MatchPhase};
 
 /// Convolution block, frames.

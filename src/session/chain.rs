@@ -560,7 +560,7 @@ pub struct MatchConfig {
     /// plan layer (`plan::matching`) before the chain is built; without
     /// it the module passes audio through unchanged (with its latency).
     #[serde(skip)]
-    pub analysis: Option<std::sync::Arc<crate::analysis::longterm::MatchAnalysis>>,
+    pub analysis: Option<std::sync::Arc<crate::audio::longterm::MatchAnalysis>>,
 }
 
 impl Default for MatchConfig {
