@@ -349,7 +349,7 @@ pub fn prepare_delivery(
             let mut chain = Chain::from_config(cfg, rate, info.channels)
                 .map_err(|e| LatheError::decode(p, e.to_string()))?;
             let mut gr = vec![0.0; cfg.modules.len() + 1];
-            let s = process_to_spool(&mut src, &mut chain, rate, dir, &|_| {}, &mut gr)?;
+            let s = process_to_spool(&mut src, &mut chain, rate, dir, &|_| {}, &mut gr, true)?;
             Ok(std::sync::Arc::new(Prepared {
                 spool: s.spool,
                 pre: s.pre,

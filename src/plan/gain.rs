@@ -70,7 +70,8 @@ pub struct Spooled {
     pub input: LoudnessSummary,
     /// The summary the fast limiter model runs on.
     pub model: LimiterModel,
-    /// Tonal balance of the processed audio (before the limiter).
+    /// Tonal balance of the processed audio (before the limiter); no bands
+    /// when not asked for.
     pub tonal: TonalProfile,
 }
 
@@ -78,7 +79,8 @@ pub struct Spooled {
 /// it (`chain` must be built at `out_rate`), and spool the result. Returns
 /// the spool, its loudness summary, the loudness summary of the source as
 /// read (measured on the way, so planning needs no separate analysis) and
-/// the limiter model's summary of it.
+/// the limiter model's summary of it, and with `measure_tonal` its tonal
+/// balance (album planning shows it; `lathe master` does not need it).
 ///
 /// The conversion comes first so that everything after it runs at the
 /// delivery rate, exactly as playback runs it: the engine's reader converts
@@ -91,6 +93,7 @@ pub fn process_to_spool(
     spool_dir: &Path,
     progress: &(dyn Fn(u64) + Sync),
     gr: &mut [f64],
+    measure_tonal: bool,
 ) -> Result<Spooled> {
     let info = source.info().clone();
     let channels = info.channels;
@@ -110,7 +113,7 @@ pub fn process_to_spool(
     meter.record_fine(model::STEP);
     let mut peaks = PeakRecorder::new(out_rate, channels);
     let mut summary = SummaryWriter::create(spool_dir)?;
-    let mut tonal = TonalAnalyzer::new(out_rate, channels);
+    let mut tonal = measure_tonal.then(|| TonalAnalyzer::new(out_rate, channels));
     // Two stages on two threads: decode + conversion here, the chain +
     // metering + spooling in a helper, connected by a short queue of blocks.
     let (tx, rx) = std::sync::mpsc::sync_channel::<(AudioBlock, bool)>(4);
@@ -136,7 +139,9 @@ pub fn process_to_spool(
             drop_front(block, to_drop);
             meter_ref.push(&block.channels, block.frames);
             peaks_ref.push(block);
-            tonal_ref.push(&block.channels, block.frames);
+            if let Some(t) = tonal_ref.as_mut() {
+                t.push(&block.channels, block.frames);
+            }
             summary_ref.add(&peaks_ref.take(), &meter_ref.drain_fine())?;
             spool_ref.write(block)
         };
@@ -234,7 +239,15 @@ pub fn process_to_spool(
     )?;
     Ok(Spooled {
         spool,
-        tonal: tonal.finish(meter.stats().integrated_lufs),
+        tonal: match &tonal {
+            Some(t) => t.finish(meter.stats().integrated_lufs),
+            None => TonalProfile {
+                bands_db: Vec::new(),
+                integrated_lufs: meter.stats().integrated_lufs,
+                frames_used: 0,
+                frames_total: 0,
+            },
+        },
         pre: meter.summary().clone(),
         input: input_meter.summary().clone(),
         model,

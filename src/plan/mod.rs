@@ -388,6 +388,7 @@ pub fn gain_plan(path: &Path, chain: &ChainConfig) -> Result<(f64, f64)> {
         &dir,
         &|_| {},
         &mut gr,
+        false,
     )?;
     let lim = self::gain::limiter_only(&cfg);
     let (g, _, _) = self::gain::search_gain(

@@ -326,6 +326,7 @@ pub fn master_file(opts: &MasterOptions) -> Result<MasterReport> {
                 &out_dir,
                 &|n| progress.inc(n),
                 &mut gr,
+                false,
             )
         },
     );
