@@ -80,18 +80,8 @@ fn time_chain(toml: &str, planar: &[Vec<f32>], rate: u32) -> Duration {
 /// A match module with a real curve (a reference tilted 1 dB per octave
 /// brighter than the track), before a bypassed limiter.
 fn match_config() -> ChainConfig {
-    use lathe::analysis::longterm::{GRID_POINTS, MatchAnalysis, MsSpectrum, grid_hz};
+    use lathe::analysis::longterm::{MatchAnalysis, MsSpectrum};
     use lathe::session::chain::{LimiterConfig, MatchConfig, ModuleConfig};
-    let flat = vec![1e-4; GRID_POINTS];
-    let tilt: Vec<f64> = (0..GRID_POINTS)
-        .map(|g| 1e-4 * (grid_hz(g) / 1000.0).powf(0.33))
-        .collect();
-    let spec = |v: &Vec<f64>| MsSpectrum {
-        mid: v.clone(),
-        side: v.clone(),
-        frames_used: 1,
-        frames_total: 1,
-    };
     ChainConfig {
         name: None,
         target_lufs: None,
@@ -101,8 +91,8 @@ fn match_config() -> ChainConfig {
                 reference: "bench".into(),
                 amount_pct: 100.0,
                 analysis: Some(std::sync::Arc::new(MatchAnalysis {
-                    track: spec(&flat),
-                    reference: spec(&tilt),
+                    track: MsSpectrum::power_law(1e-4, 0.0),
+                    reference: MsSpectrum::power_law(1e-4, 0.33),
                     reference_label: "bench".into(),
                 })),
                 ..MatchConfig::default()

@@ -142,6 +142,18 @@ fn eq_all(planar: &[Vec<f32>], rate: f64) -> Vec<Vec<f32>> {
         .collect()
 }
 
+/// `lathe master IN -o OUT` with `args`.
+fn master_cli(input: &Path, out: &Path, args: &[&std::ffi::OsStr]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_lathe"))
+        .arg("master")
+        .arg(input)
+        .arg("-o")
+        .arg(out)
+        .args(args)
+        .output()
+        .expect("run lathe master")
+}
+
 fn match_chain(reference: &Path, amount: f64) -> ChainConfig {
     ChainConfig {
         name: Some("match test".into()),
@@ -344,21 +356,20 @@ fn a_near_mono_side_is_not_boosted() {
 fn the_curve_is_written_and_master_reports_it() {
     let f = fixture();
     let csv = f.out.with_extension("csv");
-    let out = Command::new(env!("CARGO_BIN_EXE_lathe"))
-        .arg("master")
-        .arg(&f.track)
-        .arg("-o")
-        .arg(&f.out)
-        .arg("--reference")
-        .arg(&f.reference)
-        .arg("--amount")
-        .arg("100")
-        .arg("--curve")
-        .arg(&csv)
-        .arg("--json")
-        .arg("--force")
-        .output()
-        .expect("run");
+    let out = master_cli(
+        &f.track,
+        &f.out,
+        &[
+            "--reference".as_ref(),
+            f.reference.as_os_str(),
+            "--amount".as_ref(),
+            "100".as_ref(),
+            "--curve".as_ref(),
+            csv.as_os_str(),
+            "--json".as_ref(),
+            "--force".as_ref(),
+        ],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
@@ -403,16 +414,15 @@ fn the_curve_is_written_and_master_reports_it() {
         "curve 2k-500: {got} vs {expect}"
     );
     // The text report shows the table.
-    let text = Command::new(env!("CARGO_BIN_EXE_lathe"))
-        .arg("master")
-        .arg(&f.track)
-        .arg("-o")
-        .arg(&f.out)
-        .arg("--reference")
-        .arg(&f.reference)
-        .arg("--force")
-        .output()
-        .expect("run");
+    let text = master_cli(
+        &f.track,
+        &f.out,
+        &[
+            "--reference".as_ref(),
+            f.reference.as_os_str(),
+            "--force".as_ref(),
+        ],
+    );
     let so = String::from_utf8_lossy(&text.stdout);
     assert!(
         so.contains("Match            reference reference.wav, amount 50 %"),
@@ -436,15 +446,7 @@ fn bad_references_are_clear_errors_and_write_nothing() {
         (&silent, "silent"),
     ] {
         let out = dir.join("never.wav");
-        let o = Command::new(env!("CARGO_BIN_EXE_lathe"))
-            .arg("master")
-            .arg(&f.track)
-            .arg("-o")
-            .arg(&out)
-            .arg("--reference")
-            .arg(r)
-            .output()
-            .expect("run");
+        let o = master_cli(&f.track, &out, &["--reference".as_ref(), r.as_os_str()]);
         let e = String::from_utf8_lossy(&o.stderr);
         println!("{}: {}", r.display(), e.trim());
         assert!(!o.status.success());
@@ -464,15 +466,7 @@ fn bad_references_are_clear_errors_and_write_nothing() {
             ),
         )
         .expect("chain");
-        let o = Command::new(env!("CARGO_BIN_EXE_lathe"))
-            .arg("master")
-            .arg(&f.track)
-            .arg("-o")
-            .arg(&out)
-            .arg("--chain")
-            .arg(&chain)
-            .output()
-            .expect("run");
+        let o = master_cli(&f.track, &out, &["--chain".as_ref(), chain.as_os_str()]);
         let e2 = String::from_utf8_lossy(&o.stderr);
         assert!(!o.status.success() && e2.contains(why), "{e2}");
         assert!(!out.exists());

@@ -295,27 +295,17 @@ fn a_match_module_never_allocates_while_processing() {
         println!("SKIPPED: the allocation guard is compiled only into debug builds");
         return;
     }
-    use lathe::analysis::longterm::{GRID_POINTS, MatchAnalysis, MsSpectrum, grid_hz};
+    use lathe::analysis::longterm::{MatchAnalysis, MsSpectrum};
     use lathe::session::chain::{MatchConfig, MatchPhase, ModuleConfig};
     // A reference 3 dB brighter per decade than the track: a real curve.
-    let flat = vec![1e-4; GRID_POINTS];
-    let tilt: Vec<f64> = (0..GRID_POINTS)
-        .map(|g| 1e-4 * (grid_hz(g) / 1000.0).powf(0.3))
-        .collect();
-    let spec = |v: &Vec<f64>| MsSpectrum {
-        mid: v.clone(),
-        side: v.clone(),
-        frames_used: 1,
-        frames_total: 1,
-    };
     for phase in [MatchPhase::Linear, MatchPhase::Minimum] {
         let m = MatchConfig {
             reference: "ref.wav".into(),
             phase,
             amount_pct: 100.0,
             analysis: Some(std::sync::Arc::new(MatchAnalysis {
-                track: spec(&flat),
-                reference: spec(&tilt),
+                track: MsSpectrum::power_law(1e-4, 0.0),
+                reference: MsSpectrum::power_law(1e-4, 0.3),
                 reference_label: "ref.wav".into(),
             })),
             ..MatchConfig::default()

@@ -90,9 +90,7 @@ impl MsAnalyzer {
     pub fn new(rate: u32, channels: usize) -> Self {
         let mut planner = RealFftPlanner::<f32>::new();
         let fft = planner.plan_fft_forward(FFT_LEN);
-        let window: Vec<f32> = (0..FFT_LEN)
-            .map(|n| (0.5 - 0.5 * (std::f64::consts::TAU * n as f64 / FFT_LEN as f64).cos()) as f32)
-            .collect();
+        let window: Vec<f32> = crate::audio::hann(FFT_LEN).map(|w| w as f32).collect();
         let window_power = window.iter().map(|w| f64::from(*w).powi(2)).sum::<f64>();
         let bin_hz = f64::from(rate) / FFT_LEN as f64;
         let top = 0.45 * f64::from(rate);

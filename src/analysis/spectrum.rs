@@ -48,9 +48,7 @@ impl Spectrum {
     pub fn new(rate: u32) -> Self {
         let mut planner = RealFftPlanner::<f64>::new();
         let fft = planner.plan_fft_forward(FFT_LEN);
-        let window: Vec<f64> = (0..FFT_LEN)
-            .map(|i| 0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / FFT_LEN as f64).cos())
-            .collect();
+        let window: Vec<f64> = crate::audio::hann(FFT_LEN).collect();
         let sum_sq: f64 = window.iter().map(|w| w * w).sum();
         let bin_hz = f64::from(rate) / FFT_LEN as f64;
         let half = FFT_LEN / 2;

@@ -116,9 +116,7 @@ impl TonalAnalyzer {
     pub fn new(rate: u32, channels: usize) -> Self {
         let mut planner = RealFftPlanner::<f32>::new();
         let fft = planner.plan_fft_forward(FFT_LEN);
-        let window: Vec<f32> = (0..FFT_LEN)
-            .map(|n| (0.5 - 0.5 * (std::f64::consts::TAU * n as f64 / FFT_LEN as f64).cos()) as f32)
-            .collect();
+        let window: Vec<f32> = crate::audio::hann(FFT_LEN).map(|w| w as f32).collect();
         // Power of a full-scale sine per bin after the window: (Σw / 2)².
         let sum: f64 = window.iter().map(|w| f64::from(*w)).sum();
         Self {

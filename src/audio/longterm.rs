@@ -56,6 +56,20 @@ impl MsSpectrum {
         )
     }
 
+    /// A spectrum whose mid and side both follow `level · (f / 1 kHz)^exponent`
+    /// (synthetic: for tests and benchmarks of the match filter).
+    pub fn power_law(level: f64, exponent: f64) -> Self {
+        let v: Vec<f64> = (0..GRID_POINTS)
+            .map(|g| level * (grid_hz(g) / 1000.0).powf(exponent))
+            .collect();
+        Self {
+            mid: v.clone(),
+            side: v,
+            frames_used: 1,
+            frames_total: 1,
+        }
+    }
+
     /// The average of several spectra, point by point in dB (a geometric
     /// mean; points empty in any spectrum stay empty).
     pub fn average(all: &[&MsSpectrum]) -> Option<MsSpectrum> {

@@ -10,6 +10,12 @@ pub mod bands;
 pub mod interp;
 pub mod longterm;
 
+/// The periodic Hann window of `len` points: w[n] = ½ − ½·cos(2πn/len)
+/// (the FFT analyzers' and the match filter's window).
+pub fn hann(len: usize) -> impl Iterator<Item = f64> {
+    (0..len).map(move |n| 0.5 - 0.5 * (std::f64::consts::TAU * n as f64 / len as f64).cos())
+}
+
 /// Modified Bessel function of the first kind, order 0 (for the Kaiser window).
 pub fn bessel_i0(x: f64) -> f64 {
     let mut sum = 1.0;

@@ -90,9 +90,7 @@ impl Dehiss {
         // Hann analysis (low leakage, so a loud tone does not mask its
         // neighbourhood's noise floor) × Hann synthesis = Hann², which sums
         // to 1.5 at 75 % overlap.
-        let window: Vec<f32> = (0..size)
-            .map(|i| (0.5 - 0.5 * (std::f64::consts::TAU * i as f64 / size as f64).cos()) as f32)
-            .collect();
+        let window: Vec<f32> = crate::audio::hann(size).map(|w| w as f32).collect();
         // About 1.5 s of frames for the minimum search, in SUBWINDOWS parts.
         let frames_15s = (1.5 * f64::from(rate) / hop as f64).ceil() as usize;
         let sub_len = frames_15s.div_ceil(SUBWINDOWS).max(1);

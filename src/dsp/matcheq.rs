@@ -183,11 +183,9 @@ pub fn design_fir(curve: &MatchCurve, side: bool, rate: u32, phase: MatchPhase) 
             let mut h0 = inv.make_output_vec();
             // The lengths are the plan's own: this cannot fail.
             let _ = inv.process(&mut spec, &mut h0);
-            (0..n)
-                .map(|i| {
-                    let w = 0.5 - 0.5 * (std::f64::consts::TAU * i as f64 / n as f64).cos();
-                    h0[(i + n / 2) % n] / n as f64 * w
-                })
+            crate::audio::hann(n)
+                .enumerate()
+                .map(|(i, w)| h0[(i + n / 2) % n] / n as f64 * w)
                 .collect()
         }
         MatchPhase::Minimum => {

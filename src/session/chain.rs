@@ -47,6 +47,15 @@ macro_rules! ranged_fn {
     };
 }
 
+/// The same for an optional setting (present: in range).
+macro_rules! ranged_opt_fn {
+    ($fn_name:ident, $name:literal, $lo:expr, $hi:expr, $unit:literal) => {
+        fn $fn_name<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<f64>, D::Error> {
+            ranged(d, $name, $lo, $hi, $unit).map(Some)
+        }
+    };
+}
+
 ranged_fn!(r_gain_db, "gain_db", -24.0, 24.0, "dB");
 ranged_fn!(r_amount_pct, "amount_pct", 0.0, 100.0, "%");
 ranged_fn!(r_smoothing_oct, "smoothing_oct", 0.083, 1.0, "octave");
@@ -55,11 +64,7 @@ ranged_fn!(r_max_cut_db, "max_cut_db", 0.0, 24.0, "dB");
 ranged_fn!(r_match_low_hz, "low_hz", 10.0, 2000.0, "Hz");
 ranged_fn!(r_match_high_hz, "high_hz", 1000.0, 22_000.0, "Hz");
 
-fn r_side_amount_pct<'de, D: Deserializer<'de>>(
-    d: D,
-) -> std::result::Result<Option<f64>, D::Error> {
-    ranged(d, "side_amount_pct", 0.0, 100.0, "%").map(Some)
-}
+ranged_opt_fn!(r_side_amount_pct, "side_amount_pct", 0.0, 100.0, "%");
 ranged_fn!(r_dc_hz, "cutoff_hz", 2.0, 40.0, "Hz");
 ranged_fn!(r_freq_hz, "freq_hz", 10.0, 40_000.0, "Hz");
 ranged_fn!(r_q, "q", 0.1, 18.0, "");
@@ -81,13 +86,8 @@ ranged_fn!(r_ceiling_dbtp, "ceiling_dbtp", -12.0, 0.0, "dBTP");
 ranged_fn!(r_lookahead_ms, "lookahead_ms", 0.5, 10.0, "ms");
 ranged_fn!(r_lim_release_ms, "release_ms", 1.0, 1000.0, "ms");
 
-fn r_target<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<f64>, D::Error> {
-    ranged(d, "target_lufs", -40.0, 0.0, "LUFS").map(Some)
-}
-
-fn r_max_limiting<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<f64>, D::Error> {
-    ranged(d, "max_limiting_db", 0.0, 30.0, "dB").map(Some)
-}
+ranged_opt_fn!(r_target, "target_lufs", -40.0, 0.0, "LUFS");
+ranged_opt_fn!(r_max_limiting, "max_limiting_db", 0.0, 30.0, "dB");
 
 fn r_slope<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<u32, D::Error> {
     let v = u32::deserialize(d)?;
