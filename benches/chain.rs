@@ -171,9 +171,16 @@ fn main() {
         t.as_secs_f64(),
         seconds / t.as_secs_f64()
     );
-    for (name, m) in [("declick", "declick"), ("dehiss", "dehiss"), ("hum", "hum")] {
-        let toml =
-            format!("[[module]]\ntype = \"{m}\"\n[[module]]\ntype = \"limiter\"\nbypass = true\n");
+    for (name, m) in [
+        ("declick", "type = \"declick\""),
+        ("dehiss", "type = \"dehiss\""),
+        // Fixed settings: "auto" without a plan's detection removes nothing.
+        (
+            "hum (4 harmonics)",
+            "type = \"hum\"\nfreq_hz = 50.0\nharmonics = 4",
+        ),
+    ] {
+        let toml = format!("[[module]]\n{m}\n[[module]]\ntype = \"limiter\"\nbypass = true\n");
         let t = time_chain(&toml, &planar44, 44_100);
         println!(
             "  {name:<38} {:>7.3} s   {:>6.0}x real time (target >= 20x)",

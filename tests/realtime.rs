@@ -334,3 +334,32 @@ fn a_match_module_never_allocates_while_processing() {
         assert!(block.channels[0].iter().any(|v| v.abs() > 0.01));
     }
 }
+
+#[test]
+fn hum_removal_never_allocates_while_measuring_and_subtracting() {
+    if !cfg!(debug_assertions) {
+        println!("SKIPPED: the allocation guard is compiled only into debug builds");
+        return;
+    }
+    let cfg = ChainConfig::from_toml(
+        "[[module]]\ntype = \"hum\"\nfreq_hz = 50.0\nharmonics = 4\n",
+        "hum",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut chain = Chain::from_config(&cfg, 48_000, 2).unwrap_or_else(|e| panic!("{e}"));
+    let mut block = AudioBlock::new(2, 1000);
+    // Three seconds: frames are measured every half second from the first.
+    for i in 0..150 {
+        for ch in &mut block.channels {
+            for (k, s) in ch.iter_mut().enumerate() {
+                *s =
+                    0.1 * (((i * 1000 + k) as f32) * std::f32::consts::TAU * 50.0 / 48_000.0).sin();
+            }
+        }
+        block.frames = 1000;
+        assert_no_alloc::assert_no_alloc(|| chain.process(&mut block));
+    }
+    // By now the hum is gone.
+    let peak = block.channels[0].iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    assert!(peak < 0.01, "hum left: {peak}");
+}

@@ -7,6 +7,7 @@
 //! `Vec<f32>` per channel, samples nominally in −1.0..=1.0 (0 dBFS = 1.0).
 
 pub mod bands;
+pub mod hum;
 pub mod interp;
 pub mod longterm;
 

@@ -325,6 +325,9 @@ pub(super) fn master_text(
     for m in &r.matching {
         s.push_str(&match_text(m));
     }
+    for h in &r.hum {
+        s.push_str(&format!("  Hum              {}\n", h.describe()));
+    }
     if r.limiting_cut_db > 0.0 {
         s.push_str(&format!(
             "  Target missed by {:.1} LU: stopped at max_limiting_db {:.1} dB (the target needed {:.1} dB more gain)\n",
@@ -459,5 +462,14 @@ pub(super) fn master_json(
         "max_limiting_db": r.max_limiting_db,
         "limiting_cut_db": num(r.limiting_cut_db),
         "match": r.matching.iter().map(match_json).collect::<Vec<_>>(),
+        "hum": r.hum.iter().map(|h| serde_json::json!({
+            "freq_hz": num(h.freq_hz),
+            "harmonics": h.harmonics.iter().map(|k| serde_json::json!({
+                "number": k.number,
+                "freq_hz": num(k.freq_hz),
+                "level_dbfs": num(k.level_dbfs),
+                "above_db": num(k.above_db),
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
     })
 }

@@ -110,7 +110,7 @@ pub fn delivery_chains(
         .iter()
         .map(|t| delivery_chain(session, t, d))
         .collect();
-    if chains.iter().any(super::matching::has_match) {
+    if chains.iter().any(super::matching::needs_measuring) {
         let tracks: Vec<super::matching::TrackAudio> = session
             .tracks
             .iter()

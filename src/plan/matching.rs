@@ -1,4 +1,4 @@
-//! Measuring what match modules need before their chains are built.
+//! Measuring what match and hum modules need before their chains are built.
 //!
 //! A `type = "match"` module designs its filter from two long-term spectra
 //! (`analysis::longterm`): the track as it enters the module (the track
@@ -17,7 +17,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use rayon::prelude::*;
 
-use crate::analysis::longterm::{MatchAnalysis, MsSpectrum, reference_measure, spectrum_of};
+use crate::analysis::longterm::{MatchAnalysis, MsSpectrum, reference_measure};
+use crate::audio::hum::HumFound;
 use crate::dsp::chain::Chain;
 use crate::error::{LatheError, Result};
 use crate::io::{AudioSource, FileSource};
@@ -65,6 +66,14 @@ pub fn modules_key(modules: &[ModuleConfig]) -> String {
         .iter()
         .filter_map(|m| match m {
             ModuleConfig::Match(c) => Some(c.analysis.as_ref().map_or(0, |a| a.fingerprint())),
+            ModuleConfig::Hum(h) => {
+                let (notches, n) = h.notches();
+                Some(
+                    notches[..n]
+                        .iter()
+                        .fold(n as u64, |acc, (_, f)| acc.rotate_left(7) ^ f.to_bits()),
+                )
+            }
             _ => None,
         })
         .collect();
@@ -154,44 +163,69 @@ impl TrackAudio {
     }
 }
 
-/// The track's spectrum after `modules` (the chain before a match module);
-/// None when it is silent there (its match module then stays flat).
-fn spectrum_after(track: &TrackAudio, modules: &[ModuleConfig]) -> Result<Option<Arc<MsSpectrum>>> {
-    let key = format!(
-        "trk|{}|{}|{}|{}",
+/// What identifies a measurement of `track` after `modules`.
+fn track_key(what: &str, track: &TrackAudio, modules: &[ModuleConfig]) -> String {
+    format!(
+        "{what}|{}|{}|{}|{}",
         file_id(&track.path),
         track.trim_start_s,
         track.trim_end_s,
         modules_key(modules)
-    );
-    let measured = cached(&key, || {
-        let mut src = FileSource::open(&track.path)?;
-        let info = src.info().clone();
-        let rate = f64::from(info.sample_rate);
-        let start = (track.trim_start_s * rate).round() as u64;
-        if start > 0 {
-            src.seek(start)?;
+    )
+}
+
+/// Read `track` (trimmed) through `modules` (the chain before a module
+/// that needs measuring) and hand every block to `take`; returns the rate.
+fn run_after(
+    track: &TrackAudio,
+    modules: &[ModuleConfig],
+    take: &mut dyn FnMut(u32, usize, &crate::audio::AudioBlock),
+) -> Result<()> {
+    let mut src = FileSource::open(&track.path)?;
+    let info = src.info().clone();
+    let rate = f64::from(info.sample_rate);
+    let start = (track.trim_start_s * rate).round() as u64;
+    if start > 0 {
+        src.seek(start)?;
+    }
+    let mut left = info
+        .total_frames
+        .map(|n| n.saturating_sub(start + (track.trim_end_s * rate).round() as u64));
+    let cfg = ChainConfig {
+        name: None,
+        target_lufs: None,
+        max_limiting_db: None,
+        modules: modules.to_vec(),
+    };
+    let mut chain = Chain::from_config(&cfg, info.sample_rate, info.channels)
+        .map_err(|e| LatheError::decode(&track.path, e.to_string()))?;
+    let mut block = crate::audio::AudioBlock::new(info.channels, 4096);
+    loop {
+        let n = src.read(&mut block)?;
+        if n == 0 || left == Some(0) {
+            break;
         }
-        let mut left = info
-            .total_frames
-            .map(|n| n.saturating_sub(start + (track.trim_end_s * rate).round() as u64));
-        let cfg = ChainConfig {
-            name: None,
-            target_lufs: None,
-            max_limiting_db: None,
-            modules: modules.to_vec(),
-        };
-        let mut chain = Chain::from_config(&cfg, info.sample_rate, info.channels)
-            .map_err(|e| LatheError::decode(&track.path, e.to_string()))?;
-        let mut trimmed = |b: &mut crate::audio::AudioBlock| {
-            if let Some(l) = left.as_mut() {
-                b.frames = b.frames.min(*l as usize);
-                *l -= b.frames as u64;
-            }
-            chain.process_pre(b);
-        };
+        if let Some(l) = left.as_mut() {
+            block.frames = block.frames.min(*l as usize);
+            *l -= block.frames as u64;
+        }
+        chain.process_pre(&mut block);
+        take(info.sample_rate, info.channels, &block);
+    }
+    Ok(())
+}
+
+/// The track's spectrum after `modules` (the chain before a match module);
+/// None when it is silent there (its match module then stays flat).
+fn spectrum_after(track: &TrackAudio, modules: &[ModuleConfig]) -> Result<Option<Arc<MsSpectrum>>> {
+    let measured = cached(&track_key("trk", track, modules), || {
+        let mut an: Option<crate::analysis::longterm::MsAnalyzer> = None;
+        run_after(track, modules, &mut |rate, channels, b| {
+            an.get_or_insert_with(|| crate::analysis::longterm::MsAnalyzer::new(rate, channels))
+                .push(&b.channels, b.frames);
+        })?;
         // A silent track is remembered as an empty spectrum.
-        Ok(spectrum_of(&mut src, &mut trimmed)?.unwrap_or(MsSpectrum {
+        Ok(an.and_then(|a| a.finish()).unwrap_or(MsSpectrum {
             mid: Vec::new(),
             side: Vec::new(),
             frames_used: 0,
@@ -201,12 +235,62 @@ fn spectrum_after(track: &TrackAudio, modules: &[ModuleConfig]) -> Result<Option
     Ok((measured.frames_used > 0).then_some(measured))
 }
 
-/// Fill in the analysis of every match module in the chain of one file
-/// (`lathe master`, `lathe play FILE`); references relative to `base`.
+/// What hum detection finds in the track after `modules` (cached); None
+/// when the track is too short to tell.
+fn hum_after(track: &TrackAudio, modules: &[ModuleConfig]) -> Result<Option<Arc<HumFound>>> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Option<Arc<HumFound>>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    let key = track_key("hum", track, modules);
+    if let Some(hit) = cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+        return Ok(hit);
+    }
+    let mut an: Option<crate::analysis::hum::HumAnalyzer> = None;
+    run_after(track, modules, &mut |rate, _, b| {
+        an.get_or_insert_with(|| crate::analysis::hum::HumAnalyzer::new(rate))
+            .push(&b.channels, b.frames);
+    })?;
+    let found = an.and_then(|a| a.finish()).map(Arc::new);
+    if let Ok(mut c) = cache.lock() {
+        if c.len() >= CACHE_LIMIT {
+            c.clear();
+        }
+        c.insert(key, found.clone());
+    }
+    Ok(found)
+}
+
+/// Whether module `m` waits for a measurement (a match module, a hum
+/// module set to "auto").
+fn needs(m: &ModuleConfig) -> bool {
+    match m {
+        ModuleConfig::Match(_) => true,
+        ModuleConfig::Hum(h) => h.needs_detection(),
+        _ => false,
+    }
+}
+
+/// Whether any module of `chain` waits for a measurement.
+pub fn needs_measuring(chain: &ChainConfig) -> bool {
+    chain.modules.iter().any(needs)
+}
+
+/// Fill in the analysis of every match module and the detection of every
+/// "auto" hum module in the chain of one file (`lathe master`, `lathe play
+/// FILE`); references relative to `base`.
 /// A reference of `"album"` is an error here: there is no album.
 pub fn resolve_file(chain: &mut ChainConfig, path: &Path, base: &Path) -> Result<()> {
     let track = TrackAudio::file(path);
     for i in 0..chain.modules.len() {
+        if let ModuleConfig::Hum(h) = &chain.modules[i]
+            && h.needs_detection()
+            && h.found.is_none()
+        {
+            let found = hum_after(&track, &chain.modules[..i])?;
+            if let ModuleConfig::Hum(h) = &mut chain.modules[i] {
+                h.found = found;
+            }
+            continue;
+        }
         let ModuleConfig::Match(m) = &chain.modules[i] else {
             continue;
         };
@@ -257,12 +341,24 @@ pub fn resolve_album(
 ) -> Result<()> {
     let longest = chains.iter().map(|c| c.modules.len()).max().unwrap_or(0);
     for i in 0..longest {
-        let wanted: Vec<bool> = chains
-            .iter()
-            .map(|c| matches!(c.modules.get(i), Some(ModuleConfig::Match(_))))
-            .collect();
-        if !wanted.iter().any(|w| *w) {
+        if !chains.iter().any(|c| c.modules.get(i).is_some_and(needs)) {
             continue;
+        }
+        // Hum modules here: each track's own detection.
+        let hums: Vec<Option<Option<Arc<HumFound>>>> = chains
+            .par_iter()
+            .zip(tracks.par_iter())
+            .map(|(c, t)| match c.modules.get(i) {
+                Some(ModuleConfig::Hum(h)) if h.needs_detection() => {
+                    hum_after(t, &c.modules[..i]).map(Some)
+                }
+                _ => Ok(None),
+            })
+            .collect::<Result<_>>()?;
+        for (c, h) in chains.iter_mut().zip(hums) {
+            if let (Some(ModuleConfig::Hum(m)), Some(found)) = (c.modules.get_mut(i), h) {
+                m.found = found;
+            }
         }
         // The album average at this place, if any module here asks for it.
         let needs_album = chains.iter().any(
@@ -321,11 +417,16 @@ pub fn resolve_album(
 /// keeps its curves until the next plan measures again.
 pub fn inherit(new: &mut ChainConfig, old: &ChainConfig) {
     for (n, o) in new.modules.iter_mut().zip(&old.modules) {
-        if let (ModuleConfig::Match(n), ModuleConfig::Match(o)) = (n, o)
-            && n.analysis.is_none()
-            && n.reference == o.reference
-        {
-            n.analysis = o.analysis.clone();
+        match (n, o) {
+            (ModuleConfig::Match(n), ModuleConfig::Match(o))
+                if n.analysis.is_none() && n.reference == o.reference =>
+            {
+                n.analysis = o.analysis.clone();
+            }
+            (ModuleConfig::Hum(n), ModuleConfig::Hum(o)) if n.found.is_none() => {
+                n.found = o.found.clone();
+            }
+            _ => {}
         }
     }
 }

@@ -227,6 +227,8 @@ pub struct MasterReport {
     pub format: SampleFormat,
     /// What each match module did, checked on the written file.
     pub matching: Vec<MatchReport>,
+    /// What each hum module set to "auto" found (and so notched).
+    pub hum: Vec<crate::audio::hum::HumFound>,
 }
 
 struct Progress(Option<indicatif::ProgressBar>);
@@ -446,5 +448,15 @@ pub fn master_file(opts: &MasterOptions) -> Result<MasterReport> {
         },
         format: opts.format,
         matching,
+        hum: chain_cfg
+            .modules
+            .iter()
+            .filter_map(|m| match m {
+                crate::session::chain::ModuleConfig::Hum(h) if !h.bypass => {
+                    h.found.as_deref().cloned()
+                }
+                _ => None,
+            })
+            .collect(),
     })
 }

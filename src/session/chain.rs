@@ -81,7 +81,6 @@ ranged_fn!(r_width_pct, "width_pct", 0.0, 200.0, "%");
 ranged_fn!(r_bass_mono_hz, "bass_mono_hz", 0.0, 500.0, "Hz (0 = off)");
 ranged_fn!(r_sensitivity, "sensitivity", 1.0, 10.0, "");
 ranged_fn!(r_reduction_db, "reduction_db", 0.0, 40.0, "dB");
-ranged_fn!(r_hum_hz, "freq_hz", 40.0, 70.0, "Hz");
 ranged_fn!(r_ceiling_dbtp, "ceiling_dbtp", -12.0, 0.0, "dBTP");
 ranged_fn!(r_lookahead_ms, "lookahead_ms", 0.5, 10.0, "ms");
 ranged_fn!(r_lim_release_ms, "release_ms", 1.0, 1000.0, "ms");
@@ -96,17 +95,6 @@ fn r_slope<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<u32, D::Error
     } else {
         Err(serde::de::Error::custom(format!(
             "slope_db_oct = {v} is not allowed: use 12, 24 or 48 dB/oct"
-        )))
-    }
-}
-
-fn r_harmonics<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<u32, D::Error> {
-    let v = u32::deserialize(d)?;
-    if (1..=8).contains(&v) {
-        Ok(v)
-    } else {
-        Err(serde::de::Error::custom(format!(
-            "harmonics = {v} is out of range: allowed 1 to 8"
         )))
     }
 }
@@ -483,27 +471,158 @@ impl Default for DehissConfig {
     }
 }
 
+/// The mains frequency a hum module notches.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum HumFreq {
+    /// Found in the audio (50 or 60 Hz, refined to about 0.01 Hz).
+    #[default]
+    Auto,
+    /// This frequency, Hz (40 to 70).
+    Hz(f64),
+}
+
+/// Which harmonics a hum module notches.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum HumHarmonics {
+    /// Those found standing above the music (up to the 8th, below 1 kHz).
+    #[default]
+    Auto,
+    /// The first n (1 to 8), the fundamental included, whatever is there.
+    Count(u32),
+}
+
+/// A setting that is "auto" or a number.
+fn auto_or_number<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<f64>, D::Error> {
+    struct V;
+    impl serde::de::Visitor<'_> for V {
+        type Value = Option<f64>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("\"auto\" or a number")
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> std::result::Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> std::result::Result<Self::Value, E> {
+            Ok(Some(v as f64))
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> std::result::Result<Self::Value, E> {
+            Ok(Some(v as f64))
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<Self::Value, E> {
+            let t = v.trim();
+            if t.eq_ignore_ascii_case("auto") {
+                Ok(None)
+            } else {
+                t.parse::<f64>()
+                    .map(Some)
+                    .map_err(|_| E::custom(format!("'{v}' is neither \"auto\" nor a number")))
+            }
+        }
+    }
+    d.deserialize_any(V)
+}
+
+impl Serialize for HumFreq {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            Self::Auto => s.serialize_str("auto"),
+            Self::Hz(v) => s.serialize_f64(*v),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for HumFreq {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        match auto_or_number(d)? {
+            None => Ok(Self::Auto),
+            Some(v) if v.is_finite() && (40.0..=70.0).contains(&v) => Ok(Self::Hz(v)),
+            Some(v) => Err(serde::de::Error::custom(format!(
+                "freq_hz = {v} is out of range: allowed \"auto\" or 40 to 70 Hz"
+            ))),
+        }
+    }
+}
+
+impl Serialize for HumHarmonics {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            Self::Auto => s.serialize_str("auto"),
+            Self::Count(n) => s.serialize_i64(i64::from(*n)),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for HumHarmonics {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        match auto_or_number(d)? {
+            None => Ok(Self::Auto),
+            Some(v) if v.fract() == 0.0 && (1.0..=8.0).contains(&v) => Ok(Self::Count(v as u32)),
+            Some(v) => Err(serde::de::Error::custom(format!(
+                "harmonics = {v} is out of range: allowed \"auto\" or 1 to 8"
+            ))),
+        }
+    }
+}
+
 /// Hum removal settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HumConfig {
     /// Skip this module.
     pub bypass: bool,
-    /// Mains frequency, Hz (40 to 70; usually 50 or 60).
-    #[serde(deserialize_with = "r_hum_hz")]
-    pub freq_hz: f64,
-    /// Number of harmonics notched, including the fundamental (1 to 8, default 4).
-    #[serde(deserialize_with = "r_harmonics")]
-    pub harmonics: u32,
+    /// Mains frequency: "auto" (default: found in the audio) or 40 to 70 Hz.
+    pub freq_hz: HumFreq,
+    /// Harmonics notched: "auto" (default: those found above the music) or
+    /// the first 1 to 8, the fundamental included.
+    pub harmonics: HumHarmonics,
+    /// What detection found in the audio at this module's input: filled in
+    /// by the plan layer (`plan::matching`) before the chain is built.
+    /// Without it an "auto" setting notches nothing.
+    #[serde(skip)]
+    pub found: Option<std::sync::Arc<crate::audio::hum::HumFound>>,
 }
 
 impl Default for HumConfig {
     fn default() -> Self {
         Self {
             bypass: false,
-            freq_hz: 50.0,
-            harmonics: 4,
+            freq_hz: HumFreq::Auto,
+            harmonics: HumHarmonics::Auto,
+            found: None,
         }
+    }
+}
+
+impl HumConfig {
+    /// Whether the module needs the audio measured (either setting "auto").
+    pub fn needs_detection(&self) -> bool {
+        self.freq_hz == HumFreq::Auto || self.harmonics == HumHarmonics::Auto
+    }
+
+    /// The notches to make: (harmonic number, frequency in Hz), the first
+    /// `n` of the array. From the settings where they are numbers, from
+    /// what was found where "auto" (nothing found: no notches). Allocates
+    /// nothing.
+    pub fn notches(&self) -> ([(u32, f64); 8], usize) {
+        let mut out = [(0u32, 0.0f64); 8];
+        let f0 = match (self.freq_hz, &self.found) {
+            (HumFreq::Hz(f), _) => f,
+            (HumFreq::Auto, Some(found)) => found.freq_hz,
+            (HumFreq::Auto, None) => return (out, 0),
+        };
+        let mut n = 0;
+        let mut put = |k: u32| {
+            if n < out.len() {
+                out[n] = (k, f0 * f64::from(k));
+                n += 1;
+            }
+        };
+        match (self.harmonics, &self.found) {
+            (HumHarmonics::Count(c), _) => (1..=c).for_each(&mut put),
+            (HumHarmonics::Auto, Some(found)) => found.harmonics.iter().for_each(|h| put(h.number)),
+            (HumHarmonics::Auto, None) => {}
+        }
+        (out, n)
     }
 }
 

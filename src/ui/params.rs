@@ -148,6 +148,12 @@ const CHOICES: [&str; 14] = [
 pub fn step(m: &ModuleConfig, p: &Path, dir: i32, fine: bool) -> Result<ModuleConfig, String> {
     let cur = value(m, p).ok_or_else(|| format!("{}: no such parameter", p.label()))?;
     let leaf = p.leaf();
+    if matches!(&cur, toml::Value::String(s) if s == "auto") {
+        return Err(format!(
+            "{}: auto; press Enter and type a number",
+            p.label()
+        ));
+    }
     if leaf == "reference" {
         return Err(
             "reference: press Enter and type a file (relative to the session) or album".into(),
@@ -216,6 +222,21 @@ pub fn step(m: &ModuleConfig, p: &Path, dir: i32, fine: bool) -> Result<ModuleCo
 pub fn parse_typed(m: &ModuleConfig, p: &Path, text: &str) -> Result<ModuleConfig, String> {
     let cur = value(m, p).ok_or_else(|| format!("{}: no such parameter", p.label()))?;
     let t = text.trim();
+    // Settings that may be "auto" (hum's frequency and harmonics) take it
+    // typed whatever they hold now, and a number when they hold "auto".
+    if t.eq_ignore_ascii_case("auto") {
+        return with_value(m, p, toml::Value::String("auto".into()));
+    }
+    if matches!(&cur, toml::Value::String(s) if s == "auto")
+        && let Ok(x) = t.parse::<f64>()
+    {
+        let v = if x.fract() == 0.0 && p.leaf() == "harmonics" {
+            toml::Value::Integer(x as i64)
+        } else {
+            toml::Value::Float(x)
+        };
+        return with_value(m, p, v);
+    }
     let v = match cur {
         toml::Value::Boolean(_) => match t {
             "true" | "on" | "yes" | "1" => toml::Value::Boolean(true),

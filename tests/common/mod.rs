@@ -1,6 +1,7 @@
 //! Signal generators shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod restore;
 pub mod sshd;
 
 use std::f64::consts::TAU;
