@@ -19,6 +19,10 @@ const ORDER: usize = 24;
 const HOP: usize = 1024;
 const BUF: usize = 3 * HOP;
 const MAX_GAP: usize = 64;
+/// How far either side of a run its surroundings are measured, samples.
+const NEIGHBOURHOOD: usize = 256;
+/// Samples next to a run left out of its surroundings.
+const GUARD: usize = 16;
 
 #[derive(Debug, Clone)]
 struct Work {
@@ -110,9 +114,10 @@ impl Declick {
                 w.a[i] = w.a_tmp[i] + km * w.a_tmp[m - i];
             }
         }
-        // Forward and backward prediction errors in the middle hop.
+        // Forward and backward prediction errors in the middle hop and
+        // the neighbourhood its runs are judged against.
         let (lo, hi) = (HOP, 2 * HOP);
-        for i in lo - ORDER..hi + ORDER {
+        for i in lo - ORDER - NEIGHBOURHOOD..hi + ORDER + NEIGHBOURHOOD {
             let (mut ef, mut eb) = (0.0, 0.0);
             for j in 0..=ORDER {
                 ef += w.a[j] * f64::from(x[i - j]);
@@ -153,12 +158,39 @@ impl Declick {
             }
             let end = (end + 1).min(hi + ORDER - 1);
             let len = end + 1 - start;
-            if len <= MAX_GAP && Self::interpolate(x, start, len, w) {
+            if len <= MAX_GAP
+                && Self::isolated(w, start, end, k)
+                && Self::interpolate(x, start, len, w)
+            {
                 count += 1;
             }
             i = end + 1;
         }
         count
+    }
+
+    /// Whether the run `start..=end` stands alone: its largest prediction
+    /// error is more than `2·k` times the mean forward error on either
+    /// side of it (16 to 256 samples away, each side on its own). A click is a few samples the model cannot
+    /// predict amid music it predicts well; a piano's note onset or hammer
+    /// thump leaves the model unable to predict for many samples, so the
+    /// error around it is high too, and it is left alone.
+    fn isolated(w: &Work, start: usize, end: usize, k: f64) -> bool {
+        let peak = w.ef[start..=end]
+            .iter()
+            .chain(&w.eb[start..=end])
+            .fold(0.0f64, |m, v| m.max(v.abs()));
+        let mean = |r: std::ops::Range<usize>| {
+            let n = r.len();
+            if n == 0 {
+                0.0
+            } else {
+                r.map(|i| w.ef[i].abs()).sum::<f64>() / n as f64
+            }
+        };
+        let before = mean(start.saturating_sub(NEIGHBOURHOOD)..start.saturating_sub(GUARD));
+        let after = mean((end + GUARD + 1)..(end + NEIGHBOURHOOD + 1).min(w.ef.len()));
+        peak > 2.0 * k * before.max(after)
     }
 
     /// LSAR: replace x[start..start+len] by the values minimizing the AR

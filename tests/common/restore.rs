@@ -63,14 +63,23 @@ pub fn piano(seconds: f64, rate: u32) -> Vec<Vec<f32>> {
             let phase = rng.next() * TAU;
             for i in 0..len {
                 let t = i as f64 / r;
-                dry[start + i] += amp * (-decay * t).exp() * (TAU * fk * t + phase).sin();
+                // A felt hammer: about 2 ms to speak; the damper ends the
+                // note over its last 100 ms.
+                let attack = 1.0 - (-t / 0.0007).exp();
+                let left = (len - i) as f64 / r;
+                let release = (left / 0.1).min(1.0);
+                dry[start + i] +=
+                    amp * attack * release * (-decay * t).exp() * (TAU * fk * t + phase).sin();
             }
         }
         // The hammer's thump: a short burst of filtered noise.
         let mut lp = 0.0;
-        for i in 0..((0.01 * r) as usize).min(len) {
+        let thump = ((0.01 * r) as usize).min(len);
+        for i in 0..thump {
             lp += 0.2 * (rng.next() - lp);
-            dry[start + i] += vel * 0.3 * lp * (1.0 - i as f64 / (0.01 * r));
+            let x = i as f64 / thump as f64;
+            // Rises and falls smoothly (a raised sine over 10 ms).
+            dry[start + i] += vel * 0.3 * lp * (std::f64::consts::PI * x).sin();
         }
     };
     let beat = (0.5 * r) as usize;
@@ -172,4 +181,48 @@ pub fn error(out: &[Vec<f32>], clean: &[Vec<f32>]) -> Vec<Vec<f32>> {
         .zip(clean)
         .map(|(o, c)| o.iter().zip(c).map(|(a, b)| a - b).collect())
         .collect()
+}
+
+/// Add `count` clicks to `x`: decaying noise bursts of 8 to 50 samples,
+/// peaks between −36 and −10 dBFS, every third on both channels at once
+/// (others on one). Returns each click's (start, length).
+pub fn add_clicks(x: &mut [Vec<f32>], count: usize, seed: u64) -> Vec<(usize, usize)> {
+    let n = x[0].len();
+    let mut rng = Rng::new(seed);
+    let mut spots = Vec::new();
+    for c in 0..count {
+        let start = ((rng.next() * 0.5 + 0.5) * (n - 1000) as f64) as usize + 500;
+        let len = 8 + ((rng.next() * 0.5 + 0.5) * 42.0) as usize;
+        let peak = 10f64.powf((-36.0 + (rng.next() * 0.5 + 0.5) * 26.0) / 20.0);
+        let chans: Vec<usize> = if c % 3 == 0 { vec![0, 1] } else { vec![c % 2] };
+        for ch in chans {
+            for i in 0..len {
+                let env = (-(i as f64) / (len as f64 / 3.0)).exp();
+                x[ch][start + i] +=
+                    (peak * env * rng.next().signum() * (0.5 + 0.5 * rng.next().abs())) as f32;
+            }
+        }
+        spots.push((start, len));
+    }
+    spots
+}
+
+/// Error energy inside the click regions (each widened by 8 samples), as
+/// a level in dBFS (mean square over those samples, both channels).
+pub fn click_region_error_db(
+    out: &[Vec<f32>],
+    clean: &[Vec<f32>],
+    spots: &[(usize, usize)],
+) -> f64 {
+    let (mut e, mut n) = (0.0f64, 0usize);
+    for (o, c) in out.iter().zip(clean) {
+        for &(s, l) in spots {
+            for i in s.saturating_sub(8)..(s + l + 8).min(o.len()) {
+                let d = f64::from(o[i] - c[i]);
+                e += d * d;
+                n += 1;
+            }
+        }
+    }
+    10.0 * (e / n.max(1) as f64).max(1e-30).log10()
 }
