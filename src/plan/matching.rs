@@ -175,7 +175,8 @@ fn track_key(what: &str, track: &TrackAudio, modules: &[ModuleConfig]) -> String
 }
 
 /// Read `track` (trimmed) through `modules` (the chain before a module
-/// that needs measuring) and hand every block to `take`; returns the rate.
+/// that needs measuring) and hand every block to `take` with the file's
+/// rate (Hz) and channel count.
 fn run_after(
     track: &TrackAudio,
     modules: &[ModuleConfig],
