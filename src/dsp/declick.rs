@@ -151,10 +151,25 @@ impl Declick {
                 i += 1;
                 continue;
             }
-            let start = i.saturating_sub(1).max(lo - ORDER);
+            let mut start = i.saturating_sub(1).max(lo - ORDER);
             let mut end = i;
             while end + 1 < hi && (w.flags[end + 1] || (end + 3 < hi && w.flags[end + 2])) {
                 end += 1;
+            }
+            // A click's decaying tail and soft start: widen the run while
+            // the errors stay above half the threshold (hysteresis).
+            let low = 0.5 * thr;
+            while end + 1 < hi + ORDER - 1
+                && end + 1 - start < MAX_GAP
+                && (w.ef[end + 1].abs() > low || w.eb[end + 1].abs() > low)
+            {
+                end += 1;
+            }
+            while start > lo - ORDER
+                && end + 1 - start < MAX_GAP
+                && (w.ef[start - 1].abs() > low || w.eb[start - 1].abs() > low)
+            {
+                start -= 1;
             }
             let end = (end + 1).min(hi + ORDER - 1);
             let len = end + 1 - start;
