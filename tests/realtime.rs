@@ -204,13 +204,14 @@ fn the_output_conversion_never_allocates() {
         .unwrap_or_else(|e| panic!("{e}"));
     let _ = cmd_tx.push(Command::Play);
     let mut out = vec![0f32; 512];
-    for i in 0..200 {
+    // 3.5 s: past the chain's latency (the hum module's is 1 s).
+    for i in 0..600 {
         for k in 0..256 {
             let v = 0.4 * ((i * 256 + k) as f32 * 0.03).sin();
             let _ = in_tx.push(v);
             let _ = in_tx.push(-v);
         }
-        if i == 100 {
+        if i == 300 {
             let _ = cmd_tx.push(Command::SetProcessed(false));
         }
         assert_no_alloc::assert_no_alloc(|| player.render(&mut out, 2));
