@@ -143,6 +143,17 @@ fn the_demo_session_renders_every_delivery_within_its_limits() {
         .map(|t| t.title.as_str())
         .collect();
     assert_eq!(matched, ["Dusty Tape"]);
+    // … and the render says so for that track alone.
+    let said: Vec<&str> = cd
+        .iter()
+        .filter(|l| {
+            l["findings"]
+                .as_array()
+                .is_some_and(|f| f.iter().any(|v| v == "matched 40 % toward album average"))
+        })
+        .filter_map(|l| l["file"].as_str())
+        .collect();
+    assert_eq!(said, ["cd/03 Dusty Tape.wav"]);
     // Realistic levels in: no track hotter than a hot mix.
     for l in cd.iter().filter(|l| !l["track"].is_null()) {
         let before = l["before_integrated_lufs"].as_f64().expect("before");

@@ -255,3 +255,55 @@ fn declick_removes_realistic_clicks() {
     // against regressions until detection and longer gaps improve.
     assert!(before - after > 3.3, "{before} -> {after}");
 }
+
+#[test]
+fn a_session_render_reports_the_hum_it_found() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut x = piano(12.0, RATE);
+    add_hum(&mut x, RATE, 50.2, &[(1, -45.0), (3, -55.0)]);
+    common::write_wav_f32(&dir.path().join("hum.wav"), &x, RATE);
+    common::write_wav_f32(&dir.path().join("clean.wav"), &piano(12.0, RATE), RATE);
+    let session = dir.path().join("s.toml");
+    std::fs::write(
+        &session,
+        "version = 1\n[album]\ntitle = \"t\"\nartist = \"a\"\nbalance = \"none\"\n\
+         [[chain.module]]\ntype = \"hum\"\n[[chain.module]]\ntype = \"limiter\"\nceiling_dbtp = 0.0\n\
+         [[track]]\npath = \"hum.wav\"\ntitle = \"Hum\"\n[[track]]\npath = \"clean.wav\"\ntitle = \"Clean\"\n\
+         [[delivery]]\nname = \"f\"\nformat = \"wav\"\nbits = \"32f\"\nrate_hz = 48000\nceiling_dbtp = 0.0\n\
+         track_files = true\nalbum_file = false\n",
+    )
+    .expect("session");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_lathe"))
+        .arg("render")
+        .arg(&session)
+        .arg("-o")
+        .arg(dir.path().join("out"))
+        .arg("--json")
+        .output()
+        .expect("render");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let findings = |title: &str| -> Vec<String> {
+        lines
+            .iter()
+            .find(|l| l["file"].as_str().is_some_and(|f| f.contains(title)))
+            .and_then(|l| l["findings"].as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let hum = findings("Hum");
+    println!("{hum:?} / {:?}", findings("Clean"));
+    assert!(
+        hum.len() == 1 && hum[0].starts_with("hum: 50.2") && hum[0].contains("harmonics 1 3 "),
+        "{hum:?}"
+    );
+    assert_eq!(findings("Clean"), ["hum: no hum found"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("Hum.wav: hum: 50.2"));
+}

@@ -105,6 +105,7 @@ pub(super) fn cmd_render(
                 "delivery_loud_passage_spread_lu": num(r.levels.loud_passage_spread_lu()),
                 "delivery_integrated_spread_lu": num(r.levels.integrated_spread_lu()),
                 "notes": r.notes,
+                "findings": r.findings,
             });
             println!("{v}");
         }
@@ -174,6 +175,9 @@ pub(super) fn cmd_render(
         }
     }
     for r in &reports {
+        for n in &r.findings {
+            eprintln!("lathe: {}: {n}", r.file.display());
+        }
         for n in &r.notes {
             eprintln!("lathe: warning: {}: {n}", r.file.display());
         }

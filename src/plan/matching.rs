@@ -454,6 +454,26 @@ pub fn reference_tonal(chain: &ChainConfig, base: &Path) -> Option<(String, Vec<
     Some((label(&path), levels))
 }
 
+/// What the measured modules of `chain` found and do, one line each, for
+/// reports ("hum: 50.20 Hz: harmonics 1 2 3 (…)", "matched 40 % toward
+/// the album average").
+pub fn findings(chain: &ChainConfig) -> Vec<String> {
+    chain
+        .modules
+        .iter()
+        .filter_map(|m| match m {
+            ModuleConfig::Hum(h) if !h.bypass => {
+                h.found.as_ref().map(|f| format!("hum: {}", f.describe()))
+            }
+            ModuleConfig::Match(c) if !c.bypass => c
+                .analysis
+                .as_ref()
+                .map(|a| format!("matched {:.0} % toward {}", c.amount_pct, a.reference_label)),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Whether any module of `chain` is a match module.
 pub fn has_match(chain: &ChainConfig) -> bool {
     chain

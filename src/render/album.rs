@@ -79,6 +79,9 @@ pub struct FileReport {
     /// What to know that is not a failure: a target missed on purpose
     /// (`max_limiting_db`), heavy limiting.
     pub notes: Vec<String>,
+    /// What the track's measured modules found and did (hum found, the
+    /// reference matched), one line each.
+    pub findings: Vec<String>,
     /// How level the delivery's tracks came out (the same for every file
     /// of a delivery).
     pub levels: TrackLevels,
@@ -340,6 +343,12 @@ pub fn render_session(
         let lim: Vec<ChainConfig> = plan.tracks.iter().map(|t| limiter_only(&t.chain)).collect();
         let gains: Vec<f64> = plan.tracks.iter().map(|t| t.gain_db).collect();
         let cuts: Vec<f64> = plan.tracks.iter().map(|t| t.limiting_cut_db).collect();
+        // What measured modules found (hum) and did (matching), per track.
+        let findings: Vec<Vec<String>> = plan
+            .tracks
+            .iter()
+            .map(|t| crate::plan::matching::findings(&t.chain))
+            .collect();
         let target = d.target_lufs.or(session.chain.target_lufs);
         let offsets: Vec<f64> = session.tracks.iter().map(|t| t.gain_db).collect();
         // Final per-track pass: limiter → fades → (per-track dither + file) and a post-limiter spool for the album.
@@ -679,6 +688,7 @@ pub fn render_session(
             if limiting.is_heavy() {
                 notes.push(limiting.heavy_text());
             }
+
             if a.true_peak_dbtp > d.ceiling_dbtp {
                 failure = Some(format!(
                     "true peak {:.2} dBTP over the {:.1} dBTP ceiling",
@@ -708,6 +718,7 @@ pub fn render_session(
                 failure = album_miss.clone();
             }
             reports.push(FileReport {
+                findings: track.map(|i| findings[i].clone()).unwrap_or_default(),
                 delivery: d.name.clone(),
                 file: f,
                 track,
