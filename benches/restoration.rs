@@ -1,0 +1,200 @@
+//! Restoration beside ffmpeg on the harness's material (`cargo bench
+//! --bench restoration`): piano-like music (`tests/common/restore.rs`) with
+//! 50.2 Hz hum at harmonics 1, 2, 3 and 5, measured against the clean
+//! original. lathe's hum module ("auto": it finds the hum) beside the
+//! notch chain a user would build in ffmpeg (`bandreject` 3 Hz wide at 50,
+//! 100, 150, 200 and 250 Hz), and lathe's de-click beside ffmpeg's
+//! `adeclick` on 100 realistic clicks. Reports the hum left at its
+//! harmonics, the error on the music away from them and at the missing
+//! 4th harmonic, the click-region error, and wall time. ffmpeg missing:
+//! its rows are skipped with a message.
+
+#[path = "../tests/common/restore.rs"]
+mod restore;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use restore::{add_clicks, add_hum, band_level_dbfs, click_region_error_db, error, piano};
+
+const RATE: u32 = 48_000;
+
+fn write(path: &Path, planar: &[Vec<f32>]) {
+    let spec = hound::WavSpec {
+        channels: planar.len() as u16,
+        sample_rate: RATE,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
+    let mut w = hound::WavWriter::create(path, spec).expect("create");
+    for i in 0..planar[0].len() {
+        for c in planar {
+            w.write_sample(c[i]).expect("write");
+        }
+    }
+    w.finalize().expect("finalize");
+}
+
+fn read(path: &Path) -> Vec<Vec<f32>> {
+    let mut r = hound::WavReader::open(path).expect("wav");
+    let ch = r.spec().channels as usize;
+    let s: Vec<f32> = r.samples::<f32>().map(|v| v.expect("sample")).collect();
+    (0..ch)
+        .map(|c| s.iter().skip(c).step_by(ch).copied().collect())
+        .collect()
+}
+
+fn lathe_master(input: &Path, out: &Path, chain: &Path) -> f64 {
+    let t = Instant::now();
+    let ok = Command::new(env!("CARGO_BIN_EXE_lathe"))
+        .arg("master")
+        .arg(input)
+        .arg("-o")
+        .arg(out)
+        .args(["--bits", "32f", "--force", "--chain"])
+        .arg(chain)
+        .output()
+        .expect("lathe")
+        .status
+        .success();
+    assert!(ok, "lathe master failed");
+    t.elapsed().as_secs_f64()
+}
+
+fn ffmpeg(input: &Path, out: &Path, filter: &str) -> Option<f64> {
+    let t = Instant::now();
+    let ok = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
+        .arg(input)
+        .args(["-af", filter, "-c:a", "pcm_f32le"])
+        .arg(out)
+        .status()
+        .ok()?
+        .success();
+    ok.then(|| t.elapsed().as_secs_f64())
+}
+
+/// Hum left at each harmonic, error away from them and at the 4th, dBFS.
+fn hum_row(name: &str, secs: f64, out: &[Vec<f32>], clean: &[Vec<f32>]) {
+    let e = error(out, clean);
+    let at = |f: f64| band_level_dbfs(&e[0], RATE, f - 2.5, f + 2.5);
+    let away = band_level_dbfs(&e[0], RATE, 260.0, 20_000.0)
+        .max(band_level_dbfs(&e[0], RATE, 110.0, 145.0));
+    println!(
+        "  {name:<22} {secs:>6.2} s   left at 1/2/3/5: {:>6.1} {:>6.1} {:>6.1} {:>6.1}   music error away {away:>7.1}, at the missing 4th {:>7.1} dBFS",
+        at(50.2),
+        at(100.4),
+        at(150.6),
+        at(251.0),
+        at(200.8)
+    );
+}
+
+/// The error outside the click regions (each widened by 64 samples), dBFS:
+/// what a de-clicker did to the music it should have left alone.
+fn outside_clicks_db(out: &[Vec<f32>], clean: &[Vec<f32>], spots: &[(usize, usize)]) -> f64 {
+    let mut e = error(out, clean).swap_remove(0);
+    for &(s, l) in spots {
+        for v in &mut e[s.saturating_sub(64)..(s + l + 64).min(clean[0].len())] {
+            *v = 0.0;
+        }
+    }
+    band_level_dbfs(&e, RATE, 20.0, 20_000.0)
+}
+
+fn main() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path();
+    let clean = piano(60.0, RATE);
+    let mut hummy = clean.clone();
+    add_hum(
+        &mut hummy,
+        RATE,
+        50.2,
+        &[(1, -45.0), (2, -52.0), (3, -55.0), (5, -60.0)],
+    );
+    write(&d.join("hum.wav"), &hummy);
+    let have_ffmpeg = Command::new("ffmpeg").arg("-version").output().is_ok();
+    println!("restoration on 60 s of piano-like music, 48 kHz stereo, against the clean original:");
+    println!("hum at 50.2 Hz, harmonics 1/2/3/5 at -45/-52/-55/-60 dBFS:");
+    std::fs::write(
+        d.join("hum.toml"),
+        "[[module]]\ntype = \"hum\"\n[[module]]\ntype = \"limiter\"\nceiling_dbtp = 0.0\n",
+    )
+    .expect("chain");
+    let t = lathe_master(
+        &d.join("hum.wav"),
+        &d.join("lathe_hum.wav"),
+        &d.join("hum.toml"),
+    );
+    hum_row(
+        "lathe hum (auto)",
+        t,
+        &read(&d.join("lathe_hum.wav")),
+        &clean,
+    );
+    if have_ffmpeg {
+        let notches: Vec<String> = (1..=5)
+            .map(|k| format!("bandreject=f={}:width_type=h:w=3", 50 * k))
+            .collect();
+        match ffmpeg(
+            &d.join("hum.wav"),
+            &d.join("ff_hum.wav"),
+            &notches.join(","),
+        ) {
+            Some(t) => hum_row(
+                "ffmpeg bandreject x5",
+                t,
+                &read(&d.join("ff_hum.wav")),
+                &clean,
+            ),
+            None => println!("  ffmpeg bandreject      SKIPPED: ffmpeg failed"),
+        }
+    } else {
+        println!("  ffmpeg                 SKIPPED: ffmpeg is not installed");
+    }
+    let mut clicky = clean.clone();
+    let spots = add_clicks(&mut clicky, 300, 9);
+    write(&d.join("clicks.wav"), &clicky);
+    println!(
+        "300 clicks of 8-50 samples, -36 to -10 dBFS (click-region error, dBFS; lower is better):"
+    );
+    println!(
+        "  {:<22} {:>9}   {:>7.1}",
+        "damaged",
+        "",
+        click_region_error_db(&clicky, &clean, &spots)
+    );
+    std::fs::write(
+        d.join("declick.toml"),
+        "[[module]]\ntype = \"declick\"\n[[module]]\ntype = \"limiter\"\nceiling_dbtp = 0.0\n",
+    )
+    .expect("chain");
+    let t = lathe_master(
+        &d.join("clicks.wav"),
+        &d.join("lathe_clicks.wav"),
+        &d.join("declick.toml"),
+    );
+    let out = read(&d.join("lathe_clicks.wav"));
+    println!(
+        "  {:<22} {t:>7.2} s   {:>7.1}   music error outside the clicks {:.1} dBFS",
+        "lathe declick",
+        click_region_error_db(&out, &clean, &spots),
+        outside_clicks_db(&out, &clean, &spots)
+    );
+    if have_ffmpeg {
+        match ffmpeg(&d.join("clicks.wav"), &d.join("ff_clicks.wav"), "adeclick") {
+            Some(t) => {
+                let out = read(&d.join("ff_clicks.wav"));
+                println!(
+                    "  {:<22} {t:>7.2} s   {:>7.1}   music error outside the clicks {:.1} dBFS",
+                    "ffmpeg adeclick",
+                    click_region_error_db(&out, &clean, &spots),
+                    outside_clicks_db(&out, &clean, &spots)
+                );
+            }
+            None => println!("  ffmpeg adeclick        SKIPPED: ffmpeg failed"),
+        }
+    }
+}
