@@ -9,41 +9,16 @@
 //! 4th harmonic, the click-region error, and wall time. ffmpeg missing:
 //! its rows are skipped with a message.
 
-#[path = "../tests/common/restore.rs"]
-mod restore;
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use restore::{add_clicks, add_hum, band_level_dbfs, click_region_error_db, error, piano};
+use common::restore::{add_clicks, add_hum, band_level_dbfs, click_region_error_db, error, piano};
 
 const RATE: u32 = 48_000;
-
-fn write(path: &Path, planar: &[Vec<f32>]) {
-    let spec = hound::WavSpec {
-        channels: planar.len() as u16,
-        sample_rate: RATE,
-        bits_per_sample: 32,
-        sample_format: hound::SampleFormat::Float,
-    };
-    let mut w = hound::WavWriter::create(path, spec).expect("create");
-    for i in 0..planar[0].len() {
-        for c in planar {
-            w.write_sample(c[i]).expect("write");
-        }
-    }
-    w.finalize().expect("finalize");
-}
-
-fn read(path: &Path) -> Vec<Vec<f32>> {
-    let mut r = hound::WavReader::open(path).expect("wav");
-    let ch = r.spec().channels as usize;
-    let s: Vec<f32> = r.samples::<f32>().map(|v| v.expect("sample")).collect();
-    (0..ch)
-        .map(|c| s.iter().skip(c).step_by(ch).copied().collect())
-        .collect()
-}
 
 fn lathe_master(input: &Path, out: &Path, chain: &Path) -> f64 {
     let t = Instant::now();
@@ -114,7 +89,7 @@ fn main() {
         50.2,
         &[(1, -45.0), (2, -52.0), (3, -55.0), (5, -60.0)],
     );
-    write(&d.join("hum.wav"), &hummy);
+    common::write_wav_f32(&d.join("hum.wav"), &hummy, RATE);
     let have_ffmpeg = Command::new("ffmpeg").arg("-version").output().is_ok();
     println!("restoration on 60 s of piano-like music, 48 kHz stereo, against the clean original:");
     println!("hum at 50.2 Hz, harmonics 1/2/3/5 at -45/-52/-55/-60 dBFS:");
@@ -131,7 +106,7 @@ fn main() {
     hum_row(
         "lathe hum (auto)",
         t,
-        &read(&d.join("lathe_hum.wav")),
+        &common::read_wav_f32(&d.join("lathe_hum.wav")),
         &clean,
     );
     if have_ffmpeg {
@@ -146,7 +121,7 @@ fn main() {
             Some(t) => hum_row(
                 "ffmpeg bandreject x5",
                 t,
-                &read(&d.join("ff_hum.wav")),
+                &common::read_wav_f32(&d.join("ff_hum.wav")),
                 &clean,
             ),
             None => println!("  ffmpeg bandreject      SKIPPED: ffmpeg failed"),
@@ -156,7 +131,7 @@ fn main() {
     }
     let mut clicky = clean.clone();
     let spots = add_clicks(&mut clicky, 300, 9);
-    write(&d.join("clicks.wav"), &clicky);
+    common::write_wav_f32(&d.join("clicks.wav"), &clicky, RATE);
     println!(
         "300 clicks of 8-50 samples, -36 to -10 dBFS (click-region error, dBFS; lower is better):"
     );
@@ -176,7 +151,7 @@ fn main() {
         &d.join("lathe_clicks.wav"),
         &d.join("declick.toml"),
     );
-    let out = read(&d.join("lathe_clicks.wav"));
+    let out = common::read_wav_f32(&d.join("lathe_clicks.wav"));
     println!(
         "  {:<22} {t:>7.2} s   {:>7.1}   music error outside the clicks {:.1} dBFS",
         "lathe declick",
@@ -186,7 +161,7 @@ fn main() {
     if have_ffmpeg {
         match ffmpeg(&d.join("clicks.wav"), &d.join("ff_clicks.wav"), "adeclick") {
             Some(t) => {
-                let out = read(&d.join("ff_clicks.wav"));
+                let out = common::read_wav_f32(&d.join("ff_clicks.wav"));
                 println!(
                     "  {:<22} {t:>7.2} s   {:>7.1}   music error outside the clicks {:.1} dBFS",
                     "ffmpeg adeclick",

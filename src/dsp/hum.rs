@@ -117,15 +117,7 @@ impl Hum {
                 let x = input[(start + n) % len] * w;
                 cr += x * pr;
                 ci += x * pi;
-                let t = pr * rs - pi * ri;
-                pi = pr * ri + pi * rs;
-                pr = t;
-                if n % 4096 == 4095 {
-                    // Keep the phasor on the unit circle.
-                    let m = (pr * pr + pi * pi).sqrt();
-                    pr /= m;
-                    pi /= m;
-                }
+                (pr, pi) = advance(pr, pi, rs, ri, n);
             }
             // The hum's amplitude and phase: A·e^{jφ} = 2·c / Σw.
             let (ar, ai) = (2.0 * cr / self.window_sum, 2.0 * ci / self.window_sum);
@@ -134,17 +126,23 @@ impl Hum {
             let (mut pr, mut pi) = (1.0f64, 0.0f64);
             for (n, w) in self.window.iter().enumerate() {
                 estimate[(start + n) % len] += w * (ar * pr - ai * pi);
-                let t = pr * rs - pi * ri;
-                pi = pr * ri + pi * rs;
-                pr = t;
-                if n % 4096 == 4095 {
-                    let m = (pr * pr + pi * pi).sqrt();
-                    pr /= m;
-                    pi /= m;
-                }
+                (pr, pi) = advance(pr, pi, rs, ri, n);
             }
         }
     }
+}
+
+/// The phasor `pr + j·pi` turned by `rs + j·ri` (step `n` of a frame),
+/// brought back onto the unit circle every 4,096 steps.
+#[inline]
+fn advance(pr: f64, pi: f64, rs: f64, ri: f64, n: usize) -> (f64, f64) {
+    let (mut r, mut i) = (pr * rs - pi * ri, pr * ri + pi * rs);
+    if n % 4096 == 4095 {
+        let m = (r * r + i * i).sqrt();
+        r /= m;
+        i /= m;
+    }
+    (r, i)
 }
 
 impl Processor for Hum {

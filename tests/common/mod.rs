@@ -64,6 +64,16 @@ pub fn write_wav_f32(path: &std::path::Path, planar: &[Vec<f32>], rate: u32) {
     w.finalize().expect("finish fixture");
 }
 
+/// Read a 32-bit float WAV as planar audio (test fixture reader).
+pub fn read_wav_f32(path: &std::path::Path) -> Vec<Vec<f32>> {
+    let mut r = hound::WavReader::open(path).expect("open wav");
+    let ch = r.spec().channels as usize;
+    let s: Vec<f32> = r.samples::<f32>().map(|v| v.expect("sample")).collect();
+    (0..ch)
+        .map(|c| s.iter().skip(c).step_by(ch).copied().collect())
+        .collect()
+}
+
 /// Write planar audio to a 24-bit integer WAV.
 pub fn write_wav_i24(path: &std::path::Path, planar: &[Vec<f32>], rate: u32) {
     let spec = hound::WavSpec {
