@@ -4,6 +4,7 @@
 pub mod hum;
 pub mod longterm;
 pub mod loudness;
+pub mod noise;
 pub mod platforms;
 pub mod spectrum;
 pub mod tonal;

@@ -10,6 +10,7 @@ pub mod bands;
 pub mod hum;
 pub mod interp;
 pub mod longterm;
+pub mod noise;
 
 /// The periodic Hann window of `len` points: w[n] = ½ − ½·cos(2πn/len)
 /// (the FFT analyzers' and the match filter's window).

@@ -328,6 +328,9 @@ pub(super) fn master_text(
     for h in &r.hum {
         s.push_str(&format!("  Hum              {}\n", h.describe()));
     }
+    for n in &r.noise {
+        s.push_str(&format!("  De-hiss          {}\n", n.describe()));
+    }
     if r.limiting_cut_db > 0.0 {
         s.push_str(&format!(
             "  Target missed by {:.1} LU: stopped at max_limiting_db {:.1} dB (the target needed {:.1} dB more gain)\n",
@@ -470,6 +473,14 @@ pub(super) fn master_json(
                 "level_dbfs": num(k.level_dbfs),
                 "above_db": num(k.above_db),
             })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "dehiss": r.noise.iter().map(|n| serde_json::json!({
+            "noise_6_16k_dbfs": n.band_rms_dbfs(6000.0, 16_000.0).into_iter().map(num).collect::<Vec<_>>(),
+            "noise_300_2k_dbfs": n.band_rms_dbfs(300.0, 2000.0).into_iter().map(num).collect::<Vec<_>>(),
+            "learnt_from": match n.source {
+                crate::audio::noise::ProfileSource::Track => serde_json::json!("track"),
+                crate::audio::noise::ProfileSource::Range(a, b) => serde_json::json!([a, b]),
+            },
         })).collect::<Vec<_>>(),
     })
 }

@@ -1,15 +1,24 @@
-//! De-hisser: STFT noise reduction with a Wiener-type gain and the
-//! decision-directed a-priori SNR estimate (Ephraim & Malah, 1984), which
-//! avoids the musical noise of plain spectral subtraction; the noise floor is
-//! tracked per bin by minimum statistics (after Martin, 2001: the minimum of
-//! the smoothed periodogram over about 1.5 s, bias-corrected), so it adapts
-//! to the material with no learning pass; a median across ±8 bins keeps
-//! steady tones out of the floor. The most a bin is lowered is set
-//! by `reduction_db`.
+//! De-hisser: STFT noise reduction with a Wiener gain and the
+//! decision-directed a-priori SNR estimate (Ephraim & Malah, 1984; α 0.98),
+//! which avoids the musical noise of plain spectral subtraction. Where a
+//! bin holds nothing but noise the gain settles at `reduction_db` below
+//! unity, so the hiss drops by what the setting says; where music stands
+//! above the noise the gain is unity to within its SNR.
 //!
-//! Frames of 2048 samples (4096 above 64 kHz, 8192 above 128 kHz) with 75 %
-//! overlap, Hann windows for analysis and synthesis; latency is
-//! one frame.
+//! What keeps the music is the noise floor: the plan layer learns it from
+//! the track before the chain is built (`analysis::noise`: each bin's
+//! quiet moments, held under an envelope that lets music-filled bass bins
+//! rise at most 1 dB an octave above the floor the treble reveals; or a
+//! passage of noise alone, `profile_start_s`..`profile_end_s`) and hands it
+//! in through [`DehissConfig::profile`]. Without one (a chain built outside
+//! the plan) the floor is tracked as it goes by minimum statistics (after
+//! Martin, 2001: the minimum of the smoothed periodogram over about 1.5 s,
+//! bias-corrected, median across ±8 bins), which overestimates it under
+//! dense music and so takes some of the music with the hiss.
+//!
+//! Frames of [`crate::audio::noise::frame_len`] (2048 samples up to
+//! 64 kHz) with 75 % overlap, Hann windows for analysis and synthesis;
+//! latency is one frame. Allocation-free while processing.
 
 use std::sync::Arc;
 
@@ -61,6 +70,8 @@ pub struct Dehiss {
     scratch_f: Vec<Complex<f32>>,
     scratch_i: Vec<Complex<f32>>,
     chans: Vec<ChannelState>,
+    /// The noise floor comes from a learnt profile (not tracked).
+    fixed: bool,
 }
 
 impl std::fmt::Debug for Dehiss {
@@ -75,13 +86,7 @@ impl std::fmt::Debug for Dehiss {
 impl Dehiss {
     /// A de-hisser for `channels` channels at `rate` Hz.
     pub fn new(cfg: &DehissConfig, rate: u32, channels: usize) -> Self {
-        let size = if rate > 128_000 {
-            8192
-        } else if rate > 64_000 {
-            4096
-        } else {
-            2048
-        };
+        let size = crate::audio::noise::frame_len(rate);
         let hop = size / 4;
         let bins = size / 2 + 1;
         let mut planner = RealFftPlanner::<f32>::new();
@@ -122,7 +127,18 @@ impl Dehiss {
             fft,
             ifft,
             chans: vec![chan; channels],
+            fixed: false,
         };
+        if let Some(p) = &cfg.profile
+            && p.frame == size
+            && p.power.len() == channels
+            && p.power.iter().all(|c| c.len() == bins)
+        {
+            for (ch, power) in d.chans.iter_mut().zip(&p.power) {
+                ch.noise.copy_from_slice(power);
+            }
+            d.fixed = true;
+        }
         d.set_config(cfg);
         d
     }
@@ -143,36 +159,13 @@ impl Dehiss {
             let _ =
                 self.fft
                     .process_with_scratch(&mut self.time, &mut self.spec, &mut self.scratch_f);
+            if !self.fixed {
+                track_floor(ch, &self.spec, self.frames_seen == 0);
+            }
+            let bias = if self.fixed { 1.0 } else { MIN_BIAS };
             for k in 0..bins {
                 let p = self.spec[k].norm_sqr();
-                let s = if self.frames_seen == 0 {
-                    p
-                } else {
-                    SMOOTH * ch.smoothed[k] + (1.0 - SMOOTH) * p
-                };
-                ch.smoothed[k] = s;
-                ch.sub_min[k] = ch.sub_min[k].min(s);
-                let mut noise = ch.sub_min[k];
-                for m in &ch.mins {
-                    noise = noise.min(m[k]);
-                }
-                ch.raw_noise[k] = noise;
-            }
-            // A steady tone is as "minimal" as noise in its own bins; hiss is
-            // smooth across frequency, a tone is not, so take the median of
-            // the floor over ±MEDIAN_HALF bins.
-            for k in 0..bins {
-                let lo = k.saturating_sub(MEDIAN_HALF);
-                let hi = (k + MEDIAN_HALF + 1).min(bins);
-                let mut win = [f32::MAX; 2 * MEDIAN_HALF + 1];
-                let len = hi - lo;
-                win[..len].copy_from_slice(&ch.raw_noise[lo..hi]);
-                let (_, med, _) = win[..len].select_nth_unstable_by(len / 2, f32::total_cmp);
-                ch.noise[k] = *med;
-            }
-            for k in 0..bins {
-                let p = self.spec[k].norm_sqr();
-                let noise = (ch.noise[k] * MIN_BIAS).max(1e-20);
+                let noise = (ch.noise[k] * bias).max(1e-20);
                 let gamma = p / noise;
                 let xi = DD_ALPHA * ch.prev_gain[k] * ch.prev_gain[k] * ch.prev_gamma[k]
                     + (1.0 - DD_ALPHA) * (gamma - 1.0).max(0.0);
@@ -205,6 +198,40 @@ impl Dehiss {
         }
         self.sub_count = if new_sub { 0 } else { self.sub_count + 1 };
         self.frames_seen += 1;
+    }
+}
+
+/// Track the noise floor by minimum statistics (no learnt profile): the
+/// minimum of the smoothed periodogram over about 1.5 s, then the median
+/// across ±[`MEDIAN_HALF`] bins.
+fn track_floor(ch: &mut ChannelState, spec: &[Complex<f32>], first: bool) {
+    let bins = ch.noise.len();
+    for k in 0..bins {
+        let p = spec[k].norm_sqr();
+        let s = if first {
+            p
+        } else {
+            SMOOTH * ch.smoothed[k] + (1.0 - SMOOTH) * p
+        };
+        ch.smoothed[k] = s;
+        ch.sub_min[k] = ch.sub_min[k].min(s);
+        let mut noise = ch.sub_min[k];
+        for m in &ch.mins {
+            noise = noise.min(m[k]);
+        }
+        ch.raw_noise[k] = noise;
+    }
+    // A steady tone is as "minimal" as noise in its own bins; hiss is
+    // smooth across frequency, a tone is not, so take the median of
+    // the floor over ±MEDIAN_HALF bins.
+    for k in 0..bins {
+        let lo = k.saturating_sub(MEDIAN_HALF);
+        let hi = (k + MEDIAN_HALF + 1).min(bins);
+        let mut win = [f32::MAX; 2 * MEDIAN_HALF + 1];
+        let len = hi - lo;
+        win[..len].copy_from_slice(&ch.raw_noise[lo..hi]);
+        let (_, med, _) = win[..len].select_nth_unstable_by(len / 2, f32::total_cmp);
+        ch.noise[k] = *med;
     }
 }
 

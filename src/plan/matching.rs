@@ -1,4 +1,5 @@
-//! Measuring what match and hum modules need before their chains are built.
+//! Measuring what match, hum and de-hiss modules need before their chains
+//! are built.
 //!
 //! A `type = "match"` module designs its filter from two long-term spectra
 //! (`analysis::longterm`): the track as it enters the module (the track
@@ -19,6 +20,7 @@ use rayon::prelude::*;
 
 use crate::analysis::longterm::{MatchAnalysis, MsSpectrum, reference_measure};
 use crate::audio::hum::HumFound;
+use crate::audio::noise::NoiseProfile;
 use crate::dsp::chain::Chain;
 use crate::error::{LatheError, Result};
 use crate::io::{AudioSource, FileSource};
@@ -66,6 +68,7 @@ pub fn modules_key(modules: &[ModuleConfig]) -> String {
         .iter()
         .filter_map(|m| match m {
             ModuleConfig::Match(c) => Some(c.analysis.as_ref().map_or(0, |a| a.fingerprint())),
+            ModuleConfig::Dehiss(d) => Some(d.profile.as_ref().map_or(0, |p| p.fingerprint())),
             ModuleConfig::Hum(h) => {
                 let (notches, n) = h.notches();
                 Some(
@@ -260,12 +263,49 @@ fn hum_after(track: &TrackAudio, modules: &[ModuleConfig]) -> Result<Option<Arc<
     Ok(found)
 }
 
+/// The noise profile of the track after `modules` (cached), learnt from
+/// the whole track or from a passage; None when too short to tell.
+fn noise_after(
+    track: &TrackAudio,
+    modules: &[ModuleConfig],
+    learn: crate::analysis::noise::Learn,
+) -> Result<Option<Arc<NoiseProfile>>> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Option<Arc<NoiseProfile>>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    let key = format!("{learn:?}|{}", track_key("noise", track, modules));
+    if let Some(hit) = cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+        return Ok(hit);
+    }
+    let mut an: Option<crate::analysis::noise::NoiseProfiler> = None;
+    run_after(track, modules, &mut |rate, channels, b| {
+        an.get_or_insert_with(|| crate::analysis::noise::NoiseProfiler::new(rate, channels, learn))
+            .push(&b.channels, b.frames);
+    })?;
+    let found = an.and_then(|a| a.finish()).map(Arc::new);
+    if let crate::analysis::noise::Learn::Range(a, b) = learn
+        && found.is_none()
+    {
+        return Err(LatheError::Invalid(format!(
+            "{}: the de-hisser's noise passage {a}-{b} s is not inside the track",
+            track.path.display()
+        )));
+    }
+    if let Ok(mut c) = cache.lock() {
+        if c.len() >= CACHE_LIMIT {
+            c.clear();
+        }
+        c.insert(key, found.clone());
+    }
+    Ok(found)
+}
+
 /// Whether module `m` waits for a measurement (a match module, a hum
-/// module set to "auto").
+/// module set to "auto", a de-hisser without its noise profile).
 fn needs(m: &ModuleConfig) -> bool {
     match m {
         ModuleConfig::Match(_) => true,
         ModuleConfig::Hum(h) => h.needs_detection(),
+        ModuleConfig::Dehiss(d) => d.profile.is_none(),
         _ => false,
     }
 }
@@ -282,6 +322,15 @@ pub fn needs_measuring(chain: &ChainConfig) -> bool {
 pub fn resolve_file(chain: &mut ChainConfig, path: &Path, base: &Path) -> Result<()> {
     let track = TrackAudio::file(path);
     for i in 0..chain.modules.len() {
+        if let ModuleConfig::Dehiss(d) = &chain.modules[i]
+            && d.profile.is_none()
+        {
+            let profile = noise_after(&track, &chain.modules[..i], d.learn())?;
+            if let ModuleConfig::Dehiss(d) = &mut chain.modules[i] {
+                d.profile = profile;
+            }
+            continue;
+        }
         if let ModuleConfig::Hum(h) = &chain.modules[i]
             && h.needs_detection()
             && h.found.is_none()
@@ -361,6 +410,22 @@ pub fn resolve_album(
                 m.found = found;
             }
         }
+        // De-hissers here: each track's own noise profile.
+        let noises: Vec<Option<Option<Arc<NoiseProfile>>>> = chains
+            .par_iter()
+            .zip(tracks.par_iter())
+            .map(|(c, t)| match c.modules.get(i) {
+                Some(ModuleConfig::Dehiss(d)) if d.profile.is_none() => {
+                    noise_after(t, &c.modules[..i], d.learn()).map(Some)
+                }
+                _ => Ok(None),
+            })
+            .collect::<Result<_>>()?;
+        for (c, n) in chains.iter_mut().zip(noises) {
+            if let (Some(ModuleConfig::Dehiss(m)), Some(p)) = (c.modules.get_mut(i), n) {
+                m.profile = p;
+            }
+        }
         // The album average at this place, if any module here asks for it.
         let needs_album = chains.iter().any(
             |c| matches!(c.modules.get(i), Some(ModuleConfig::Match(m)) if m.album_reference()),
@@ -427,6 +492,11 @@ pub fn inherit(new: &mut ChainConfig, old: &ChainConfig) {
             (ModuleConfig::Hum(n), ModuleConfig::Hum(o)) if n.found.is_none() => {
                 n.found = o.found.clone();
             }
+            (ModuleConfig::Dehiss(n), ModuleConfig::Dehiss(o))
+                if n.profile.is_none() && n.learn() == o.learn() =>
+            {
+                n.profile = o.profile.clone();
+            }
             _ => {}
         }
     }
@@ -465,6 +535,10 @@ pub fn findings(chain: &ChainConfig) -> Vec<String> {
             ModuleConfig::Hum(h) if !h.bypass => {
                 h.found.as_ref().map(|f| format!("hum: {}", f.describe()))
             }
+            ModuleConfig::Dehiss(d) if !d.bypass => d
+                .profile
+                .as_ref()
+                .map(|p| format!("dehiss: {}", p.describe())),
             ModuleConfig::Match(c) if !c.bypass => c
                 .analysis
                 .as_ref()

@@ -229,6 +229,8 @@ pub struct MasterReport {
     pub matching: Vec<MatchReport>,
     /// What each hum module set to "auto" found (and so notched).
     pub hum: Vec<crate::audio::hum::HumFound>,
+    /// The noise profile each de-hisser learnt (and so lowered).
+    pub noise: Vec<crate::audio::noise::NoiseProfile>,
 }
 
 struct Progress(Option<indicatif::ProgressBar>);
@@ -454,6 +456,16 @@ pub fn master_file(opts: &MasterOptions) -> Result<MasterReport> {
             .filter_map(|m| match m {
                 crate::session::chain::ModuleConfig::Hum(h) if !h.bypass => {
                     h.found.as_deref().cloned()
+                }
+                _ => None,
+            })
+            .collect(),
+        noise: chain_cfg
+            .modules
+            .iter()
+            .filter_map(|m| match m {
+                crate::session::chain::ModuleConfig::Dehiss(d) if !d.bypass => {
+                    d.profile.as_deref().cloned()
                 }
                 _ => None,
             })

@@ -65,6 +65,8 @@ ranged_fn!(r_match_low_hz, "low_hz", 10.0, 2000.0, "Hz");
 ranged_fn!(r_match_high_hz, "high_hz", 1000.0, 22_000.0, "Hz");
 
 ranged_opt_fn!(r_side_amount_pct, "side_amount_pct", 0.0, 100.0, "%");
+ranged_opt_fn!(r_profile_start_s, "profile_start_s", 0.0, 86_400.0, "s");
+ranged_opt_fn!(r_profile_end_s, "profile_end_s", 0.0, 86_400.0, "s");
 ranged_fn!(r_dc_hz, "cutoff_hz", 2.0, 40.0, "Hz");
 ranged_fn!(r_freq_hz, "freq_hz", 10.0, 40_000.0, "Hz");
 ranged_fn!(r_q, "q", 0.1, 18.0, "");
@@ -457,9 +459,30 @@ impl Default for DeclickConfig {
 pub struct DehissConfig {
     /// Skip this module.
     pub bypass: bool,
-    /// Most the noise floor is lowered by, dB (0 to 40, default 15).
+    /// How far the noise floor is lowered where there is nothing but
+    /// noise, dB (0 to 40, default 15).
     #[serde(deserialize_with = "r_reduction_db")]
     pub reduction_db: f64,
+    /// Learn the noise from this passage (noise alone), seconds into the
+    /// track: start. Both ends or neither; without them the noise is
+    /// learnt from the whole track's quiet moments.
+    #[serde(
+        deserialize_with = "r_profile_start_s",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub profile_start_s: Option<f64>,
+    /// End of the passage the noise is learnt from, seconds into the track.
+    #[serde(
+        deserialize_with = "r_profile_end_s",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub profile_end_s: Option<f64>,
+    /// The noise profile learnt from the audio at this module's input:
+    /// filled in by the plan layer (`plan::matching`) before the chain is
+    /// built. Without it the de-hisser tracks the noise floor as it goes
+    /// (minimum statistics), which is rougher.
+    #[serde(skip)]
+    pub profile: Option<std::sync::Arc<crate::audio::noise::NoiseProfile>>,
 }
 
 impl Default for DehissConfig {
@@ -467,6 +490,20 @@ impl Default for DehissConfig {
         Self {
             bypass: false,
             reduction_db: 15.0,
+            profile_start_s: None,
+            profile_end_s: None,
+            profile: None,
+        }
+    }
+}
+
+impl DehissConfig {
+    /// What the noise is learnt from: the passage when both ends are set,
+    /// else the whole track.
+    pub fn learn(&self) -> crate::analysis::noise::Learn {
+        match (self.profile_start_s, self.profile_end_s) {
+            (Some(a), Some(b)) => crate::analysis::noise::Learn::Range(a, b),
+            _ => crate::analysis::noise::Learn::Track,
         }
     }
 }
@@ -817,6 +854,24 @@ impl ChainConfig {
                         i + 1,
                         m.high_hz,
                         m.low_hz
+                    ));
+                }
+                ModuleConfig::Dehiss(d)
+                    if d.profile_start_s.is_some() != d.profile_end_s.is_some() =>
+                {
+                    return Err(format!(
+                        "module {} (dehiss): give both profile_start_s and profile_end_s, or neither",
+                        i + 1
+                    ));
+                }
+                ModuleConfig::Dehiss(d)
+                    if d.profile_end_s.unwrap_or(1.0) - d.profile_start_s.unwrap_or(0.0) < 0.2 =>
+                {
+                    return Err(format!(
+                        "module {} (dehiss): the noise passage {}-{} s is shorter than 0.2 s",
+                        i + 1,
+                        d.profile_start_s.unwrap_or(0.0),
+                        d.profile_end_s.unwrap_or(0.0)
                     ));
                 }
                 ModuleConfig::Match(m) if m.reference.trim().is_empty() => {

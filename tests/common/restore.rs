@@ -226,3 +226,101 @@ pub fn click_region_error_db(
     }
     10.0 * (e / n.max(1) as f64).max(1e-30).log10()
 }
+
+/// Add tape hiss to every channel: Gaussian-like noise (each channel its
+/// own), tilted up toward high frequencies (+6 dB at Nyquist re DC, a
+/// first-order pre-emphasis), scaled to an RMS of `dbfs` over the band.
+pub fn add_hiss(x: &mut [Vec<f32>], dbfs: f64, seed: u64) {
+    let mut rng = Rng::new(seed);
+    let n = x[0].len();
+    for ch in x.iter_mut() {
+        let mut prev = 0.0;
+        let hiss: Vec<f64> = (0..n)
+            .map(|_| {
+                // A sum of four uniforms is close to Gaussian.
+                let w = (rng.next() + rng.next() + rng.next() + rng.next()) * 0.5;
+                let y = 1.5 * w - 0.5 * prev;
+                prev = w;
+                y
+            })
+            .collect();
+        let rms = (hiss.iter().map(|v| v * v).sum::<f64>() / n as f64).sqrt();
+        let g = 10f64.powf(dbfs / 20.0) / rms;
+        for (s, h) in ch.iter_mut().zip(&hiss) {
+            *s += (h * g) as f32;
+        }
+    }
+}
+
+/// Error energy of `x` in `lo`..`hi` Hz as a plain RMS level over that
+/// band, dBFS (a noise's level, not a sine's: bins summed, Hann power
+/// gain undone).
+pub fn band_rms_dbfs(x: &[f32], rate: u32, lo: f64, hi: f64) -> f64 {
+    // band_level_dbfs gives the level of a sine (peak²/2 = power·2):
+    // A² = 16·p/(1.5·n²) and RMS² = A²/2.
+    band_level_dbfs(x, rate, lo, hi) - 3.0103
+}
+
+/// How "peaky" `x` is in time and frequency within `lo`..`hi` Hz: the mean
+/// over STFT cells (1024-point Hann, hop 512) of P² / E[P]², with each
+/// bin's power normalized by its own mean over time. Gaussian noise gives
+/// about 2; musical noise (isolated tonal blips left by a noise reducer)
+/// gives much more.
+pub fn peakiness(x: &[f32], rate: u32, lo: f64, hi: f64) -> f64 {
+    const N: usize = 1024;
+    let mut planner = RealFftPlanner::<f64>::new();
+    let fft = planner.plan_fft_forward(N);
+    let bin = f64::from(rate) / N as f64;
+    let k0 = (lo / bin).ceil() as usize;
+    let k1 = ((hi / bin).floor() as usize).min(N / 2);
+    let mut frames: Vec<Vec<f64>> = Vec::new();
+    let mut start = 0;
+    while start + N <= x.len() {
+        let mut input: Vec<f64> = (0..N)
+            .map(|i| f64::from(x[start + i]) * (0.5 - 0.5 * (TAU * i as f64 / N as f64).cos()))
+            .collect();
+        let mut out = fft.make_output_vec();
+        fft.process(&mut input, &mut out).expect("fft");
+        frames.push(out[k0..k1].iter().map(|c| c.norm_sqr()).collect());
+        start += N / 2;
+    }
+    let (mut sum, mut cells) = (0.0, 0usize);
+    for k in 0..k1 - k0 {
+        let mean = frames.iter().map(|f| f[k]).sum::<f64>() / frames.len() as f64;
+        if mean <= 0.0 {
+            continue;
+        }
+        for f in &frames {
+            let p = f[k] / mean;
+            sum += p * p;
+            cells += 1;
+        }
+    }
+    sum / cells.max(1) as f64
+}
+
+/// `out` shifted earlier by the delay (0 to 16,384 frames) that best lines
+/// it up with `reference` (largest cross-correlation over the first
+/// channel's first 10 s), trimmed or padded with zeros to its length: a
+/// peer's output whose filter delays it.
+pub fn align(out: &[Vec<f32>], reference: &[Vec<f32>]) -> Vec<Vec<f32>> {
+    let n = reference[0].len().min(out[0].len()).min(480_000);
+    let lag = (0..16_384usize)
+        .max_by(|&a, &b| {
+            let c = |l: usize| -> f64 {
+                (0..n.saturating_sub(l))
+                    .step_by(3)
+                    .map(|i| f64::from(out[0][i + l]) * f64::from(reference[0][i]))
+                    .sum()
+            };
+            c(a).total_cmp(&c(b))
+        })
+        .unwrap_or(0);
+    out.iter()
+        .map(|ch| {
+            let mut v: Vec<f32> = ch.iter().skip(lag).copied().collect();
+            v.resize(reference[0].len(), 0.0);
+            v
+        })
+        .collect()
+}
