@@ -1,7 +1,8 @@
 //! Restoration beside ffmpeg on the harness's material (`cargo bench
 //! --bench restoration`): piano-like music (`tests/common/restore.rs`) with
-//! 50.2 Hz hum at harmonics 1, 2, 3 and 5, measured against the clean
-//! original. lathe's hum module ("auto": it finds the hum) beside the
+//! 50.2 Hz hum at harmonics 1, 2, 3 and 5, or tape hiss at -50 dBFS, or
+//! clicks, measured against the clean original. lathe's de-hisser beside
+//! ffmpeg's `afftdn` (error per band, and musical noise on hiss alone). lathe's hum module ("auto": it finds the hum) beside the
 //! notch chain a user would build in ffmpeg (`bandreject` 3 Hz wide at 50,
 //! 100, 150, 200 and 250 Hz), and lathe's de-click beside ffmpeg's
 //! `adeclick` on 100 realistic clicks. Reports the hum left at its
@@ -16,7 +17,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use common::restore::{add_clicks, add_hum, band_level_dbfs, click_region_error_db, error, piano};
+use common::restore::{
+    add_clicks, add_hiss, add_hum, align, band_level_dbfs, band_rms_dbfs, click_region_error_db,
+    error, peakiness, piano,
+};
 
 const RATE: u32 = 48_000;
 
@@ -78,6 +82,28 @@ fn outside_clicks_db(out: &[Vec<f32>], clean: &[Vec<f32>], spots: &[(usize, usiz
     band_level_dbfs(&e, RATE, 20.0, 20_000.0)
 }
 
+/// Error per band (<300, 300-2k, 2k-6k, 6k-16k Hz) of `out` against
+/// `clean`, left channel, dB RMS, beside the hiss's own.
+fn hiss_row(name: &str, secs: Option<f64>, out: &[Vec<f32>], clean: &[Vec<f32>], hiss: &[f64; 4]) {
+    let e = error(out, clean);
+    let bands = [
+        (20.0, 300.0),
+        (300.0, 2000.0),
+        (2000.0, 6000.0),
+        (6000.0, 16_000.0),
+    ];
+    let cells: Vec<String> = bands
+        .iter()
+        .zip(hiss)
+        .map(|((lo, hi), h)| {
+            let v = band_rms_dbfs(&e[0], RATE, *lo, *hi);
+            format!("{v:>6.1} ({:+.1})", v - h)
+        })
+        .collect();
+    let t = secs.map_or(String::new(), |t| format!("{t:>6.2} s"));
+    println!("  {name:<22} {t:>8}   {}", cells.join("  "));
+}
+
 fn main() {
     let dir = tempfile::tempdir().expect("tmp");
     let d = dir.path();
@@ -128,6 +154,79 @@ fn main() {
         }
     } else {
         println!("  ffmpeg                 SKIPPED: ffmpeg is not installed");
+    }
+    // Hiss: tape hiss at -50 dBFS RMS (tilted up toward the treble).
+    let mut hissy = clean.clone();
+    add_hiss(&mut hissy, -50.0, 5);
+    common::write_wav_f32(&d.join("hiss.wav"), &hissy, RATE);
+    let hiss_err = error(&hissy, &clean);
+    let bands = [
+        (20.0, 300.0),
+        (300.0, 2000.0),
+        (2000.0, 6000.0),
+        (6000.0, 16_000.0),
+    ];
+    let hiss = bands.map(|(lo, hi)| band_rms_dbfs(&hiss_err[0], RATE, lo, hi));
+    println!(
+        "hiss at -50 dBFS: error per band <300 / 300-2k / 2k-6k / 6k-16k Hz, dBFS (change), lower is better:"
+    );
+    hiss_row("hiss", None, &hissy, &clean, &hiss);
+    std::fs::write(
+        d.join("dehiss.toml"),
+        "[[module]]\ntype = \"dehiss\"\n[[module]]\ntype = \"limiter\"\nceiling_dbtp = 0.0\n",
+    )
+    .expect("chain");
+    let t = lathe_master(
+        &d.join("hiss.wav"),
+        &d.join("lathe_hiss.wav"),
+        &d.join("dehiss.toml"),
+    );
+    hiss_row(
+        "lathe dehiss",
+        Some(t),
+        &common::read_wav_f32(&d.join("lathe_hiss.wav")),
+        &clean,
+        &hiss,
+    );
+    if have_ffmpeg {
+        match ffmpeg(&d.join("hiss.wav"), &d.join("ff_hiss.wav"), "afftdn") {
+            Some(t) => hiss_row(
+                "ffmpeg afftdn",
+                Some(t),
+                &align(&common::read_wav_f32(&d.join("ff_hiss.wav")), &clean),
+                &clean,
+                &hiss,
+            ),
+            None => println!("  ffmpeg afftdn          SKIPPED: ffmpeg failed"),
+        }
+    }
+    // Musical noise: hiss alone through each, the residual's peakiness
+    // over 2-16 kHz (Gaussian noise 2.0; isolated blips raise it).
+    let mut alone = vec![vec![0.0f32; clean[0].len()]; 2];
+    add_hiss(&mut alone, -50.0, 5);
+    common::write_wav_f32(&d.join("alone.wav"), &alone, RATE);
+    lathe_master(
+        &d.join("alone.wav"),
+        &d.join("lathe_alone.wav"),
+        &d.join("dehiss.toml"),
+    );
+    let lvl = |x: &[Vec<f32>]| band_rms_dbfs(&x[0], RATE, 20.0, 20_000.0);
+    let lathe_alone = common::read_wav_f32(&d.join("lathe_alone.wav"));
+    print!(
+        "  hiss alone: lathe lowers it {:.1} dB, residual peakiness {:.2} (hiss {:.2})",
+        lvl(&alone) - lvl(&lathe_alone),
+        peakiness(&lathe_alone[0], RATE, 2000.0, 16_000.0),
+        peakiness(&alone[0], RATE, 2000.0, 16_000.0)
+    );
+    if have_ffmpeg && ffmpeg(&d.join("alone.wav"), &d.join("ff_alone.wav"), "afftdn").is_some() {
+        let ff = common::read_wav_f32(&d.join("ff_alone.wav"));
+        println!(
+            "; afftdn {:.1} dB, {:.2}",
+            lvl(&alone) - lvl(&ff),
+            peakiness(&ff[0], RATE, 2000.0, 16_000.0)
+        );
+    } else {
+        println!();
     }
     let mut clicky = clean.clone();
     let spots = add_clicks(&mut clicky, 300, 9);

@@ -137,8 +137,27 @@ fn the_playback_callback_never_allocates() {
             120 => {
                 let _ = cmd_tx.push(Command::SetBypass(3, true));
             }
+            130 => {
+                // Hear one module's residual, then another track's (silent here), then off.
+                let _ = cmd_tx.push(Command::SetSolo {
+                    track: None,
+                    module: Some(2),
+                });
+            }
+            140 => {
+                let _ = cmd_tx.push(Command::SetSolo {
+                    track: Some(3),
+                    module: Some(1),
+                });
+            }
             150 => {
                 let _ = cmd_tx.push(Command::SetLevelMatch(false));
+            }
+            180 => {
+                let _ = cmd_tx.push(Command::SetSolo {
+                    track: None,
+                    module: None,
+                });
             }
             170 => {
                 // A new chain, built here (allocating), swapped in by the callback.

@@ -974,3 +974,78 @@ fn a_match_module_is_added_and_its_settings_edited() {
     let e = parse_typed(&m, &P::Key("amount_pct".into()), "140").expect_err("range");
     assert!(e.contains("0 to 100"), "{e}");
 }
+
+#[test]
+fn a_module_is_soloed_to_hear_what_it_changes() {
+    use lathe::engine::Command;
+    use lathe::session::chain::ModuleConfig;
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut app = app_at(dir.path());
+    // A de-hisser on track 2, selected in the Chain pane.
+    press(&mut app, &["1", "j", "2", "I"]);
+    type_text(&mut app, "dehi");
+    press(&mut app, &["tab", "enter"]);
+    let album_modules = app
+        .session
+        .chain
+        .modules
+        .iter()
+        .filter(|m| !matches!(m, ModuleConfig::Limiter(_)))
+        .count();
+    let own = app.session.tracks[1].modules.len();
+    let fx = press(&mut app, &["S"]);
+    assert!(
+        fx.contains(&Effect::Engine(Command::SetSolo {
+            track: Some(1),
+            module: Some(album_modules + own - 1),
+        })),
+        "{fx:?}"
+    );
+    assert!(
+        app.status.contains("hearing what dehiss changes"),
+        "{}",
+        app.status
+    );
+    assert!(screen(&app, 200, 60).contains("solo Δ dehiss"));
+    // Again: off.
+    let fx = press(&mut app, &["S"]);
+    assert!(fx.contains(&Effect::Engine(Command::SetSolo {
+        track: None,
+        module: None
+    })));
+    assert!(!screen(&app, 200, 60).contains("solo Δ"));
+    // The limiter (an album module, last in every track's chain): what it
+    // takes off, on every track.
+    let lim = app
+        .chain_rows()
+        .iter()
+        .rposition(|r| matches!(r, lathe::ui::app::Row::Module(_)))
+        .expect("limiter row");
+    app.chain_sel = lim;
+    let fx = press(&mut app, &["S"]);
+    assert!(fx.contains(&Effect::Engine(Command::SetSolo {
+        track: None,
+        module: Some(album_modules + own),
+    })));
+    // Soloing a removed module ends the solo.
+    press(&mut app, &["k"]);
+    while !matches!(
+        app.chain_rows()[app.chain_sel],
+        lathe::ui::app::Row::Module(lathe::ui::app::ModRef::Track(_))
+    ) {
+        press(&mut app, &["k"]);
+    }
+    press(&mut app, &["S", "D"]);
+    assert_eq!(
+        app.recheck_solo(),
+        Command::SetSolo {
+            track: None,
+            module: None
+        }
+    );
+    assert!(
+        app.solo.is_none() && app.status.contains("solo off"),
+        "{}",
+        app.status
+    );
+}

@@ -96,9 +96,35 @@ struct Slot {
     bypass_delay: DelayLine,
 }
 
+/// How a slot treats its block while a module is soloed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// As usual.
+    Normal,
+    /// Its residual (output minus delayed input).
+    Delta,
+    /// Its delayed input (a module after the soloed one).
+    Pass,
+}
+
 /// Largest block a slot crossfades between bypassed and active (larger
 /// blocks switch at once; the engine's blocks are far smaller).
 const SLOT_BLOCK: usize = 16_384;
+
+/// What a chain lets through: everything, or one module's residual.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Solo {
+    /// The chain's output.
+    #[default]
+    Off,
+    /// What module `n` changes (its output minus its latency-aligned
+    /// input; the limiter is `n = modules before it`), at the level it has
+    /// there, delayed like the chain's output; the modules after it pass
+    /// their input through (still running, so they are warm on return).
+    Module(usize),
+    /// Silence, in time with the chain (another track's module is soloed).
+    Silent,
+}
 
 /// A built chain for one rate and channel count.
 #[derive(Debug, Clone)]
@@ -110,6 +136,9 @@ pub struct Chain {
     limiter: Limiter,
     limiter_bypass: bool,
     limiter_delay: DelayLine,
+    /// The limiter's input delayed by its latency (bypass and solo).
+    limiter_dry: AudioBlock,
+    solo: Solo,
 }
 
 impl Chain {
@@ -162,6 +191,8 @@ impl Chain {
             limiter,
             limiter_bypass: lc.bypass,
             limiter_delay,
+            limiter_dry: AudioBlock::new(channels, SLOT_BLOCK),
+            solo: Solo::Off,
         })
     }
 
@@ -179,21 +210,31 @@ impl Chain {
     /// A bypassed module keeps running (its state stays warm) and its
     /// output is crossfaded with the delayed input over 10 ms on every
     /// toggle, so bypassing never clicks or shifts the output in time.
+    /// The delayed input is kept current whenever the module has latency,
+    /// so a toggle or a solo hears the right input at once.
     pub fn process_pre(&mut self, block: &mut AudioBlock) {
         let frames = block.frames;
-        for slot in &mut self.slots {
-            let settled = !slot.wet.is_moving();
-            if settled && slot.wet.current() >= 1.0 {
-                slot.module.proc().process(block);
-                continue;
-            }
+        let solo = self.solo;
+        for (j, slot) in self.slots.iter_mut().enumerate() {
             if frames > slot.dry.capacity() {
-                // Offline giant blocks: switch at once.
+                // Offline giant blocks: switch at once (never soloed).
                 if slot.bypass {
                     slot.bypass_delay.process(block);
                 } else {
                     slot.module.proc().process(block);
                 }
+                continue;
+            }
+            let role = match solo {
+                Solo::Module(i) if i == j => Role::Delta,
+                Solo::Module(i) if i < j => Role::Pass,
+                Solo::Silent => Role::Pass,
+                _ => Role::Normal,
+            };
+            let settled = !slot.wet.is_moving();
+            let full = settled && slot.wet.current() >= 1.0;
+            if role == Role::Normal && full && slot.bypass_delay.is_empty() {
+                slot.module.proc().process(block);
                 continue;
             }
             for (d, s) in slot.dry.channels.iter_mut().zip(&block.channels) {
@@ -202,33 +243,98 @@ impl Chain {
             slot.dry.frames = frames;
             slot.bypass_delay.process(&mut slot.dry);
             slot.module.proc().process(block);
-            if settled {
-                // Fully bypassed: the delayed input.
-                for (s, d) in block.channels.iter_mut().zip(&slot.dry.channels) {
-                    s[..frames].copy_from_slice(&d[..frames]);
+            match role {
+                Role::Pass => {
+                    for (s, d) in block.channels.iter_mut().zip(&slot.dry.channels) {
+                        s[..frames].copy_from_slice(&d[..frames]);
+                    }
                 }
-                continue;
-            }
-            let start = slot.wet;
-            for (s, d) in block.channels.iter_mut().zip(&slot.dry.channels) {
-                let mut w = start;
-                for (x, y) in s[..frames].iter_mut().zip(&d[..frames]) {
-                    let g = w.tick();
-                    *x = (g * f64::from(*x) + (1.0 - g) * f64::from(*y)) as f32;
+                Role::Normal if full => {}
+                Role::Normal if settled => {
+                    // Fully bypassed: the delayed input.
+                    for (s, d) in block.channels.iter_mut().zip(&slot.dry.channels) {
+                        s[..frames].copy_from_slice(&d[..frames]);
+                    }
                 }
-                slot.wet = w;
+                Role::Normal | Role::Delta => {
+                    // wet·out + (1 − wet)·dry, less dry when soloed: the
+                    // residual is wet·(out − dry), silent when bypassed.
+                    let delta = role == Role::Delta;
+                    let start = slot.wet;
+                    for (s, d) in block.channels.iter_mut().zip(&slot.dry.channels) {
+                        let mut w = start;
+                        for (x, y) in s[..frames].iter_mut().zip(&d[..frames]) {
+                            let g = w.tick();
+                            let (x64, y64) = (f64::from(*x), f64::from(*y));
+                            *x = if delta {
+                                (g * (x64 - y64)) as f32
+                            } else {
+                                (g * x64 + (1.0 - g) * y64) as f32
+                            };
+                        }
+                        slot.wet = w;
+                    }
+                }
             }
         }
     }
 
-    /// Run the loudness-target gain and the limiter.
+    /// Run the loudness-target gain and the limiter. The limiter's input,
+    /// delayed by its latency, is kept current so bypassing it or soloing
+    /// it (its output minus that input: what it takes off) is exact at once.
     pub fn process_post(&mut self, block: &mut AudioBlock) {
         apply_smoothed_gain(&mut self.target_gain, block);
-        if self.limiter_bypass {
-            self.limiter_delay.process(block);
+        let frames = block.frames;
+        if frames > self.limiter_dry.capacity() {
+            // Offline giant blocks (never soloed).
+            if self.limiter_bypass {
+                self.limiter_delay.process(block);
+            } else {
+                self.limiter.process(block);
+            }
+            return;
+        }
+        for (d, s) in self.limiter_dry.channels.iter_mut().zip(&block.channels) {
+            d[..frames].copy_from_slice(&s[..frames]);
+        }
+        self.limiter_dry.frames = frames;
+        self.limiter_delay.process(&mut self.limiter_dry);
+        let limiter_solo = self.solo == Solo::Module(self.slots.len());
+        let pass = match self.solo {
+            Solo::Module(i) => i < self.slots.len(),
+            Solo::Silent => true,
+            Solo::Off => false,
+        };
+        if self.limiter_bypass || pass {
+            for (s, d) in block.channels.iter_mut().zip(&self.limiter_dry.channels) {
+                s[..frames].copy_from_slice(&d[..frames]);
+            }
         } else {
             self.limiter.process(block);
+            if limiter_solo {
+                for (s, d) in block.channels.iter_mut().zip(&self.limiter_dry.channels) {
+                    for (x, y) in s[..frames].iter_mut().zip(&d[..frames]) {
+                        *x -= y;
+                    }
+                }
+            }
         }
+        if self.solo == Solo::Silent {
+            for s in &mut block.channels {
+                s[..frames].iter_mut().for_each(|x| *x = 0.0);
+            }
+        }
+    }
+
+    /// Let through the chain's output or one module's residual (see
+    /// [`Solo`]); allocation-free, for the audio thread.
+    pub fn set_solo(&mut self, solo: Solo) {
+        self.solo = solo;
+    }
+
+    /// What the chain lets through.
+    pub fn solo(&self) -> Solo {
+        self.solo
     }
 
     /// Run the whole chain.

@@ -62,6 +62,17 @@ pub enum Command {
     SetBypass(usize, bool),
     /// Level-match gain for track `n`'s original, dB (a new gain plan).
     SetTrackMatchDb(usize, f64),
+    /// Hear what one module changes instead of the chain's output
+    /// (`dsp::chain::Solo`): module `module` (an index into the track's
+    /// built chain, the limiter last) of track `track` (None: of every
+    /// track; other tracks are silent while one track's module is soloed).
+    /// `module` None: the chain's output again.
+    SetSolo {
+        /// The track whose module is soloed (None: every track's).
+        track: Option<usize>,
+        /// The module (None: solo off).
+        module: Option<usize>,
+    },
 }
 
 /// Most modules whose gain reduction the callback publishes.

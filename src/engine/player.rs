@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use crate::dsp::chain::Chain;
+use crate::dsp::chain::Solo;
 use crate::dsp::smoother::Smoother;
 use crate::dsp::{DelayLine, MAX_BLOCK};
 use crate::io::AudioBlock;
@@ -102,6 +103,8 @@ pub struct Player {
     match_override: Option<f64>,
     level_match: bool,
     listen: ListenMode,
+    /// The solo asked for: (track or every track, module or off).
+    solo: (Option<usize>, Option<usize>),
     playing: bool,
     tick: u64,
     consumed: u64,
@@ -206,6 +209,7 @@ impl Player {
             match_override: None,
             level_match: true,
             listen: ListenMode::Stereo,
+            solo: (None, None),
             playing: false,
             tick: 0,
             consumed: 0,
@@ -298,8 +302,11 @@ impl Player {
             let Ok((_, new)) = incoming.pop() else {
                 return;
             };
+            let solo = Self::solo_for(self.solo, k);
             let slot = &mut self.slots[k];
             let running = slot.next_tick != u64::MAX;
+            let mut new = new;
+            new.chain.set_solo(solo);
             let old = std::mem::replace(&mut slot.unit, new);
             if running {
                 slot.prime_left = self.latency + 64;
@@ -334,6 +341,17 @@ impl Player {
                 }
                 self.update_match();
             }
+            Command::SetSolo { track, module } => {
+                self.solo = (track, module);
+                for k in 0..self.slots.len() {
+                    let solo = Self::solo_for(self.solo, k);
+                    let s = &mut self.slots[k];
+                    s.unit.chain.set_solo(solo);
+                    if let Some(o) = s.old.as_mut() {
+                        o.chain.set_solo(solo);
+                    }
+                }
+            }
             Command::SetBypass(i, b) => {
                 for s in &mut self.slots {
                     s.unit.chain.set_bypass(i, b);
@@ -344,6 +362,16 @@ impl Player {
             }
         }
         self.shared.playing.store(self.playing, Ordering::Relaxed);
+    }
+
+    /// What slot `k`'s chain lets through under `solo` (track, module).
+    fn solo_for(solo: (Option<usize>, Option<usize>), k: usize) -> Solo {
+        match solo {
+            (_, None) => Solo::Off,
+            (None, Some(m)) => Solo::Module(m),
+            (Some(t), Some(m)) if t == k => Solo::Module(m),
+            (Some(_), Some(_)) => Solo::Silent,
+        }
     }
 
     fn update_match(&mut self) {

@@ -123,6 +123,9 @@ pub enum Action {
     EditValue,
     /// Bypass or enable the selected module.
     Bypass,
+    /// Hear what the selected module changes (its residual) instead of
+    /// the chain's output; again: off.
+    Solo,
     /// Reset the selected parameter to its default.
     ResetParam,
     /// Copy the selected track's own modules to every track.
@@ -195,6 +198,7 @@ impl Action {
             ("fine-increase", FineIncrease),
             ("edit-value", EditValue),
             ("bypass", Bypass),
+            ("solo", Solo),
             ("reset", ResetParam),
             ("copy-to-all", CopyToAll),
             ("move-up", MoveUp),

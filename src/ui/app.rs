@@ -181,6 +181,17 @@ pub enum ModRef {
     Track(usize),
 }
 
+/// A soloed module: what it changes is what plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SoloSel {
+    /// The track whose chain pane it was chosen in.
+    pub track: usize,
+    /// The module.
+    pub r: ModRef,
+    /// Its type, to notice the chain changing under it.
+    pub kind: &'static str,
+}
+
 /// An overlay over the panes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Overlay {
@@ -217,6 +228,8 @@ pub struct App {
     /// The Spectrum pane shows the selected track's tonal balance against
     /// the album's average instead of the live spectrum.
     pub tonal_view: bool,
+    /// The module whose residual is heard instead of the chain's output.
+    pub solo: Option<SoloSel>,
     /// Hidden panes.
     pub hidden: BTreeSet<Pane>,
     /// Width of the left column, percent.
@@ -293,6 +306,7 @@ impl App {
             zoom: false,
             heard_time: true,
             tonal_view: false,
+            solo: None,
             hidden: BTreeSet::new(),
             left_pct: 55,
             track_sel: 0,
@@ -588,6 +602,7 @@ impl App {
             | Action::FineIncrease
             | Action::EditValue
             | Action::Bypass
+            | Action::Solo
             | Action::ResetParam) => self.chain_action(a),
             a @ (Action::CopyToAll
             | Action::MoveUp

@@ -176,6 +176,7 @@ impl Runner {
         pb.send(Command::SetProcessed(app.transport.processed));
         pb.send(Command::SetLevelMatch(app.transport.level_match));
         pb.send(Command::SetListen(app.transport.listen));
+        pb.send(app.solo_command());
         if app.transport.playing {
             pb.send(Command::Play);
         }
@@ -386,6 +387,9 @@ impl Runner {
                             {
                                 app.error(e.to_string());
                             }
+                        }
+                        if app.solo.is_some() {
+                            pb.send(app.recheck_solo());
                         }
                     }
                     self.replan_at = Some(Instant::now() + Duration::from_millis(400));

@@ -12,7 +12,7 @@ use super::*;
 
 use crate::session::chain::ModuleConfig;
 use crate::ui::action::{Action, Pane};
-use crate::ui::app::{App, Effect, ModRef, Row, fmt_target};
+use crate::ui::app::{App, Effect, ModRef, Row, SoloSel, fmt_target};
 use crate::ui::params::{self, Path as ParamPath};
 
 pub(super) fn gr_bar(db: f64, width: usize) -> String {
@@ -203,6 +203,70 @@ impl App {
             Row::Target => None,
         }
     }
+    /// Module `r`'s index in track `track`'s built chain: the album's
+    /// modules without the limiter, the track's own, the limiter last.
+    pub fn chain_index(&self, track: usize, r: ModRef) -> Option<usize> {
+        let album = &self.session.chain.modules;
+        let is_lim = |m: &ModuleConfig| matches!(m, ModuleConfig::Limiter(_));
+        let before = album.iter().filter(|m| !is_lim(m)).count();
+        let own = self
+            .session
+            .tracks
+            .get(track)
+            .map_or(0, |t| t.modules.len());
+        match r {
+            ModRef::Album(i) => {
+                let m = album.get(i)?;
+                Some(if is_lim(m) {
+                    before + own
+                } else {
+                    album[..i].iter().filter(|m| !is_lim(m)).count()
+                })
+            }
+            ModRef::Track(i) => (i < own).then_some(before + i),
+        }
+    }
+    /// The engine command for the current solo (off when the soloed
+    /// module is no longer in the chain).
+    pub fn solo_command(&self) -> crate::engine::Command {
+        let off = crate::engine::Command::SetSolo {
+            track: None,
+            module: None,
+        };
+        let Some(s) = self.solo else {
+            return off;
+        };
+        let same = match s.r {
+            ModRef::Album(i) => self.session.chain.modules.get(i),
+            ModRef::Track(i) => self
+                .session
+                .tracks
+                .get(s.track)
+                .and_then(|t| t.modules.get(i)),
+        }
+        .is_some_and(|m| m.kind() == s.kind);
+        match self.chain_index(s.track, s.r) {
+            Some(module) if same => crate::engine::Command::SetSolo {
+                track: match s.r {
+                    ModRef::Album(_) => None,
+                    ModRef::Track(_) => Some(s.track),
+                },
+                module: Some(module),
+            },
+            _ => off,
+        }
+    }
+    /// End the solo if its module was removed or replaced; the command
+    /// to send either way.
+    pub fn recheck_solo(&mut self) -> crate::engine::Command {
+        let c = self.solo_command();
+        if self.solo.is_some() && matches!(c, crate::engine::Command::SetSolo { module: None, .. })
+        {
+            self.solo = None;
+            self.message("solo off: the soloed module is gone");
+        }
+        c
+    }
     pub(crate) fn chain_effect(r: ModRef, sel: usize) -> Effect {
         match r {
             ModRef::Album(_) => Effect::ChainsChanged(None),
@@ -359,6 +423,28 @@ impl App {
                 };
                 let b = !m.bypass();
                 self.bypass(r, &m, b)
+            }
+            Action::Solo => {
+                let Some(r) = self.selected_row().as_ref().and_then(Self::module_of) else {
+                    self.error("select a module to solo");
+                    return vec![];
+                };
+                let Some(kind) = self.module(r).map(ModuleConfig::kind) else {
+                    return vec![];
+                };
+                let sel = SoloSel {
+                    track: self.track_sel,
+                    r,
+                    kind,
+                };
+                if self.solo == Some(sel) {
+                    self.solo = None;
+                    self.message("solo off: hearing the chain");
+                } else {
+                    self.solo = Some(sel);
+                    self.message(format!("solo: hearing what {kind} changes (S again: off)"));
+                }
+                vec![Effect::Engine(self.solo_command())]
             }
             Action::ResetParam => {
                 let Some(Row::Param(r, p)) = self.selected_row() else {

@@ -46,6 +46,12 @@ pub(super) fn status(f: &mut Frame, app: &App, area: Rect) {
             Style::default().fg(t.meter_warn),
         ));
     }
+    if let Some(s) = app.solo {
+        spans.push(Span::styled(
+            format!(" solo Δ {}", s.kind),
+            Style::default().fg(t.meter_warn),
+        ));
+    }
     if let Some(k) = tr.looping {
         spans.push(Span::styled(
             format!(" loop T{}", k + 1),
