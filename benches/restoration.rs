@@ -104,6 +104,39 @@ fn hiss_row(name: &str, secs: Option<f64>, out: &[Vec<f32>], clean: &[Vec<f32>],
     println!("  {name:<22} {t:>8}   {}", cells.join("  "));
 }
 
+/// Time `module` alone (then a bypassed limiter) over `input` on this
+/// thread, in 512-frame blocks: seconds, and times real time.
+fn module_speed(module: lathe::session::chain::ModuleConfig, input: &[Vec<f32>]) -> (f64, f64) {
+    let cfg = lathe::session::chain::ChainConfig {
+        name: None,
+        target_lufs: None,
+        max_limiting_db: None,
+        modules: vec![
+            module,
+            lathe::session::chain::ModuleConfig::Limiter(lathe::session::chain::LimiterConfig {
+                bypass: true,
+                ..Default::default()
+            }),
+        ],
+    };
+    let mut chain = lathe::dsp::chain::Chain::from_config(&cfg, RATE, 2).expect("chain");
+    let n = input[0].len();
+    let mut block = lathe::io::AudioBlock::new(2, 512);
+    let t = Instant::now();
+    let mut pos = 0;
+    while pos < n {
+        let k = 512.min(n - pos);
+        for (b, c) in block.channels.iter_mut().zip(input) {
+            b[..k].copy_from_slice(&c[pos..pos + k]);
+        }
+        block.frames = k;
+        chain.process(&mut block);
+        pos += k;
+    }
+    let secs = t.elapsed().as_secs_f64();
+    (secs, n as f64 / f64::from(RATE) / secs)
+}
+
 fn main() {
     let dir = tempfile::tempdir().expect("tmp");
     let d = dir.path();
@@ -257,6 +290,35 @@ fn main() {
         click_region_error_db(&out, &clean, &spots),
         outside_clicks_db(&out, &clean, &spots)
     );
+    // Speed of the modules alone, one core (issue 15: at least 40x real
+    // time): de-click on this clicky minute and on dense crackle (a click
+    // every 20 ms on each channel), de-hiss with the profile the plan learns.
+    let (t, x) = module_speed(
+        lathe::session::chain::ModuleConfig::Declick(Default::default()),
+        &clicky,
+    );
+    println!("  speed, one core: declick on these clicks {t:.2} s, {x:.0}x real time");
+    let mut crackle = clean.clone();
+    let dense = add_clicks(&mut crackle, 3000, 4);
+    let (t, x) = module_speed(
+        lathe::session::chain::ModuleConfig::Declick(Default::default()),
+        &crackle,
+    );
+    println!(
+        "  speed, one core: declick on {} clicks a second {t:.2} s, {x:.0}x real time",
+        dense.len() / 60
+    );
+    let mut profiler =
+        lathe::analysis::noise::NoiseProfiler::new(RATE, 2, lathe::analysis::noise::Learn::Track);
+    profiler.push(&hissy, hissy[0].len());
+    let (t, x) = module_speed(
+        lathe::session::chain::ModuleConfig::Dehiss(lathe::session::chain::DehissConfig {
+            profile: profiler.finish().map(std::sync::Arc::new),
+            ..Default::default()
+        }),
+        &hissy,
+    );
+    println!("  speed, one core: dehiss (learnt profile) {t:.2} s, {x:.0}x real time");
     if have_ffmpeg {
         match ffmpeg(&d.join("clicks.wav"), &d.join("ff_clicks.wav"), "adeclick") {
             Some(t) => {

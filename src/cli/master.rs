@@ -331,6 +331,9 @@ pub(super) fn master_text(
     for n in &r.noise {
         s.push_str(&format!("  De-hiss          {}\n", n.describe()));
     }
+    if let Some(n) = r.clicks_repaired {
+        s.push_str(&format!("  De-click         {n} clicks repaired\n"));
+    }
     if r.limiting_cut_db > 0.0 {
         s.push_str(&format!(
             "  Target missed by {:.1} LU: stopped at max_limiting_db {:.1} dB (the target needed {:.1} dB more gain)\n",
@@ -474,6 +477,7 @@ pub(super) fn master_json(
                 "above_db": num(k.above_db),
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
+        "clicks_repaired": r.clicks_repaired,
         "dehiss": r.noise.iter().map(|n| serde_json::json!({
             "noise_6_16k_dbfs": n.band_rms_dbfs(6000.0, 16_000.0).into_iter().map(num).collect::<Vec<_>>(),
             "noise_300_2k_dbfs": n.band_rms_dbfs(300.0, 2000.0).into_iter().map(num).collect::<Vec<_>>(),

@@ -403,6 +403,19 @@ impl Chain {
             )))
     }
 
+    /// Clicks the chain's de-clickers have repaired since they were built
+    /// (None: no de-clicker in use).
+    pub fn clicks_repaired(&self) -> Option<u64> {
+        self.slots
+            .iter()
+            .filter(|s| !s.bypass)
+            .filter_map(|s| match &s.module {
+                Module::Declick(d) => Some(d.repaired()),
+                _ => None,
+            })
+            .reduce(|a, b| a + b)
+    }
+
     /// Limiter gain reduction in the last block, dB.
     pub fn limiter_gain_reduction_db(&self) -> f64 {
         self.limiter.gain_reduction_db()

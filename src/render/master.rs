@@ -231,6 +231,8 @@ pub struct MasterReport {
     pub hum: Vec<crate::audio::hum::HumFound>,
     /// The noise profile each de-hisser learnt (and so lowered).
     pub noise: Vec<crate::audio::noise::NoiseProfile>,
+    /// Clicks the de-clickers repaired (None: no de-clicker in use).
+    pub clicks_repaired: Option<u64>,
 }
 
 struct Progress(Option<indicatif::ProgressBar>);
@@ -337,6 +339,7 @@ pub fn master_file(opts: &MasterOptions) -> Result<MasterReport> {
     let before = before?;
     let spooled = processed?;
     let spool = &spooled.spool;
+    let clicks_repaired = chain.clicks_repaired();
     stamp("analyze input + chain + SRC to spool");
     let lim_cfg = limiter_only(&chain_cfg);
     let ceiling = chain_cfg.limiter().ceiling_dbtp;
@@ -460,6 +463,7 @@ pub fn master_file(opts: &MasterOptions) -> Result<MasterReport> {
                 _ => None,
             })
             .collect(),
+        clicks_repaired,
         noise: chain_cfg
             .modules
             .iter()
