@@ -18,8 +18,8 @@ use std::process::Command;
 use std::time::Instant;
 
 use common::restore::{
-    add_clicks, add_hiss, add_hum, align, band_level_dbfs, band_rms_dbfs, click_region_error_db,
-    error, peakiness, piano,
+    add_clicks, add_crackle, add_hiss, add_hum, align, band_level_dbfs, band_rms_dbfs,
+    click_region_error_db, error, peakiness, piano,
 };
 
 const RATE: u32 = 48_000;
@@ -331,6 +331,46 @@ fn main() {
                 );
             }
             None => println!("  ffmpeg adeclick        SKIPPED: ffmpeg failed"),
+        }
+    }
+    // Crackle: 20 tiny clicks a second on each channel.
+    let mut crackly = clean.clone();
+    let spots = add_crackle(&mut crackly, RATE, 20.0, 12);
+    common::write_wav_f32(&d.join("crackle.wav"), &crackly, RATE);
+    println!(
+        "crackle, 20 a second per channel, 1-4 samples, -45 to -25 dBFS (crackle-region error, dBFS):"
+    );
+    println!(
+        "  {:<22} {:>9}   {:>7.1}",
+        "damaged",
+        "",
+        click_region_error_db(&crackly, &clean, &spots)
+    );
+    let t = lathe_master(
+        &d.join("crackle.wav"),
+        &d.join("lathe_crackle.wav"),
+        &d.join("declick.toml"),
+    );
+    let out = common::read_wav_f32(&d.join("lathe_crackle.wav"));
+    println!(
+        "  {:<22} {t:>7.2} s   {:>7.1}   music error outside the crackle {:.1} dBFS",
+        "lathe declick",
+        click_region_error_db(&out, &clean, &spots),
+        outside_clicks_db(&out, &clean, &spots)
+    );
+    if have_ffmpeg {
+        if let Some(t) = ffmpeg(
+            &d.join("crackle.wav"),
+            &d.join("ff_crackle.wav"),
+            "adeclick",
+        ) {
+            let out = common::read_wav_f32(&d.join("ff_crackle.wav"));
+            println!(
+                "  {:<22} {t:>7.2} s   {:>7.1}   music error outside the crackle {:.1} dBFS",
+                "ffmpeg adeclick",
+                click_region_error_db(&out, &clean, &spots),
+                outside_clicks_db(&out, &clean, &spots)
+            );
         }
     }
 }

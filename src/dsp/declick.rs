@@ -47,6 +47,8 @@ struct Work {
     /// Burg scratch: forward and backward errors.
     f: Vec<f64>,
     b: Vec<f64>,
+    /// Burg scratch: the next order's backward errors.
+    b2: Vec<f64>,
     a: [f64; MAX_ORDER + 1],
     a_tmp: [f64; MAX_ORDER + 1],
     /// The order of the model in `a`.
@@ -87,6 +89,7 @@ impl Declick {
             work: Work {
                 f: vec![0.0; BUF],
                 b: vec![0.0; BUF],
+                b2: vec![0.0; BUF],
                 a: [0.0; MAX_ORDER + 1],
                 a_tmp: [0.0; MAX_ORDER + 1],
                 order: ORDER,
@@ -138,8 +141,8 @@ impl Declick {
         for (s, e) in w.sorted[..m].iter_mut().zip(&w.ef[lo..hi]) {
             *s = e.abs();
         }
-        w.sorted[..m].sort_unstable_by(f64::total_cmp);
-        let sigma = w.sorted[m / 2] / 0.6745;
+        let (_, median, _) = w.sorted[..m].select_nth_unstable_by(m / 2, f64::total_cmp);
+        let sigma = *median / 0.6745;
         if sigma <= 0.0 {
             return 0;
         }
@@ -260,17 +263,38 @@ impl Declick {
             return false;
         }
         for m in 1..=order {
-            let (mut num, mut den) = (0.0, 0.0);
-            for i in m..n {
-                num += w.f[i] * w.b[i - 1];
-                den += w.f[i] * w.f[i] + w.b[i - 1] * w.b[i - 1];
+            // Σ f[i]·b[i−1] and Σ f[i]² + b[i−1]² over i in m..n, in four
+            // independent lanes (the sums pipeline and vectorize).
+            let (f, b) = (&w.f[m..n], &w.b[m - 1..n - 1]);
+            let (mut nums, mut dens) = ([0.0f64; 4], [0.0f64; 4]);
+            let (fc, bc) = (f.chunks_exact(4), b.chunks_exact(4));
+            let (fr, br) = (fc.remainder(), bc.remainder());
+            for (fq, bq) in fc.zip(bc) {
+                for l in 0..4 {
+                    nums[l] += fq[l] * bq[l];
+                    dens[l] += fq[l] * fq[l] + bq[l] * bq[l];
+                }
+            }
+            let mut num = (nums[0] + nums[1]) + (nums[2] + nums[3]);
+            let mut den = (dens[0] + dens[1]) + (dens[2] + dens[3]);
+            for (fi, bi) in fr.iter().zip(br) {
+                num += fi * bi;
+                den += fi * fi + bi * bi;
             }
             let km = if den > 0.0 { -2.0 * num / den } else { 0.0 };
-            for i in (m..n).rev() {
-                let fi = w.f[i];
-                w.f[i] = fi + km * w.b[i - 1];
-                w.b[i] = w.b[i - 1] + km * fi;
+            // f[i] += km·b[i−1]; b'[i] = b[i−1] + km·f[i] (old f), the new
+            // b written to a second buffer so the loop has no carried
+            // dependence.
+            for ((fi, bi), nb) in w.f[m..n]
+                .iter_mut()
+                .zip(&w.b[m - 1..n - 1])
+                .zip(&mut w.b2[m..n])
+            {
+                let f0 = *fi;
+                *fi = f0 + km * bi;
+                *nb = bi + km * f0;
             }
+            std::mem::swap(&mut w.b, &mut w.b2);
             w.a_tmp = w.a;
             for i in 1..=m {
                 w.a[i] = w.a_tmp[i] + km * w.a_tmp[m - i];
