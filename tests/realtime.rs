@@ -383,3 +383,77 @@ fn hum_removal_never_allocates_while_measuring_and_subtracting() {
     let peak = block.channels[0].iter().fold(0.0f32, |m, v| m.max(v.abs()));
     assert!(peak < 0.01, "hum left: {peak}");
 }
+
+#[test]
+fn restoration_never_allocates_while_repairing_and_soloing() {
+    use lathe::session::chain::{DeclickConfig, DehissConfig, LimiterConfig, ModuleConfig};
+    if !cfg!(debug_assertions) {
+        println!("SKIPPED: the allocation guard is compiled only into debug builds");
+        return;
+    }
+    // Music (two sines) with noise and a click burst every 50 ms: the
+    // de-clicker repairs (both passes), the de-hisser works from a learnt
+    // profile, and the chain is soloed module by module.
+    let rate = 48_000;
+    let n = rate as usize * 2;
+    let mut x = vec![vec![0.0f32; n]; 2];
+    let mut seed = 7u64;
+    let mut rnd = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed >> 11) as f32 / (1u64 << 53) as f32 * 2.0 - 1.0
+    };
+    for (c, ch) in x.iter_mut().enumerate() {
+        for (i, s) in ch.iter_mut().enumerate() {
+            let t = i as f32 / rate as f32;
+            *s = 0.2 * (std::f32::consts::TAU * 220.0 * t).sin()
+                + 0.1 * (std::f32::consts::TAU * 1330.0 * t + c as f32).sin()
+                + 0.003 * rnd();
+        }
+        for k in (1_000..n - 100).step_by(2_400) {
+            for i in 0..30 {
+                ch[k + i] += 0.2 * (-(i as f32) / 10.0).exp() * rnd().signum();
+            }
+        }
+    }
+    let mut profiler =
+        lathe::analysis::noise::NoiseProfiler::new(rate, 2, lathe::analysis::noise::Learn::Track);
+    profiler.push(&x, n);
+    let cfg = ChainConfig {
+        name: None,
+        target_lufs: None,
+        max_limiting_db: None,
+        modules: vec![
+            ModuleConfig::Declick(DeclickConfig::default()),
+            ModuleConfig::Dehiss(DehissConfig {
+                profile: profiler.finish().map(std::sync::Arc::new),
+                ..DehissConfig::default()
+            }),
+            ModuleConfig::Limiter(LimiterConfig::default()),
+        ],
+    };
+    let mut chain = Chain::from_config(&cfg, rate, 2).unwrap_or_else(|e| panic!("{e}"));
+    let mut block = AudioBlock::new(2, 256);
+    let solos = [
+        lathe::dsp::chain::Solo::Off,
+        lathe::dsp::chain::Solo::Module(0),
+        lathe::dsp::chain::Solo::Module(1),
+        lathe::dsp::chain::Solo::Module(2),
+        lathe::dsp::chain::Solo::Silent,
+    ];
+    for (b, start) in (0..n - 256).step_by(256).enumerate() {
+        for (dst, src) in block.channels.iter_mut().zip(&x) {
+            dst[..256].copy_from_slice(&src[start..start + 256]);
+        }
+        block.frames = 256;
+        let solo = solos[(b / 40) % solos.len()];
+        assert_no_alloc::assert_no_alloc(|| {
+            chain.set_solo(solo);
+            chain.process(&mut block);
+        });
+    }
+    let repaired = chain.clicks_repaired().unwrap_or(0);
+    println!("{repaired} clicks repaired under the guard");
+    assert!(repaired >= 40, "{repaired}");
+}
