@@ -358,19 +358,19 @@ fn main() {
         click_region_error_db(&out, &clean, &spots),
         outside_clicks_db(&out, &clean, &spots)
     );
-    if have_ffmpeg {
-        if let Some(t) = ffmpeg(
+    if have_ffmpeg
+        && let Some(t) = ffmpeg(
             &d.join("crackle.wav"),
             &d.join("ff_crackle.wav"),
             "adeclick",
-        ) {
-            let out = common::read_wav_f32(&d.join("ff_crackle.wav"));
-            println!(
-                "  {:<22} {t:>7.2} s   {:>7.1}   music error outside the crackle {:.1} dBFS",
-                "ffmpeg adeclick",
-                click_region_error_db(&out, &clean, &spots),
-                outside_clicks_db(&out, &clean, &spots)
-            );
-        }
+        )
+    {
+        let out = common::read_wav_f32(&d.join("ff_crackle.wav"));
+        println!(
+            "  {:<22} {t:>7.2} s   {:>7.1}   music error outside the crackle {:.1} dBFS",
+            "ffmpeg adeclick",
+            click_region_error_db(&out, &clean, &spots),
+            outside_clicks_db(&out, &clean, &spots)
+        );
     }
 }
