@@ -41,6 +41,20 @@ fn lathe_master(input: &Path, out: &Path, chain: &Path) -> f64 {
     t.elapsed().as_secs_f64()
 }
 
+/// Write a chain file `NAME.toml` in `dir`: module `kind` alone, then a
+/// limiter at 0 dBTP (which never acts on this material).
+fn one_module_chain(dir: &Path, kind: &str) -> std::path::PathBuf {
+    let path = dir.join(format!("{kind}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            "[[module]]\ntype = \"{kind}\"\n[[module]]\ntype = \"limiter\"\nceiling_dbtp = 0.0\n"
+        ),
+    )
+    .expect("chain");
+    path
+}
+
 fn ffmpeg(input: &Path, out: &Path, filter: &str) -> Option<f64> {
     let t = Instant::now();
     let ok = Command::new("ffmpeg")
@@ -152,11 +166,7 @@ fn main() {
     let have_ffmpeg = Command::new("ffmpeg").arg("-version").output().is_ok();
     println!("restoration on 60 s of piano-like music, 48 kHz stereo, against the clean original:");
     println!("hum at 50.2 Hz, harmonics 1/2/3/5 at -45/-52/-55/-60 dBFS:");
-    std::fs::write(
-        d.join("hum.toml"),
-        "[[module]]\ntype = \"hum\"\n[[module]]\ntype = \"limiter\"\nceiling_dbtp = 0.0\n",
-    )
-    .expect("chain");
+    one_module_chain(d, "hum");
     let t = lathe_master(
         &d.join("hum.wav"),
         &d.join("lathe_hum.wav"),
@@ -204,11 +214,7 @@ fn main() {
         "hiss at -50 dBFS: error per band <300 / 300-2k / 2k-6k / 6k-16k Hz, dBFS (change), lower is better:"
     );
     hiss_row("hiss", None, &hissy, &clean, &hiss);
-    std::fs::write(
-        d.join("dehiss.toml"),
-        "[[module]]\ntype = \"dehiss\"\n[[module]]\ntype = \"limiter\"\nceiling_dbtp = 0.0\n",
-    )
-    .expect("chain");
+    one_module_chain(d, "dehiss");
     let t = lathe_master(
         &d.join("hiss.wav"),
         &d.join("lathe_hiss.wav"),
@@ -273,11 +279,7 @@ fn main() {
         "",
         click_region_error_db(&clicky, &clean, &spots)
     );
-    std::fs::write(
-        d.join("declick.toml"),
-        "[[module]]\ntype = \"declick\"\n[[module]]\ntype = \"limiter\"\nceiling_dbtp = 0.0\n",
-    )
-    .expect("chain");
+    one_module_chain(d, "declick");
     let t = lathe_master(
         &d.join("clicks.wav"),
         &d.join("lathe_clicks.wav"),

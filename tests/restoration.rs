@@ -477,6 +477,19 @@ fn dehiss_learns_the_noise_from_a_chosen_passage() {
     );
 }
 
+/// A limiter that passes its input through (delayed by its lookahead).
+fn bypassed_limiter() -> ModuleConfig {
+    ModuleConfig::Limiter(LimiterConfig {
+        bypass: true,
+        ..LimiterConfig::default()
+    })
+}
+
+/// The largest magnitude in planar audio.
+fn largest(x: &[Vec<f32>]) -> f32 {
+    x.iter().flatten().fold(0.0f32, |m, v| m.max(v.abs()))
+}
+
 /// Run `input` through the chain of `modules` (the limiter last), built
 /// for 48 kHz stereo, in 512-frame blocks, with `solo`; the output, its
 /// latency removed, and that latency.
@@ -555,22 +568,13 @@ fn soloing_a_module_plays_exactly_what_it_changes() {
     // reference: the de-hisser alone, and the input itself).
     let solo = chain_out(modules.clone(), &damaged, Solo::Module(0), None);
     let alone = chain_out(
-        vec![
-            dehiss.clone(),
-            ModuleConfig::Limiter(LimiterConfig {
-                bypass: true,
-                ..LimiterConfig::default()
-            }),
-        ],
+        vec![dehiss.clone(), bypassed_limiter()],
         &damaged,
         Solo::Off,
         None,
     );
     let want = error(&alone, &damaged);
-    let worst = error(&solo, &want)
-        .iter()
-        .flatten()
-        .fold(0.0f32, |m, v| m.max(v.abs()));
+    let worst = largest(&error(&solo, &want));
     let level = band_level_dbfs(&want[0], RATE, 20.0, 20_000.0);
     println!("dehiss residual {level:.1} dBFS; solo differs by at most {worst:e}");
     assert!(worst < 1e-6, "{worst}");
@@ -581,25 +585,15 @@ fn soloing_a_module_plays_exactly_what_it_changes() {
     // the limiter bypassed.
     let full = chain_out(modules.clone(), &damaged, Solo::Off, None);
     let unlimited = chain_out(
-        vec![
-            dehiss.clone(),
-            eq.clone(),
-            ModuleConfig::Limiter(LimiterConfig {
-                bypass: true,
-                ..LimiterConfig::default()
-            }),
-        ],
+        vec![dehiss.clone(), eq.clone(), bypassed_limiter()],
         &damaged,
         Solo::Off,
         None,
     );
     let bite = chain_out(modules.clone(), &damaged, Solo::Module(2), None);
     let want = error(&full, &unlimited);
-    let worst = error(&bite, &want)
-        .iter()
-        .flatten()
-        .fold(0.0f32, |m, v| m.max(v.abs()));
-    let peak = want.iter().flatten().fold(0.0f32, |m, v| m.max(v.abs()));
+    let worst = largest(&error(&bite, &want));
+    let peak = largest(&want);
     println!("limiter residual peak {peak:.3}; solo differs by at most {worst:e}");
     assert!(peak > 0.05 && worst < 1e-6, "{peak} {worst}");
     // Another track's solo: silence, in time.
@@ -620,10 +614,7 @@ fn bypassing_a_module_with_latency_plays_its_input_at_once() {
         harmonics: HumHarmonics::Count(1),
         ..HumConfig::default()
     });
-    let lim = ModuleConfig::Limiter(LimiterConfig {
-        bypass: true,
-        ..LimiterConfig::default()
-    });
+    let lim = bypassed_limiter();
     // A block boundary (blocks of 512).
     let at = 281 * 512;
     let out = chain_out(
