@@ -724,3 +724,153 @@ album_file = true
             > 3.0
     );
 }
+
+/// A session of `tracks` tracks (`extra` TOML after each `[[track]]`'s
+/// path and title) and one CD delivery (`delivery` lines added).
+fn cd_session(tracks: &[&str], delivery: &str) -> String {
+    let mut s = String::from(
+        "version = 1\n[album]\ntitle = \"t\"\nartist = \"a\"\nbalance = \"none\"\n[[chain.module]]\ntype = \"limiter\"\n",
+    );
+    for (k, extra) in tracks.iter().enumerate() {
+        s += &format!(
+            "[[track]]\npath = \"t{}.wav\"\ntitle = \"T{}\"\n{extra}",
+            k + 1,
+            k + 1
+        );
+    }
+    s += &format!("[[delivery]]\nname = \"cd\"\nformat = \"wav\"\ncd = true\n{delivery}");
+    s
+}
+
+#[test]
+fn red_book_rules_are_checked_before_a_cd_delivery_renders() {
+    use lathe::plan::redbook::check;
+    let cd = "bits = \"16\"\nrate_hz = 44100\n";
+    let run = |tracks: &[&str], delivery: &str, lengths: &[f64]| {
+        let text = cd_session(tracks, delivery);
+        let s = Session::from_toml(&text, "s.toml").expect("session");
+        let d = s.deliveries[0].clone();
+        check(&s, "s.toml", &text, lengths, &d)
+    };
+    // A clean CD: nothing to say.
+    let ok = run(&["", "gap_s = 2.0\n"], cd, &[200.0, 180.0]);
+    assert_eq!(ok, Default::default());
+    // The wrong rate and depth: named at the delivery's line.
+    let r = run(&[""], "bits = \"24\"\nrate_hz = 48000\n", &[200.0]);
+    assert!(
+        r.errors.len() == 1
+            && r.errors[0].starts_with("s.toml:11: delivery 'cd'")
+            && r.errors[0].contains("44100 Hz, 16-bit"),
+        "{r:?}"
+    );
+    // A track under 4 s, named at its line; after trims too.
+    let r = run(&["", "trim_start_s = 2.0\n"], cd, &[200.0, 5.5]);
+    assert_eq!(r.errors.len(), 1, "{r:?}");
+    assert!(
+        r.errors[0].starts_with("s.toml:11: track 2: is 3.50 s long"),
+        "{r:?}"
+    );
+    // 100 tracks; the 100th named.
+    let many = vec!["gap_s = 0.0\n"; 100];
+    let r = run(&many, cd, &[30.0; 100]);
+    assert!(
+        r.errors
+            .iter()
+            .any(|e| e.contains("track 100: a CD holds at most 99")),
+        "{r:?}"
+    );
+    // Too long: 80:00 of audio (+2 s pause). Over 74 minutes: a warning.
+    let r = run(&["", ""], cd, &[2400.0, 2400.0]);
+    assert!(
+        r.errors
+            .iter()
+            .any(|e| e.contains("lasts 80:02") && e.contains("79:57")),
+        "{r:?}"
+    );
+    let r = run(&["", ""], cd, &[2250.0, 2250.0]);
+    assert!(
+        r.errors.is_empty() && r.warnings.iter().any(|w| w.contains("lasts 75:02")),
+        "{r:?}"
+    );
+    // Crossfades shorten the programme; gaps lengthen it.
+    let r = run(&["", "crossfade_s = 30.0\n"], cd, &[2400.0, 2400.0]);
+    assert!(r.errors.is_empty(), "{r:?}");
+    // A gap off the CD frame grid is an error (1.5 s is 112.5 frames); a
+    // pregap over 3 s a warning.
+    let r = run(&["", "gap_s = 1.5\n", "gap_s = 4.0\n"], cd, &[60.0; 3]);
+    assert!(
+        r.errors.len() == 1
+            && r.errors[0].contains(
+                "track 2: gap_s = 1.5 is not on the CD frame grid (1/75 s); use 1.4933 or 1.5067"
+            ),
+        "{r:?}"
+    );
+    assert!(
+        r.warnings.len() == 1 && r.warnings[0].contains("track 3: a pregap of 4.00 s"),
+        "{r:?}"
+    );
+    // ISRCs on some tracks only.
+    let r = run(
+        &[
+            "isrc = \"USRC17607839\"\n",
+            "",
+            "isrc = \"USRC17607840\"\n",
+            "",
+        ],
+        cd,
+        &[60.0; 4],
+    );
+    assert!(
+        r.warnings.len() == 1
+            && r.warnings[0]
+                .contains("track 2: no ISRC while other tracks have one (tracks without: 2, 4)"),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn a_cd_delivery_breaking_the_red_book_writes_nothing() {
+    let dir = tempfile::tempdir().expect("tmp");
+    for k in 1..=2 {
+        common::write_wav_f32(
+            &dir.path().join(format!("t{k}.wav")),
+            &common::sine(440.0, -12.0, if k == 1 { 6.0 } else { 3.0 }, 44_100, 2),
+            44_100,
+        );
+    }
+    let session = dir.path().join("s.toml");
+    std::fs::write(
+        &session,
+        cd_session(&["", "gap_s = 2.0\n"], "bits = \"16\"\nrate_hz = 44100\n"),
+    )
+    .expect("write");
+    let out = dir.path().join("out");
+    let o = lathe(&[os("render"), session.as_os_str(), os("-o"), out.as_os_str()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("s.toml:11: track 2: is 3.00 s long; a CD track must last at least 4 s"),
+        "{err}"
+    );
+    assert!(
+        !out.join("cd").exists() || std::fs::read_dir(out.join("cd")).map_or(0, |d| d.count()) == 0
+    );
+    // Long enough, a pregap over 3 s: renders, with the warning.
+    common::write_wav_f32(
+        &dir.path().join("t2.wav"),
+        &common::sine(440.0, -12.0, 5.0, 44_100, 2),
+        44_100,
+    );
+    std::fs::write(
+        &session,
+        cd_session(&["", "gap_s = 4.0\n"], "bits = \"16\"\nrate_hz = 44100\n"),
+    )
+    .expect("write");
+    let o = lathe(&[os("render"), session.as_os_str(), os("-o"), out.as_os_str()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("warning") && err.contains("track 2: a pregap of 4.00 s"),
+        "{err}"
+    );
+}

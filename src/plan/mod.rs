@@ -24,6 +24,7 @@ pub mod delivery;
 pub mod gain;
 pub mod matching;
 pub mod model;
+pub mod redbook;
 pub mod spool;
 pub mod timeline;
 

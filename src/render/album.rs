@@ -216,8 +216,10 @@ pub fn planned_files(session: &Session, d: &Delivery) -> Vec<PathBuf> {
     v
 }
 
-/// Check everything that can be checked before writing anything.
-pub fn preflight(opts: &RenderOptions) -> Result<(Session, Vec<Delivery>)> {
+/// Read the session, pick the deliveries, check every input and output
+/// before anything is written: the session, its deliveries and the
+/// warnings of the Red Book checks of its CD deliveries (per delivery name).
+pub fn preflight(opts: &RenderOptions) -> Result<(Session, Vec<Delivery>, Vec<(String, String)>)> {
     let session = Session::load(&opts.session)?;
     let deliveries: Vec<Delivery> = match &opts.delivery {
         Some(name) => {
@@ -244,6 +246,7 @@ pub fn preflight(opts: &RenderOptions) -> Result<(Session, Vec<Delivery>)> {
     };
     // Every track readable, decodable, mono or stereo.
     let mut inputs = Vec::new();
+    let mut lengths = Vec::new();
     for t in &session.tracks {
         let p = session.track_path(&opts.session, t);
         // Name the session file and the track's line as well as the audio file.
@@ -265,7 +268,33 @@ pub fn preflight(opts: &RenderOptions) -> Result<(Session, Vec<Delivery>)> {
                 ),
             ));
         }
+        let info = src.info();
+        lengths.push(info.total_frames.unwrap_or(0) as f64 / f64::from(info.sample_rate.max(1)));
         inputs.push(p.canonicalize().unwrap_or(p));
+    }
+    // CD deliveries: the Red Book's rules, before anything is written.
+    let mut warnings = Vec::new();
+    let text = std::fs::read_to_string(&opts.session).unwrap_or_default();
+    for d in deliveries.iter().filter(|d| d.cd) {
+        let found = crate::plan::redbook::check(
+            &session,
+            &opts.session.display().to_string(),
+            &text,
+            &lengths,
+            d,
+        );
+        if let Some(first) = found.errors.first() {
+            let more = found.errors.len() - 1;
+            return Err(LatheError::Invalid(if more > 0 {
+                format!(
+                    "{first} (and {more} more Red Book problem{})",
+                    if more > 1 { "s" } else { "" }
+                )
+            } else {
+                first.clone()
+            }));
+        }
+        warnings.extend(found.warnings.into_iter().map(|w| (d.name.clone(), w)));
     }
     // Outputs: unique, not inputs, not existing unless forced, folder writable.
     std::fs::create_dir_all(&opts.out_dir)
@@ -294,7 +323,7 @@ pub fn preflight(opts: &RenderOptions) -> Result<(Session, Vec<Delivery>)> {
             all.push(full);
         }
     }
-    Ok((session, deliveries))
+    Ok((session, deliveries, warnings))
 }
 
 fn cue_time(frames_75: u64) -> String {
@@ -315,7 +344,7 @@ pub fn render_session(
     opts: &RenderOptions,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<Vec<FileReport>> {
-    let (session, deliveries) = preflight(opts)?;
+    let (session, deliveries, cd_warnings) = preflight(opts)?;
     let paths: Vec<PathBuf> = session
         .tracks
         .iter()
@@ -734,6 +763,12 @@ pub fn render_session(
                 notes,
                 levels: levels.clone(),
             });
+        }
+    }
+    // The Red Book's warnings go with the first file of their delivery.
+    for (name, w) in cd_warnings {
+        if let Some(r) = reports.iter_mut().find(|r| r.delivery == name) {
+            r.notes.push(w);
         }
     }
     Ok(reports)

@@ -206,6 +206,10 @@ pub struct Delivery {
     /// Write one continuous album file with a CUE sheet.
     #[serde(default)]
     pub album_file: bool,
+    /// For CD pressing: the Red Book's rules are checked before rendering
+    /// (`plan::redbook`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cd: bool,
 }
 
 fn default_bits() -> String {
