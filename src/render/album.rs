@@ -216,10 +216,20 @@ pub fn planned_files(session: &Session, d: &Delivery) -> Vec<PathBuf> {
     v
 }
 
+/// What [`preflight`] found fit to render.
+#[derive(Debug)]
+pub struct Preflight {
+    /// The session.
+    pub session: Session,
+    /// The deliveries to render.
+    pub deliveries: Vec<Delivery>,
+    /// The Red Book checks' warnings for CD deliveries: (delivery name, line).
+    pub cd_warnings: Vec<(String, String)>,
+}
+
 /// Read the session, pick the deliveries, check every input and output
-/// before anything is written: the session, its deliveries and the
-/// warnings of the Red Book checks of its CD deliveries (per delivery name).
-pub fn preflight(opts: &RenderOptions) -> Result<(Session, Vec<Delivery>, Vec<(String, String)>)> {
+/// before anything is written (and, for CD deliveries, the Red Book).
+pub fn preflight(opts: &RenderOptions) -> Result<Preflight> {
     let session = Session::load(&opts.session)?;
     let deliveries: Vec<Delivery> = match &opts.delivery {
         Some(name) => {
@@ -323,7 +333,11 @@ pub fn preflight(opts: &RenderOptions) -> Result<(Session, Vec<Delivery>, Vec<(S
             all.push(full);
         }
     }
-    Ok((session, deliveries, warnings))
+    Ok(Preflight {
+        session,
+        deliveries,
+        cd_warnings: warnings,
+    })
 }
 
 fn cue_time(frames_75: u64) -> String {
@@ -344,7 +358,11 @@ pub fn render_session(
     opts: &RenderOptions,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<Vec<FileReport>> {
-    let (session, deliveries, cd_warnings) = preflight(opts)?;
+    let Preflight {
+        session,
+        deliveries,
+        cd_warnings,
+    } = preflight(opts)?;
     let paths: Vec<PathBuf> = session
         .tracks
         .iter()
