@@ -39,6 +39,9 @@ const CONTEXT: usize = 64;
 const TAIL: f64 = 0.3;
 /// …at its largest within ± this many samples.
 const SPREAD: usize = 3;
+/// The refit's data reach this many times its order either side of the
+/// gaps.
+const REFIT_SPAN: usize = 4;
 /// Most runs repaired in one hop.
 const MAX_RUNS: usize = 128;
 
@@ -230,7 +233,13 @@ impl Declick {
         // plausible.
         let longest = w.runs.iter().map(|r| r.1).max().unwrap_or(0);
         let order = (5 * longest).clamp(2 * ORDER, MAX_ORDER);
-        if Self::burg(x, w, order) {
+        // Fitted on the music around the gaps (REFIT_SPAN × the order either
+        // side of them), not the whole buffer: the cost of a high order.
+        let span = REFIT_SPAN * order;
+        let first = w.runs.iter().map(|r| r.0).min().unwrap_or(0);
+        let last = w.runs.iter().map(|r| r.0 + r.1).max().unwrap_or(0);
+        let (a, b) = (first.saturating_sub(span), (last + span).min(x.len()));
+        if Self::burg(&x[a..b], w, order) {
             for r in 0..w.runs.len() {
                 let (start, len) = w.runs[r];
                 if len == 0 {
