@@ -12,7 +12,11 @@
 //! from it exactly (no empirical bias factor). A bin that music fills all
 //! the time (a sustained bass note, its partials) reads high; hiss is
 //! smooth across frequency, so each bin's floor is the 20th percentile of
-//! the estimates of the bins around it (±1/12 octave, at least ±4 bins).
+//! the estimates of the bins around it (±1/12 octave, at least ±4 bins),
+//! held under an envelope that rises at most 6 dB an octave going up and
+//! 1 dB an octave going down: bass bins that music fills all the time
+//! cannot read higher than the noise the bins above reveal (without it
+//! they read 26 dB high under dense piano).
 //!
 //! From a chosen passage of noise alone (`profile_start_s`..`profile_end_s`,
 //! as Audacity's and RX's "learn"): the mean power of its frames, lightly

@@ -2,10 +2,17 @@
 //! an autoregressive model of the recent audio (Burg's method, order 24)
 //! predicts each sample forwards and backwards; where both prediction
 //! errors exceed `k·σ` (σ a robust, median-based estimate of the error's
-//! spread; `k` set by `sensitivity`) the samples are taken as a click and
-//! replaced by least-squares AR interpolation (LSAR): the values that
-//! minimize the model's prediction error across the gap, from a Cholesky
-//! solve of the AR coefficients' autocorrelation (Toeplitz) system.
+//! spread; `k` set by `sensitivity`) a click starts, and it lasts while the
+//! smaller of the two errors stays above 0.3 of the threshold within ±3
+//! samples (just outside a click only one of them is large), so a decaying
+//! burst is taken whole. A run is repaired only when it stands alone (see
+//! `isolated`), so note onsets are left alone. Repairs are least-squares AR
+//! interpolation (LSAR: the values that minimize the model's prediction
+//! error across the gap, from a Cholesky solve of the AR coefficients'
+//! autocorrelation system), twice: with the detection model, then with a
+//! model of order 5× the hop's longest gap (48 to 200) refitted on the
+//! repaired music around the gaps, since long gaps in dense music need
+//! many poles; a repair louder than 3× the music beside it is dropped.
 //!
 //! Works on hops of 1024 samples with 1024 samples of context either side;
 //! latency is 2048 samples. Gaps are at most 64 samples (longer events are
