@@ -138,20 +138,10 @@ fn smooth_bound(y: &[f32]) -> f64 {
 
 /// Energy above 6 kHz relative to the whole, dB, of a Hann-windowed segment.
 fn high_band_ratio_db(seg: &[f32]) -> f64 {
-    use realfft::RealFftPlanner;
-    let n = seg.len();
-    let mut planner = RealFftPlanner::<f64>::new();
-    let fft = planner.plan_fft_forward(n);
-    let mut input: Vec<f64> = seg
-        .iter()
-        .enumerate()
-        .map(|(i, v)| f64::from(*v) * (0.5 - 0.5 * (TAU * i as f64 / n as f64).cos()))
-        .collect();
-    let mut out = fft.make_output_vec();
-    fft.process(&mut input, &mut out).expect("fft");
-    let cut = 6000 * n / RATE as usize;
-    let total: f64 = out.iter().map(|c| c.norm_sqr()).sum();
-    let high: f64 = out[cut..].iter().map(|c| c.norm_sqr()).sum();
+    let power = common::hann_power(seg);
+    let cut = 6000 * seg.len() / RATE as usize;
+    let total: f64 = power.iter().sum();
+    let high: f64 = power[cut..].iter().sum();
     10.0 * (high / total).log10()
 }
 

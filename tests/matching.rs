@@ -12,9 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use lathe::analysis::tonal::{BANDS, band_centre_hz, tonal_profile};
-use lathe::io::dither::DitherKind;
-use lathe::io::encode::SampleFormat;
-use lathe::render::{MasterOptions, MasterReport, master_file};
+use lathe::render::MasterReport;
 use lathe::session::chain::{ChainConfig, LimiterConfig, MatchConfig, ModuleConfig};
 
 /// Pink noise (Paul Kellet's refined filter over white noise), `seconds`
@@ -174,18 +172,7 @@ fn match_chain(reference: &Path, amount: f64) -> ChainConfig {
 }
 
 fn master(input: &Path, output: &Path, chain: ChainConfig) -> lathe::Result<MasterReport> {
-    master_file(&MasterOptions {
-        input: input.to_path_buf(),
-        output: output.to_path_buf(),
-        chain,
-        chain_name: "match test".into(),
-        rate: None,
-        format: SampleFormat::Float32,
-        dither: DitherKind::None,
-        force: true,
-        progress: false,
-        curve_csv: None,
-    })
+    common::master_float(input, output, chain)
 }
 
 /// Bands from 40 Hz to 12.5 kHz: inside the matched band (30 Hz – 16 kHz)

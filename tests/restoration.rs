@@ -10,9 +10,7 @@ mod common;
 use std::path::Path;
 
 use common::restore::{add_hum, band_level_dbfs, error, piano};
-use lathe::io::dither::DitherKind;
-use lathe::io::encode::SampleFormat;
-use lathe::render::{MasterOptions, MasterReport, master_file};
+use lathe::render::MasterReport;
 use lathe::session::chain::{
     ChainConfig, HumConfig, HumFreq, HumHarmonics, LimiterConfig, ModuleConfig,
 };
@@ -35,10 +33,10 @@ fn run_module(
     let inp = dir.join("in.wav");
     common::write_wav_f32(&inp, input, RATE);
     let out = dir.join("out.wav");
-    let r = master_file(&MasterOptions {
-        input: inp,
-        output: out.clone(),
-        chain: ChainConfig {
+    let r = common::master_float(
+        &inp,
+        &out,
+        ChainConfig {
             name: None,
             target_lufs: None,
             max_limiting_db: None,
@@ -50,14 +48,7 @@ fn run_module(
                 }),
             ],
         },
-        chain_name: "restore".into(),
-        rate: None,
-        format: SampleFormat::Float32,
-        dither: DitherKind::None,
-        force: true,
-        progress: false,
-        curve_csv: None,
-    })
+    )
     .expect("master");
     (r, common::read_wav_f32(&out))
 }

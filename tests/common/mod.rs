@@ -101,3 +101,39 @@ pub fn have(program: &str) -> bool {
         .output()
         .is_ok_and(|o| o.status.success() || !o.stdout.is_empty())
 }
+
+/// `lathe master` (the library call) of `input` through `chain` to a
+/// 32-bit float `output`, no dither, no SRC, replacing it.
+pub fn master_float(
+    input: &std::path::Path,
+    output: &std::path::Path,
+    chain: lathe::session::chain::ChainConfig,
+) -> lathe::Result<lathe::render::MasterReport> {
+    lathe::render::master_file(&lathe::render::MasterOptions {
+        input: input.to_path_buf(),
+        output: output.to_path_buf(),
+        chain,
+        chain_name: "test".into(),
+        rate: None,
+        format: lathe::io::encode::SampleFormat::Float32,
+        dither: lathe::io::dither::DitherKind::None,
+        force: true,
+        progress: false,
+        curve_csv: None,
+    })
+}
+
+/// The power spectrum (|X|², bins 0..=n/2) of `x` under one Hann window
+/// over its whole length.
+pub fn hann_power(x: &[f32]) -> Vec<f64> {
+    let n = x.len();
+    let fft = realfft::RealFftPlanner::<f64>::new().plan_fft_forward(n);
+    let mut input: Vec<f64> = x
+        .iter()
+        .enumerate()
+        .map(|(i, v)| f64::from(*v) * (0.5 - 0.5 * (TAU * i as f64 / n as f64).cos()))
+        .collect();
+    let mut out = fft.make_output_vec();
+    fft.process(&mut input, &mut out).expect("fft");
+    out.iter().map(|c| c.norm_sqr()).collect()
+}

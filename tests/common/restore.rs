@@ -150,24 +150,15 @@ pub fn add_hum(x: &mut [Vec<f32>], rate: u32, f0: f64, harmonics: &[(u32, f64)])
 /// dBFS (one Hann-windowed FFT over the whole signal; bins summed).
 pub fn band_level_dbfs(x: &[f32], rate: u32, lo: f64, hi: f64) -> f64 {
     let n = x.len();
-    let mut planner = RealFftPlanner::<f64>::new();
-    let fft = planner.plan_fft_forward(n);
-    let mut input: Vec<f64> = x
-        .iter()
-        .enumerate()
-        .map(|(i, v)| f64::from(*v) * (0.5 - 0.5 * (TAU * i as f64 / n as f64).cos()))
-        .collect();
-    let mut out = fft.make_output_vec();
-    fft.process(&mut input, &mut out).expect("fft");
     let bin = f64::from(rate) / n as f64;
-    let p: f64 = out
+    let p: f64 = super::hann_power(x)
         .iter()
         .enumerate()
         .filter(|(k, _)| {
             let f = *k as f64 * bin;
             f >= lo && f < hi
         })
-        .map(|(_, c)| c.norm_sqr())
+        .map(|(_, p)| p)
         .sum();
     // A sine of amplitude A gives a peak of A·n/4 in the Hann-windowed
     // spectrum and about 1.5 bins' worth of power: A² = 16·p / (1.5·n²).
