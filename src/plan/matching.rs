@@ -27,27 +27,19 @@ use crate::io::{AudioSource, FileSource};
 use crate::session::album::Track;
 use crate::session::chain::{ChainConfig, MatchConfig, ModuleConfig};
 
-/// Cached measurements, by key.
+/// The long-term spectra measured, by key.
+static SPECTRA: Memo<Arc<MsSpectrum>> = OnceLock::new();
+
+/// Cached spectra, by key.
 fn cache() -> &'static Mutex<HashMap<String, Arc<MsSpectrum>>> {
-    static CACHE: OnceLock<Mutex<HashMap<String, Arc<MsSpectrum>>>> = OnceLock::new();
-    CACHE.get_or_init(|| Mutex::new(HashMap::new()))
+    SPECTRA.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
 /// Most measurements kept (each about 8 kB).
 const CACHE_LIMIT: usize = 512;
 
 fn cached(key: &str, measure: impl FnOnce() -> Result<MsSpectrum>) -> Result<Arc<MsSpectrum>> {
-    if let Some(hit) = cache().lock().ok().and_then(|m| m.get(key).cloned()) {
-        return Ok(hit);
-    }
-    let s = Arc::new(measure()?);
-    if let Ok(mut m) = cache().lock() {
-        if m.len() >= CACHE_LIMIT {
-            m.clear();
-        }
-        m.insert(key.to_string(), s.clone());
-    }
-    Ok(s)
+    memo(&SPECTRA, key.to_string(), || measure().map(Arc::new))
 }
 
 /// What identifies a file's contents: path, size and modification time.
@@ -239,28 +231,42 @@ fn spectrum_after(track: &TrackAudio, modules: &[ModuleConfig]) -> Result<Option
     Ok((measured.frames_used > 0).then_some(measured))
 }
 
-/// What hum detection finds in the track after `modules` (cached); None
-/// when the track is too short to tell.
-fn hum_after(track: &TrackAudio, modules: &[ModuleConfig]) -> Result<Option<Arc<HumFound>>> {
-    static CACHE: OnceLock<Mutex<HashMap<String, Option<Arc<HumFound>>>>> = OnceLock::new();
-    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
-    let key = track_key("hum", track, modules);
+/// A process-wide cache of measurements, by key.
+type Memo<T> = OnceLock<Mutex<HashMap<String, T>>>;
+
+/// `memo[key]`, or `measure()` remembered there (at most [`CACHE_LIMIT`]
+/// entries; a failed measurement is not remembered).
+fn memo<T: Clone>(
+    memo: &'static Memo<T>,
+    key: String,
+    measure: impl FnOnce() -> Result<T>,
+) -> Result<T> {
+    let cache = memo.get_or_init(|| Mutex::new(HashMap::new()));
     if let Some(hit) = cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
         return Ok(hit);
     }
-    let mut an: Option<crate::analysis::hum::HumAnalyzer> = None;
-    run_after(track, modules, &mut |rate, _, b| {
-        an.get_or_insert_with(|| crate::analysis::hum::HumAnalyzer::new(rate))
-            .push(&b.channels, b.frames);
-    })?;
-    let found = an.and_then(|a| a.finish()).map(Arc::new);
+    let value = measure()?;
     if let Ok(mut c) = cache.lock() {
         if c.len() >= CACHE_LIMIT {
             c.clear();
         }
-        c.insert(key, found.clone());
+        c.insert(key, value.clone());
     }
-    Ok(found)
+    Ok(value)
+}
+
+/// What hum detection finds in the track after `modules` (cached); None
+/// when the track is too short to tell.
+fn hum_after(track: &TrackAudio, modules: &[ModuleConfig]) -> Result<Option<Arc<HumFound>>> {
+    static CACHE: Memo<Option<Arc<HumFound>>> = OnceLock::new();
+    memo(&CACHE, track_key("hum", track, modules), || {
+        let mut an: Option<crate::analysis::hum::HumAnalyzer> = None;
+        run_after(track, modules, &mut |rate, _, b| {
+            an.get_or_insert_with(|| crate::analysis::hum::HumAnalyzer::new(rate))
+                .push(&b.channels, b.frames);
+        })?;
+        Ok(an.and_then(|a| a.finish()).map(Arc::new))
+    })
 }
 
 /// The noise profile of the track after `modules` (cached), learnt from
@@ -270,33 +276,27 @@ fn noise_after(
     modules: &[ModuleConfig],
     learn: crate::analysis::noise::Learn,
 ) -> Result<Option<Arc<NoiseProfile>>> {
-    static CACHE: OnceLock<Mutex<HashMap<String, Option<Arc<NoiseProfile>>>>> = OnceLock::new();
-    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    static CACHE: Memo<Option<Arc<NoiseProfile>>> = OnceLock::new();
     let key = format!("{learn:?}|{}", track_key("noise", track, modules));
-    if let Some(hit) = cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
-        return Ok(hit);
-    }
-    let mut an: Option<crate::analysis::noise::NoiseProfiler> = None;
-    run_after(track, modules, &mut |rate, channels, b| {
-        an.get_or_insert_with(|| crate::analysis::noise::NoiseProfiler::new(rate, channels, learn))
+    memo(&CACHE, key, || {
+        let mut an: Option<crate::analysis::noise::NoiseProfiler> = None;
+        run_after(track, modules, &mut |rate, channels, b| {
+            an.get_or_insert_with(|| {
+                crate::analysis::noise::NoiseProfiler::new(rate, channels, learn)
+            })
             .push(&b.channels, b.frames);
-    })?;
-    let found = an.and_then(|a| a.finish()).map(Arc::new);
-    if let crate::analysis::noise::Learn::Range(a, b) = learn
-        && found.is_none()
-    {
-        return Err(LatheError::Invalid(format!(
-            "{}: the de-hisser's noise passage {a}-{b} s is not inside the track",
-            track.path.display()
-        )));
-    }
-    if let Ok(mut c) = cache.lock() {
-        if c.len() >= CACHE_LIMIT {
-            c.clear();
+        })?;
+        let found = an.and_then(|a| a.finish()).map(Arc::new);
+        if let crate::analysis::noise::Learn::Range(a, b) = learn
+            && found.is_none()
+        {
+            return Err(LatheError::Invalid(format!(
+                "{}: the de-hisser's noise passage {a}-{b} s is not inside the track",
+                track.path.display()
+            )));
         }
-        c.insert(key, found.clone());
-    }
-    Ok(found)
+        Ok(found)
+    })
 }
 
 /// Whether module `m` waits for a measurement (a match module, a hum
