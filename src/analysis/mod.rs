@@ -1,6 +1,7 @@
 //! Measuring audio: loudness (BS.1770-4 / EBU R128), true peak, and the
 //! report `lathe analyze` prints.
 
+pub mod codec;
 pub mod hum;
 pub mod longterm;
 pub mod loudness;

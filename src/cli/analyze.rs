@@ -120,7 +120,13 @@ pub(super) fn cmd_analyze(
     json: bool,
     tonal: bool,
     reference: Option<&std::path::Path>,
+    codecs: &[crate::io::lossy::CodecSpec],
+    ceiling_dbtp: f64,
 ) -> ExitCode {
+    if !(-20.0..=0.0).contains(&ceiling_dbtp) {
+        eprint_error(&format!("--ceiling {ceiling_dbtp}: use -20 to 0 dBTP"));
+        return ExitCode::from(2);
+    }
     use rayon::prelude::*;
     // A reference to compare with: measured first, so a bad one stops here.
     let reference = match reference.map(|r| (r, tonal_profile(r))) {
@@ -168,14 +174,31 @@ pub(super) fn cmd_analyze(
                 for w in &a.warnings {
                     eprintln!("lathe: warning: {w}");
                 }
+                let checked = if codecs.is_empty() {
+                    Vec::new()
+                } else {
+                    crate::analysis::codec::check_file(&files[k], codecs, ceiling_dbtp)
+                };
                 if json {
                     let mut v = a.to_json();
                     if let Some(p) = &profiles[k] {
                         v["tonal"] = tonal_json(p, &average);
                     }
+                    if !checked.is_empty() {
+                        v["codec"] = crate::analysis::codec::to_json(&checked);
+                    }
                     let _ = writeln!(out, "{v}");
                 } else {
-                    let _ = writeln!(out, "{}", format_report(a));
+                    let _ = write!(out, "{}", format_report(a));
+                    if !checked.is_empty() {
+                        let _ = write!(out, "{}", crate::analysis::codec::format_table(&checked));
+                    }
+                    let _ = writeln!(out);
+                }
+                for (spec, r) in &checked {
+                    if let Err(e) = r {
+                        eprintln!("lathe: warning: {spec} not checked: {e}");
+                    }
                 }
                 ok.push(a);
             }

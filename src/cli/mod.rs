@@ -96,6 +96,15 @@ pub enum Command {
         /// this reference file's instead of the files' average.
         #[arg(long, value_name = "REF")]
         reference: Option<PathBuf>,
+        /// Codec check: encode and decode each file through these codecs
+        /// (aac-KBPS, mp3-KBPS, opus-KBPS; 96 to 320 kb/s) and report the
+        /// decoded peaks, overs, loudness change, artifacts and ceiling trim.
+        #[arg(long, value_name = "CODECS", value_delimiter = ',', value_parser = crate::io::lossy::CodecSpec::parse)]
+        codec: Vec<crate::io::lossy::CodecSpec>,
+        /// With --codec: the ceiling the decoded true peak should stay
+        /// under, dBTP (the trim is figured against it).
+        #[arg(long, value_name = "DBTP", default_value_t = -1.0, allow_negative_numbers = true)]
+        ceiling: f64,
     },
     /// Master one file through a preset or chain to a loudness target and true-peak ceiling.
     Master(MasterArgs),
@@ -251,7 +260,9 @@ pub fn run() -> ExitCode {
             json,
             tonal,
             reference,
-        } => cmd_analyze(&files, json, tonal, reference.as_deref()),
+            codec,
+            ceiling,
+        } => cmd_analyze(&files, json, tonal, reference.as_deref(), &codec, ceiling),
         Command::Demo { write, force, ui } => cmd_demo(write, force, &ui),
         Command::Play {
             file,

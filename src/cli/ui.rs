@@ -124,7 +124,7 @@ pub(super) fn cmd_demo(write: Option<PathBuf>, force: bool, ui: &UiArgs) -> Exit
                             ))
                         })
                         .collect();
-                    let c = cmd_analyze(&paths, false, false, None);
+                    let c = cmd_analyze(&paths, false, false, None, &[], -1.0);
                     if c != ExitCode::SUCCESS {
                         c
                     } else {

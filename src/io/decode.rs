@@ -235,9 +235,34 @@ impl FileSource {
                 Box::new(file)
             }
         };
+        let ext = path.extension().and_then(|e| e.to_str());
+        let wav_without_mask = wav.as_ref().is_some_and(|w| w.channel_mask.is_none());
+        Self::from_media(path, media, ext, mkv, wav_without_mask, warnings)
+    }
+
+    /// Decode a stream that cannot seek (a pipe from an encoder): `label`
+    /// names it in errors, `extension` (e.g. `mp3`) hints at its format.
+    /// Reads block until the writer writes or closes its end.
+    pub fn from_reader(
+        label: &Path,
+        reader: impl std::io::Read + Send + Sync + 'static,
+        extension: &str,
+    ) -> Result<Self> {
+        let media = Box::new(symphonia::core::io::ReadOnlySource::new(reader));
+        Self::from_media(label, media, Some(extension), None, false, Vec::new())
+    }
+
+    fn from_media(
+        path: &Path,
+        media: Box<dyn symphonia::core::io::MediaSource>,
+        extension: Option<&str>,
+        mkv: Option<super::mkv::MkvLayout>,
+        wav_without_mask: bool,
+        warnings: Vec<String>,
+    ) -> Result<Self> {
         let mss = MediaSourceStream::new(media, Default::default());
         let mut hint = Hint::new();
-        if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
+        if let Some(ext) = extension {
             hint.with_extension(ext);
         }
         let format = symphonia::default::get_probe()
@@ -299,7 +324,6 @@ impl FileSource {
         // A WAV without a channel mask names no layout: symphonia then
         // assumes the first N speaker positions (channel 5 would be LFE), so
         // use the usual order instead, as ffmpeg and libebur128 do.
-        let wav_without_mask = wav.as_ref().is_some_and(|w| w.channel_mask.is_none());
         let weights = match (&opus_head, &ch_layout) {
             (Some(h), _) => h.channel_weights(),
             (None, Some(c)) if !wav_without_mask => channel_weights(c, channels),

@@ -8,6 +8,7 @@ pub mod device;
 pub mod dither;
 pub mod encode;
 pub mod flac;
+pub mod lossy;
 pub mod mkv;
 pub mod opus;
 pub mod resample;
