@@ -874,3 +874,107 @@ fn a_cd_delivery_breaking_the_red_book_writes_nothing() {
         "{err}"
     );
 }
+
+/// A delivery's `codec_check` runs after rendering: a dense master whose
+/// MP3 decodes over 0 dBTP fails its delivery, naming the file and codec;
+/// `strict = true` holds the decoded peak to the ceiling instead; bad
+/// codec names are refused at load with the session's line.
+#[test]
+fn codec_check_fails_a_delivery_whose_decoded_peaks_are_over() {
+    if lathe::io::lossy::CodecSpec::parse("mp3-320")
+        .and_then(|s| s.encoder())
+        .is_err()
+    {
+        eprintln!("SKIP: LAME is not installed (apt-get install libmp3lame0)");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let rate = 44_100;
+    // The piano with snare-like bursts, mastered hard into the limiter.
+    let mut music = common::restore::piano(12.0, rate);
+    let n = common::noise(music[0].len(), 11);
+    let mut y = 0.0;
+    for (i, v) in n.iter().enumerate() {
+        y += 0.35 * (v - y);
+        let env = (-((i % 11_025) as f32) / 2_000.0).exp();
+        music[0][i] += 0.7 * y * env;
+        music[1][i] += 0.6 * y * env;
+    }
+    common::write_wav_f32(&dir.path().join("t1.wav"), &music, rate as u32);
+    let session = dir.path().join("s.toml");
+    let write = |ceiling: f64, extra: &str| {
+        std::fs::write(
+            &session,
+            format!(
+                "version = 1\n[album]\ntitle = \"t\"\nartist = \"a\"\nbalance = \"track\"\n[chain]\ntarget_lufs = -8.0\n[[chain.module]]\ntype = \"limiter\"\n[[track]]\npath = \"t1.wav\"\ntitle = \"Loud\"\n[[delivery]]\nname = \"web\"\nformat = \"wav\"\nbits = \"24\"\nrate_hz = 44100\nceiling_dbtp = {ceiling}\n{extra}"
+            ),
+        )
+        .expect("write session")
+    };
+    // Ceiling −0.3 dBTP: the MP3 decodes over 0 dBTP.
+    write(-0.3, "codec_check = [\"mp3-320\"]\n");
+    let out = dir.path().join("out");
+    let (o, lines) = render_json(&session, &out, &["--force"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    let r = &lines[0];
+    let c = &r["codec"][0];
+    assert_eq!(c["codec"], "mp3-320");
+    let tp = c["true_peak_dbtp"].as_f64().expect("decoded true peak");
+    assert!(tp > 0.0, "{tp}");
+    assert!(r["true_peak_dbtp"].as_f64().expect("tp") <= -0.3 + 1e-3);
+    let failure = r["failure"].as_str().expect("failure");
+    assert!(failure.contains("mp3-320 decodes to +"), "{failure}");
+    assert!(
+        err.lines()
+            .any(|l| l.contains("01 Loud.wav") && l.contains("mp3-320 decodes to")),
+        "{err}"
+    );
+    // The decoded peak follows the master's level: 3 dB lower (ceiling
+    // −3.3 dBTP) decodes under 0 dBTP and passes; with `strict` it must
+    // stay under −3.3 dBTP too, and does not.
+    write(-3.3, "codec_check = [\"mp3-320\"]\n");
+    let (o, lines) = render_json(&session, &out, &["--force"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let tp3 = lines[0]["codec"][0]["true_peak_dbtp"].as_f64().expect("tp");
+    assert!(tp3 < 0.0 && tp3 > -3.3, "{tp3}");
+    assert!((tp - tp3 - 3.0).abs() < 0.5, "{tp} vs {tp3}");
+    let trim = lines[0]["codec"][0]["trim_db"].as_f64().expect("trim");
+    assert!((trim - crate_trim(tp3, -3.3)).abs() < 1e-9);
+    write(-3.3, "codec_check = [\"mp3-320\"]\nstrict = true\n");
+    let (o, lines) = render_json(&session, &out, &["--force"]);
+    assert!(!o.status.success());
+    assert!(
+        lines[0]["failure"]
+            .as_str()
+            .is_some_and(|f| f.contains("over -3.3 dBTP")),
+        "{}",
+        lines[0]
+    );
+    // A codec lathe does not know: refused at load, nothing written.
+    write(-1.0, "codec_check = [\"wma-192\"]\n");
+    let fresh = dir.path().join("fresh");
+    let o = lathe(&[
+        os("render"),
+        session.as_os_str(),
+        os("-o"),
+        fresh.as_os_str(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("s.toml:13: delivery 1: codec_check: codec 'wma-192'"),
+        "{err}"
+    );
+    assert!(!fresh.exists());
+}
+
+/// The trim the check suggests: the decoded excess over the ceiling,
+/// rounded up to 0.1 dB (written here from its definition).
+fn crate_trim(tp: f64, ceiling: f64) -> f64 {
+    if tp > ceiling {
+        -((tp - ceiling) * 10.0).ceil() / 10.0
+    } else {
+        0.0
+    }
+}

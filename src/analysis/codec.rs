@@ -584,7 +584,9 @@ const CHANNEL_NAMES: [&str; 2] = ["L", "R"];
 /// The text report of one file's codec check: one row per codec, then
 /// each codec's first overs and what encoded it; a codec that could not
 /// run says why.
-pub fn format_table(results: &[(CodecSpec, Result<CodecReport>)]) -> String {
+pub fn format_table<E: std::fmt::Display>(
+    results: &[(CodecSpec, std::result::Result<CodecReport, E>)],
+) -> String {
     let ceiling = results
         .iter()
         .find_map(|(_, r)| r.as_ref().ok().map(|r| r.ceiling_dbtp))
@@ -661,7 +663,9 @@ pub fn format_table(results: &[(CodecSpec, Result<CodecReport>)]) -> String {
 
 /// The JSON of one file's codec check: one object per codec (`skipped`
 /// with the reason for a codec that could not run).
-pub fn to_json(results: &[(CodecSpec, Result<CodecReport>)]) -> serde_json::Value {
+pub fn to_json<E: std::fmt::Display>(
+    results: &[(CodecSpec, std::result::Result<CodecReport, E>)],
+) -> serde_json::Value {
     let n = |v: f64| {
         if v.is_finite() {
             serde_json::json!((v * 1000.0).round() / 1000.0)

@@ -107,6 +107,10 @@ pub(super) fn cmd_render(
                 "notes": r.notes,
                 "findings": r.findings,
             });
+            let mut v = v;
+            if !r.codec.is_empty() {
+                v["codec"] = crate::analysis::codec::to_json(&r.codec);
+            }
             println!("{v}");
         }
     } else {
@@ -172,6 +176,12 @@ pub(super) fn cmd_render(
                 r.levels.loud_passage_spread_lu(),
                 r.levels.integrated_spread_lu()
             );
+        }
+    }
+    if !json {
+        for r in reports.iter().filter(|r| !r.codec.is_empty()) {
+            println!("{}", r.file.display());
+            print!("{}", crate::analysis::codec::format_table(&r.codec));
         }
     }
     for r in &reports {

@@ -85,6 +85,12 @@ pub struct FileReport {
     /// How level the delivery's tracks came out (the same for every file
     /// of a delivery).
     pub levels: TrackLevels,
+    /// The delivery's `codec_check` of this file: per codec, its report or
+    /// why it could not run.
+    pub codec: Vec<(
+        crate::io::lossy::CodecSpec,
+        std::result::Result<crate::analysis::codec::CodecReport, String>,
+    )>,
 }
 
 /// How level the tracks of one delivery came out, measured on each
@@ -711,6 +717,7 @@ pub fn render_session(
             _ => None,
         };
         let max_lim = max_limiting_db(&session, d);
+        let specs = d.codecs();
         for ((f, track), a) in written.into_iter().zip(measured) {
             let mut failure = None;
             let mut notes = Vec::new();
@@ -764,7 +771,39 @@ pub fn render_session(
             if failure.is_none() && cut == 0.0 {
                 failure = album_miss.clone();
             }
+            // The codec check: the track files (or the album file when
+            // there are none), as a streaming service would encode them.
+            let codec = if specs.is_empty() || (track.is_none() && d.track_files) {
+                Vec::new()
+            } else {
+                cancel::check()?;
+                progress(&format!("{}: codec check of {}", d.name, f.display()));
+                crate::analysis::codec::check_file(&opts.out_dir.join(&f), &specs, d.ceiling_dbtp)
+                    .into_iter()
+                    .map(|(s, r)| (s, r.map_err(|e| e.to_string())))
+                    .collect()
+            };
+            let limit = d.codec_limit_dbtp();
+            for (s, r) in &codec {
+                match r {
+                    Ok(c) if c.true_peak_dbtp > limit => {
+                        let msg = format!(
+                            "{s} decodes to {:+.2} dBTP, over {limit:.1} dBTP ({} overs): lower the ceiling by {:.1} dB",
+                            c.true_peak_dbtp,
+                            c.total_overs(),
+                            -crate::analysis::codec::trim_for(c.true_peak_dbtp, limit)
+                        );
+                        failure = Some(match failure {
+                            Some(f) => format!("{f}; {msg}"),
+                            None => msg,
+                        });
+                    }
+                    Ok(_) => {}
+                    Err(e) => notes.push(format!("{s} not checked: {e}")),
+                }
+            }
             reports.push(FileReport {
+                codec,
                 findings: track.map(|i| findings[i].clone()).unwrap_or_default(),
                 delivery: d.name.clone(),
                 file: f,

@@ -210,6 +210,32 @@ pub struct Delivery {
     /// (`plan::redbook`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cd: bool,
+    /// Codecs each written file is checked through after rendering
+    /// (`"aac-256"`, `"mp3-320"`, `"opus-160"`; see
+    /// [`crate::analysis::codec`]): a decoded true peak over 0 dBTP fails
+    /// the delivery.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub codec_check: Vec<String>,
+    /// With `codec_check`: the decoded true peak must stay under the
+    /// delivery's ceiling, not only under 0 dBTP.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub strict: bool,
+}
+
+impl Delivery {
+    /// The codecs of `codec_check`, parsed (checked valid at load).
+    pub fn codecs(&self) -> Vec<crate::io::lossy::CodecSpec> {
+        self.codec_check
+            .iter()
+            .filter_map(|c| crate::io::lossy::CodecSpec::parse(c).ok())
+            .collect()
+    }
+
+    /// The decoded true peak a codec check must stay under, dBTP: the
+    /// ceiling with `strict`, else 0.
+    pub fn codec_limit_dbtp(&self) -> f64 {
+        if self.strict { self.ceiling_dbtp } else { 0.0 }
+    }
 }
 
 fn default_bits() -> String {
@@ -481,6 +507,11 @@ impl Session {
                         d.ceiling_dbtp
                     ),
                 );
+            }
+            for c in &d.codec_check {
+                if let Err(why) = crate::io::lossy::CodecSpec::parse(c) {
+                    return err(line, format!("delivery {}: codec_check: {why}", i + 1));
+                }
             }
             if !d.track_files && !d.album_file {
                 return err(
