@@ -900,7 +900,7 @@ fn codec_check_fails_a_delivery_whose_decoded_peaks_are_over() {
         music[0][i] += 0.7 * y * env;
         music[1][i] += 0.6 * y * env;
     }
-    common::write_wav_f32(&dir.path().join("t1.wav"), &music, rate as u32);
+    common::write_wav_f32(&dir.path().join("t1.wav"), &music, rate);
     let session = dir.path().join("s.toml");
     let write = |ceiling: f64, extra: &str| {
         std::fs::write(
