@@ -19,55 +19,8 @@ use std::process::Command;
 
 #[path = "launch.rs"]
 mod launch;
-
-const RATE: u32 = 44_100;
-
-/// A music-like stereo mix of `seconds`: kick, bass, chords and hats.
-fn write_mix(path: &Path, seconds: usize) {
-    let spec = hound::WavSpec {
-        channels: 2,
-        sample_rate: RATE,
-        bits_per_sample: 32,
-        sample_format: hound::SampleFormat::Float,
-    };
-    let mut w = hound::WavWriter::create(path, spec).expect("create");
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    let mut rnd = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        (x >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
-    };
-    let rate = f64::from(RATE);
-    let tau = std::f64::consts::TAU;
-    let chords = [
-        [110.0, 138.6, 164.8],
-        [98.0, 123.5, 146.8],
-        [87.3, 110.0, 130.8],
-    ];
-    let mut hp = [0.0f64; 2];
-    for i in 0..seconds * RATE as usize {
-        let t = i as f64 / rate;
-        let beat = t % 0.5;
-        let kick = (tau * (50.0 + 80.0 * (-beat * 30.0).exp()) * beat).sin() * (-beat * 8.0).exp();
-        let chord = chords[(t / 2.0) as usize % 3];
-        let bass = 0.5 * (tau * chord[0] / 2.0 * t).sin();
-        let pads: f64 = chord.iter().map(|f| (tau * f * 2.0 * t).sin()).sum::<f64>() * 0.15;
-        let hat_t = t % 0.25;
-        let mut out = [0.0; 2];
-        for (c, o) in out.iter_mut().enumerate() {
-            let n = rnd();
-            hp[c] = 0.6 * (hp[c] + n) - 0.6 * hp[c];
-            let hat = (n - hp[c]) * (-hat_t * 40.0).exp() * 0.25;
-            let pan = if c == 0 { 0.9 } else { 1.1 };
-            *o = 0.4 * (kick + bass + pads * pan + hat);
-        }
-        for o in out {
-            w.write_sample(o as f32).expect("write");
-        }
-    }
-    w.finalize().expect("finalize");
-}
+#[path = "mix.rs"]
+mod mix;
 
 fn lathe_bin() -> std::path::PathBuf {
     let me = std::env::current_exe().expect("exe");
@@ -78,7 +31,8 @@ fn lathe_bin() -> std::path::PathBuf {
 fn master(dir: &Path, seconds: usize) -> std::path::PathBuf {
     let mix = dir.join(format!("mix{seconds}.wav"));
     let out = dir.join(format!("master{seconds}.wav"));
-    write_mix(&mix, seconds);
+    // A loud, bright, wide mix (the matching benchmark's reference).
+    mix::write_mix(&mix, seconds, 7, 0.55, 1.0, 1.0);
     let st = Command::new(lathe_bin())
         .args([
             "master",

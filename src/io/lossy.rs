@@ -225,13 +225,18 @@ pub fn round_trip(
         )));
     }
     let rate = spec.coding_rate(info.sample_rate);
-    let fail = |why: String| LatheError::Invalid(format!("{}: {spec}: {why}", path.display()));
+    let fail = failure(path, spec);
     spec.encoder().map_err(fail)?;
     match spec.kind {
         CodecKind::Opus => opus_trip(spec, path, rate, sink),
         CodecKind::Mp3 => mp3_trip(spec, path, rate, sink),
         CodecKind::Aac => aac_trip(spec, path, rate, info.channels, sink),
     }
+}
+
+/// An error of `spec`'s check of `path`: `PATH: CODEC: why`.
+fn failure(path: &Path, spec: CodecSpec) -> impl Fn(String) -> LatheError + Copy + '_ {
+    move |why| LatheError::Invalid(format!("{}: {spec}: {why}", path.display()))
 }
 
 /// Opus frames: 20 ms at 48 kHz.
@@ -243,7 +248,7 @@ fn opus_trip(
     rate: u32,
     sink: &mut dyn FnMut(&[Vec<f32>]) -> Result<()>,
 ) -> Result<()> {
-    let fail = |why: String| LatheError::Invalid(format!("{}: {spec}: {why}", path.display()));
+    let fail = failure(path, spec);
     let mut reader = RateReader::open(path, rate)?;
     let ch = reader.channels();
     let layout = if ch == 1 {
@@ -473,7 +478,7 @@ fn mp3_trip(
     rate: u32,
     sink: &mut dyn FnMut(&[Vec<f32>]) -> Result<()>,
 ) -> Result<()> {
-    let fail = |why: String| LatheError::Invalid(format!("{}: {spec}: {why}", path.display()));
+    let fail = failure(path, spec);
     let mut reader = RateReader::open(path, rate)?;
     let mut enc = LameEncoder::new(rate, reader.channels(), spec.kbps).map_err(fail)?;
     let (pipe_in, pipe_out) =
@@ -545,7 +550,7 @@ fn aac_trip(
     channels: usize,
     sink: &mut dyn FnMut(&[Vec<f32>]) -> Result<()>,
 ) -> Result<()> {
-    let fail = |why: String| LatheError::Invalid(format!("{}: {spec}: {why}", path.display()));
+    let fail = failure(path, spec);
     let mut reader = RateReader::open(path, rate)?;
     let rate_s = rate.to_string();
     let ch_s = channels.to_string();
