@@ -3,6 +3,7 @@
 //! `devices`, `listen`/`tap`/`remote`).
 
 mod analyze;
+mod ddp;
 mod master;
 mod play;
 mod remote;
@@ -11,6 +12,7 @@ mod ui;
 
 use analyze::cmd_analyze;
 pub use analyze::{format_report, format_summary};
+use ddp::cmd_ddp;
 use master::{MasterArgs, cmd_master, limiting_json};
 use play::{cmd_devices, cmd_play};
 use remote::{cmd_listen, cmd_remote, ssh_args};
@@ -105,6 +107,18 @@ pub enum Command {
         /// under, dBTP (the trim is figured against it).
         #[arg(long, value_name = "DBTP", default_value_t = -1.0, allow_negative_numbers = true)]
         ceiling: f64,
+    },
+    /// Read a DDP fileset: its PQ sheet, checksums and the Red Book's rules; --extract writes the tracks as WAV plus the image with a CUE sheet.
+    Ddp {
+        /// The fileset's folder (DDPID, DDPMS, PQ descriptor, image).
+        dir: PathBuf,
+        /// Write the tracks as WAV, and the whole image as image.wav with
+        /// image.cue, into this folder.
+        #[arg(long, value_name = "OUT")]
+        extract: Option<PathBuf>,
+        /// With --extract: replace existing files.
+        #[arg(long)]
+        force: bool,
     },
     /// Master one file through a preset or chain to a loudness target and true-peak ceiling.
     Master(MasterArgs),
@@ -264,6 +278,11 @@ pub fn run() -> ExitCode {
             ceiling,
         } => cmd_analyze(&files, json, tonal, reference.as_deref(), &codec, ceiling),
         Command::Demo { write, force, ui } => cmd_demo(write, force, &ui),
+        Command::Ddp {
+            dir,
+            extract,
+            force,
+        } => cmd_ddp(&dir, extract.as_deref(), force),
         Command::Play {
             file,
             delivery,

@@ -159,7 +159,18 @@ pub(super) fn cmd_play(
                 "--delivery applies to a session file".into(),
             ));
         }
-        let (mut cfg, _) = load_chain(chain.as_deref(), preset.as_deref())?;
+        // A DDP fileset plays as the plant will press it: no chain, unless
+        // one is asked for.
+        let (mut cfg, _) =
+            if crate::io::ddp::is_fileset(file) && chain.is_none() && preset.is_none() {
+                let cfg = crate::session::chain::ChainConfig::from_toml(
+                    "name = \"the DDP image as pressed\"\n",
+                    "ddp",
+                )?;
+                (cfg, String::new())
+            } else {
+                load_chain(chain.as_deref(), preset.as_deref())?
+            };
         crate::plan::matching::resolve_file(&mut cfg, file, std::path::Path::new("."))?;
         for w in crate::io::AudioSource::take_warnings(&mut crate::io::open_source(file)?) {
             eprintln!("lathe: warning: {w}");

@@ -185,6 +185,11 @@ impl FileSource {
     pub fn open(path: &Path) -> Result<Self> {
         let meta = std::fs::metadata(path).map_err(|e| LatheError::open(path, io_reason(&e)))?;
         if meta.is_dir() {
+            if super::ddp::is_fileset(path) {
+                // A DDP fileset: its IMAGE.DAT, read as 16-bit 44.1 kHz PCM.
+                let media = Box::new(super::ddp::ImageAsWav::open(path)?);
+                return Self::from_media(path, media, Some("wav"), None, true, Vec::new());
+            }
             return Err(LatheError::open(path, "is a directory, not an audio file"));
         }
         if meta.len() == 0 {

@@ -3,6 +3,7 @@
 //! [`crate::audio::AudioBlock`], re-exported here.
 
 pub mod atomic;
+pub mod ddp;
 pub mod decode;
 pub mod device;
 pub mod dither;

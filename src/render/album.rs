@@ -132,6 +132,7 @@ fn spread(v: &[f64]) -> f64 {
 enum Out {
     Wav(WavOutput),
     Flac(Box<FlacOutput>),
+    Ddp(crate::io::ddp::ImageWriter),
 }
 
 impl Out {
@@ -148,6 +149,7 @@ impl Out {
             Container::Wav => {
                 Out::Wav(WavOutput::create(path, rate, channels, format, &[], force)?)
             }
+            Container::Ddp => Out::Ddp(crate::io::ddp::ImageWriter::create(path, force)?),
             Container::Flac => Out::Flac(Box::new(FlacOutput::create(
                 path,
                 rate,
@@ -163,18 +165,20 @@ impl Out {
         match self {
             Out::Wav(w) => w.write_block(b),
             Out::Flac(w) => w.write_block(b),
+            Out::Ddp(w) => w.write_block(b),
         }
     }
     fn finish(self) -> Result<PathBuf> {
         match self {
             Out::Wav(w) => w.finish(),
             Out::Flac(w) => (*w).finish(),
+            Out::Ddp(w) => w.finish(),
         }
     }
 }
 
 /// File-name-safe version of a title.
-fn safe_name(s: &str) -> String {
+pub(crate) fn safe_name(s: &str) -> String {
     let cleaned: String = s
         .chars()
         .map(|c| {
@@ -193,6 +197,7 @@ fn extension(d: &Delivery) -> &'static str {
     match d.format {
         Container::Wav => "wav",
         Container::Flac => "flac",
+        Container::Ddp => "dat",
     }
 }
 
@@ -209,6 +214,10 @@ pub fn planned_files(session: &Session, d: &Delivery) -> Vec<PathBuf> {
                 extension(d)
             )));
         }
+    }
+    if d.format == Container::Ddp {
+        v.extend(crate::io::ddp::fileset_names().map(|n| dir.join(n)));
+        return v;
     }
     if d.album_file {
         let stem = if session.album.title.trim().is_empty() {
@@ -260,6 +269,7 @@ pub fn preflight(opts: &RenderOptions) -> Result<Preflight> {
         }
         None => session.deliveries.clone(),
     };
+    let deliveries: Vec<Delivery> = deliveries.into_iter().map(Delivery::normalized).collect();
     // Every track readable, decodable, mono or stereo.
     let mut inputs = Vec::new();
     let mut lengths = Vec::new();
@@ -346,7 +356,7 @@ pub fn preflight(opts: &RenderOptions) -> Result<Preflight> {
     })
 }
 
-fn cue_time(frames_75: u64) -> String {
+pub(crate) fn cue_time(frames_75: u64) -> String {
     format!(
         "{:02}:{:02}:{:02}",
         frames_75 / (75 * 60),
@@ -355,7 +365,7 @@ fn cue_time(frames_75: u64) -> String {
     )
 }
 
-fn quote(s: &str) -> String {
+pub(crate) fn quote(s: &str) -> String {
     s.replace('"', "'")
 }
 
@@ -506,8 +516,17 @@ pub fn render_session(
             }
         }
         if d.album_file {
-            let audio = files[files.len() - 2].clone();
-            let cue = files[files.len() - 1].clone();
+            let ddp = d.format == Container::Ddp;
+            let (audio, cue) = if ddp {
+                (PathBuf::from(&d.name).join(crate::io::ddp::IMAGE), None)
+            } else {
+                (
+                    files[files.len() - 2].clone(),
+                    Some(files[files.len() - 1].clone()),
+                )
+            };
+            // Each track's index 00 (when it has a pregap) and 01, frames.
+            let mut marks: Vec<(Option<u64>, u64)> = Vec::new();
             let ch = befores.iter().map(|b| b.channels).max().unwrap_or(2);
             // Total length first (FLAC wants it): gaps rounded to CD frames.
             let lens: Vec<u64> = posts
@@ -605,6 +624,7 @@ pub fn render_session(
                         cue_time(pos * 75 / u64::from(rate))
                     ));
                 }
+                marks.push(((start > pos).then_some(pos), start));
                 let mut left = start - pos;
                 while left > 0 {
                     let n = left.min(8192) as usize;
@@ -686,12 +706,40 @@ pub fn render_session(
                 }
             }
             out.finish()?;
-            let mut cf = AtomicFile::create(&opts.out_dir.join(&cue), &[], opts.force)?;
-            use std::io::Write;
-            cf.write_all(cue_text.as_bytes())
-                .map_err(|e| LatheError::write(&cue, e.to_string()))?;
-            cf.commit()?;
-            written.push((audio, None));
+            if let Some(cue) = cue {
+                let mut cf = AtomicFile::create(&opts.out_dir.join(&cue), &[], opts.force)?;
+                use std::io::Write;
+                cf.write_all(cue_text.as_bytes())
+                    .map_err(|e| LatheError::write(&cue, e.to_string()))?;
+                cf.commit()?;
+                written.push((audio, None));
+            } else {
+                // DDP: the PQ descriptor, CD-TEXT and checksums beside the
+                // image; the fileset (its folder) is measured as one file.
+                let sector = |frames: u64| frames / crate::io::ddp::SECTOR_FRAMES;
+                let clean = |s: &str| s.replace('-', "");
+                let disc = crate::io::ddp::Disc {
+                    title: session.album.title.clone(),
+                    performer: session.album.artist.clone(),
+                    upc: session.album.upc.as_deref().map(clean),
+                    tracks: session
+                        .tracks
+                        .iter()
+                        .zip(&marks)
+                        .map(|(t, &(i0, i1))| crate::io::ddp::DiscTrack {
+                            title: t.title.clone(),
+                            performer: t.artist.clone().unwrap_or_default(),
+                            isrc: t.isrc.as_deref().map(clean),
+                            index0: i0.map(sector),
+                            index1: sector(i1),
+                        })
+                        .collect(),
+                    sectors: total.div_ceil(crate::io::ddp::SECTOR_FRAMES),
+                };
+                let folder = opts.out_dir.join(&d.name);
+                crate::io::ddp::write_description(&folder, &disc, opts.force)?;
+                written.push((PathBuf::from(&d.name), None));
+            }
         }
         drop(posts);
         progress(&format!("{}: measuring", d.name));

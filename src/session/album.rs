@@ -147,6 +147,10 @@ pub enum Container {
     Wav,
     /// FLAC.
     Flac,
+    /// A DDP 2.00 fileset for CD pressing (`io::ddp`): 44.1 kHz, 16-bit,
+    /// the album as one image with its PQ descriptor, CD-TEXT and
+    /// checksums; the Red Book is checked as for `cd = true`.
+    Ddp,
 }
 
 impl Track {
@@ -223,6 +227,17 @@ pub struct Delivery {
 }
 
 impl Delivery {
+    /// The delivery as it renders: a DDP fileset is one album image (no
+    /// track files) for CD (Red Book checks on).
+    pub fn normalized(mut self) -> Self {
+        if self.format == Container::Ddp {
+            self.track_files = false;
+            self.album_file = true;
+            self.cd = true;
+        }
+        self
+    }
+
     /// The codecs of `codec_check`, parsed (checked valid at load).
     pub fn codecs(&self) -> Vec<crate::io::lossy::CodecSpec> {
         self.codec_check
@@ -443,13 +458,15 @@ impl Session {
             names.push(&d.name);
             let fmt_ok = matches!(
                 (d.format, d.bits.as_str()),
-                (Container::Wav, "16" | "24" | "32f") | (Container::Flac, "16" | "24")
+                (Container::Wav, "16" | "24" | "32f")
+                    | (Container::Flac, "16" | "24")
+                    | (Container::Ddp, "16")
             );
             if !fmt_ok {
                 return err(
                     line,
                     format!(
-                        "delivery {}: bits = \"{}\" is impossible for {:?} (WAV: 16, 24, 32f; FLAC: 16, 24)",
+                        "delivery {}: bits = \"{}\" is impossible for {:?} (WAV: 16, 24, 32f; FLAC: 16, 24; DDP: 16)",
                         i + 1,
                         d.bits,
                         d.format
