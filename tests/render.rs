@@ -978,3 +978,220 @@ fn crate_trim(tp: f64, ceiling: f64) -> f64 {
         0.0
     }
 }
+
+/// A session of three tracks (a 2 s pregap before track 2, ISRCs, a
+/// UPC, a guest performer) with a WAV album delivery and a DDP delivery.
+fn ddp_session(dir: &Path) -> PathBuf {
+    for (k, secs) in [(1, 6.0), (2, 5.0), (3, 4.5)] {
+        common::write_wav_f32(
+            &dir.join(format!("t{k}.wav")),
+            &common::sine(220.0 * f64::from(k), -14.0, secs, 44_100, 2),
+            44_100,
+        );
+    }
+    let session = dir.join("s.toml");
+    std::fs::write(
+        &session,
+        "version = 1\n[album]\ntitle = \"Pressing\"\nartist = \"The Lathes\"\nupc = \"0012345678905\"\nbalance = \"none\"\n[[chain.module]]\ntype = \"limiter\"\n\
+         [[track]]\npath = \"t1.wav\"\ntitle = \"One\"\nisrc = \"USABC2600001\"\n\
+         [[track]]\npath = \"t2.wav\"\ntitle = \"Two\"\ngap_s = 2.0\nisrc = \"USABC2600002\"\n\
+         [[track]]\npath = \"t3.wav\"\ntitle = \"Three\"\nartist = \"Guest\"\nisrc = \"USABC2600003\"\n\
+         [[delivery]]\nname = \"cd\"\nformat = \"wav\"\nbits = \"16\"\nrate_hz = 44100\ntrack_files = false\nalbum_file = true\n\
+         [[delivery]]\nname = \"ddp\"\nformat = \"ddp\"\nbits = \"16\"\nrate_hz = 44100\n",
+    )
+    .expect("write session");
+    session
+}
+
+/// The `data` chunk of a WAV file.
+fn wav_data(path: &Path) -> Vec<u8> {
+    let b = std::fs::read(path).expect("read wav");
+    let mut i = 12;
+    while i + 8 <= b.len() {
+        let size = u32::from_le_bytes([b[i + 4], b[i + 5], b[i + 6], b[i + 7]]) as usize;
+        if &b[i..i + 4] == b"data" {
+            return b[i + 8..i + 8 + size].to_vec();
+        }
+        i += 8 + size + (size & 1);
+    }
+    panic!("no data chunk in {}", path.display());
+}
+
+/// The (track, index, CD frame) lines of a CUE sheet.
+fn cue_indexes(cue: &str) -> Vec<(u8, u8, u64)> {
+    let mut track = 0;
+    let mut out = Vec::new();
+    for l in cue.lines().map(str::trim) {
+        if let Some(rest) = l.strip_prefix("TRACK ") {
+            track = rest[..2].parse().expect("track number");
+        } else if let Some(rest) = l.strip_prefix("INDEX ") {
+            let (idx, t) = rest.split_once(' ').expect("index time");
+            let p: Vec<u64> = t.split(':').map(|v| v.parse().expect("mm:ss:ff")).collect();
+            out.push((
+                track,
+                idx.parse().expect("index"),
+                p[0] * 4500 + p[1] * 75 + p[2],
+            ));
+        }
+    }
+    out
+}
+
+/// A DDP delivery: IMAGE.DAT is the album file's audio sample for sample
+/// (whole sectors), the PQ descriptor carries the CUE sheet's times 2 s
+/// later (the pause before track 1), the ISRCs, the UPC and the lead-out,
+/// CD-TEXT the titles and performers, and every checksum verifies;
+/// `lathe ddp` reads it back, a flipped byte fails its checksum, and
+/// `--extract` gives back the album file exactly.
+#[test]
+fn a_ddp_delivery_reads_back_as_the_album_file_and_cue_sheet() {
+    use lathe::io::ddp;
+    let dir = tempfile::tempdir().expect("tmp");
+    let session = ddp_session(dir.path());
+    let out = dir.path().join("out");
+    let o = lathe(&[os("render"), session.as_os_str(), os("-o"), out.as_os_str()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let folder = out.join("ddp");
+    let album = wav_data(&out.join("cd").join("Pressing.wav"));
+    let image = std::fs::read(folder.join("IMAGE.DAT")).expect("image");
+    assert_eq!(image.len() % ddp::SECTOR_BYTES, 0);
+    assert_eq!(&image[..album.len()], &album[..]);
+    assert!(image[album.len()..].iter().all(|&b| b == 0));
+    assert!(image.len() - album.len() < ddp::SECTOR_BYTES);
+    // The PQ sheet against the CUE sheet.
+    let set = ddp::read(&folder).expect("read fileset");
+    assert_eq!(set.level, "DDP 2.00");
+    assert_eq!(set.upc.as_deref(), Some("0012345678905"));
+    assert_eq!(set.image_sector, ddp::PAUSE_SECTORS);
+    let cue = std::fs::read_to_string(out.join("cd").join("Pressing.cue")).expect("cue");
+    let from_cue = cue_indexes(&cue);
+    let from_pq: Vec<(u8, u8, u64)> = set
+        .pq
+        .iter()
+        .filter_map(|e| {
+            e.track
+                .filter(|&t| t > 0)
+                .map(|t| (t, e.index, e.sector - ddp::PAUSE_SECTORS))
+        })
+        .collect();
+    assert_eq!(from_pq, from_cue);
+    assert_eq!(from_cue.len(), 4, "track 2 has an index 00: {cue}");
+    let isrcs: Vec<Option<String>> = set.tracks().into_iter().map(|t| t.3).collect();
+    assert_eq!(
+        isrcs,
+        ["USABC2600001", "USABC2600002", "USABC2600003"].map(|s| Some(s.to_string()))
+    );
+    assert_eq!(
+        set.lead_out(),
+        Some(ddp::PAUSE_SECTORS + (image.len() / ddp::SECTOR_BYTES) as u64)
+    );
+    assert_eq!(set.titles, ["Pressing", "One", "Two", "Three"]);
+    assert_eq!(
+        set.performers,
+        ["The Lathes", "The Lathes", "The Lathes", "Guest"]
+    );
+    let sums = set.verify().expect("CHECKSUM.MD5");
+    assert_eq!(sums.len(), 5);
+    assert!(sums.iter().all(|(_, v)| v.is_none()), "{sums:?}");
+    // `md5sum -c` agrees (the usual tool a plant runs).
+    if let Ok(st) = Command::new("md5sum")
+        .args(["-c", "--quiet", "CHECKSUM.MD5"])
+        .current_dir(&folder)
+        .status()
+    {
+        assert!(st.success());
+    }
+    // lathe ddp: the sheet, the checksums, the Red Book.
+    let o = lathe(&[os("ddp"), folder.as_os_str()]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(text.contains("02     00     00:08:00"), "{text}");
+    assert!(text.contains("02     01     00:10:00"), "{text}");
+    assert!(text.contains("USABC2600003  Three / Guest"), "{text}");
+    assert!(text.contains("Checksums: 5 files verified"), "{text}");
+    assert!(text.contains("Red Book: OK"), "{text}");
+    // The fileset plays and measures as audio: the album's loudness.
+    let a = lathe::analysis::analyze_file(&folder).expect("analyze the fileset");
+    let b = lathe::analysis::analyze_file(&out.join("cd").join("Pressing.wav")).expect("album");
+    assert!((a.loudness.integrated_lufs - b.loudness.integrated_lufs).abs() < 0.01);
+    // --extract: the image as a WAV equal to the album file, the tracks.
+    let ex = dir.path().join("ex");
+    let o = lathe(&[
+        os("ddp"),
+        folder.as_os_str(),
+        os("--extract"),
+        ex.as_os_str(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(wav_data(&ex.join("image.wav")), image);
+    let extracted = std::fs::read_to_string(ex.join("image.cue")).expect("cue");
+    assert_eq!(cue_indexes(&extracted), from_cue);
+    let t1 = wav_data(&ex.join("01 One.wav"));
+    let t2_start = (from_cue[1].2 * 2352) as usize;
+    assert_eq!(&t1[..], &image[..t2_start]);
+    // Again without --force: refused, nothing replaced.
+    let o = lathe(&[
+        os("ddp"),
+        folder.as_os_str(),
+        os("--extract"),
+        ex.as_os_str(),
+    ]);
+    assert!(!o.status.success());
+    // A flipped byte in the image: its checksum fails, by name.
+    let mut damaged = image.clone();
+    damaged[1000] ^= 1;
+    std::fs::write(folder.join("IMAGE.DAT"), &damaged).expect("damage");
+    let o = lathe(&[os("ddp"), folder.as_os_str()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("IMAGE.DAT: MD5") && err.contains("does not match"),
+        "{err}"
+    );
+    // Not a fileset: one line naming it.
+    let o = lathe(&[os("ddp"), out.join("cd").as_os_str()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("DDPID"), "{err}");
+}
+
+/// A DDP delivery must be 16-bit (refused at load) and keep the Red
+/// Book (a 3 s track refuses the render before anything is written).
+#[test]
+fn a_ddp_delivery_keeps_the_red_book() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let session = ddp_session(dir.path());
+    let text = std::fs::read_to_string(&session).expect("read");
+    std::fs::write(
+        &session,
+        text.replace(
+            "format = \"ddp\"\nbits = \"16\"",
+            "format = \"ddp\"\nbits = \"24\"",
+        ),
+    )
+    .expect("write");
+    let out = dir.path().join("out");
+    let o = lathe(&[os("render"), session.as_os_str(), os("-o"), out.as_os_str()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(err.contains("DDP: 16"), "{err}");
+    std::fs::write(&session, &text).expect("write");
+    common::write_wav_f32(
+        &dir.path().join("t3.wav"),
+        &common::sine(440.0, -14.0, 3.0, 44_100, 2),
+        44_100,
+    );
+    let o = lathe(&[
+        os("render"),
+        session.as_os_str(),
+        os("-o"),
+        out.as_os_str(),
+        os("--delivery"),
+        os("ddp"),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(err.contains("track 3: is 3.00 s long"), "{err}");
+    assert!(!out.join("ddp").join("IMAGE.DAT").exists());
+}
