@@ -350,3 +350,33 @@ fn bad_codec_arguments_are_one_line_errors() {
         assert!(err.contains(says), "{arg}: {err}");
     }
 }
+
+/// A measurement that fails midway stops the codec's processes and
+/// threads (no deadlock between the feeder, the encoder and the decoder):
+/// the round trip returns the error promptly.
+#[test]
+fn a_failing_measurement_stops_the_round_trip() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("long.wav");
+    common::write_wav_f32(&path, &common::sine(440.0, -6.0, 60.0, 44_100, 2), 44_100);
+    for s in available(&["aac-256", "mp3-320", "opus-160"]) {
+        let p = path.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut blocks = 0;
+            let r = lathe::io::lossy::round_trip(s, &p, &mut |_| {
+                blocks += 1;
+                if blocks > 2 {
+                    Err(lathe::LatheError::Invalid("stop here".into()))
+                } else {
+                    Ok(())
+                }
+            });
+            let _ = tx.send(r.map_err(|e| e.to_string()));
+        });
+        let r = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("{s}: the round trip did not stop"));
+        assert_eq!(r, Err("stop here".to_string()), "{s}");
+    }
+}

@@ -487,13 +487,16 @@ fn mp3_trip(
     std::thread::scope(|s| {
         let writer = s.spawn(move || -> Result<()> {
             let mut pipe_out = pipe_out;
-            let broken = |e: std::io::Error| fail(format!("MP3 stream: {e}"));
+            // A closed pipe means the decoding side stopped: its error
+            // (or its end) is the one to report.
             while let Some(block) = reader.next_block()? {
                 let bytes = enc.encode(block).map_err(fail)?;
-                pipe_out.write_all(bytes).map_err(broken)?;
+                if pipe_out.write_all(bytes).is_err() {
+                    return Ok(());
+                }
             }
             let bytes = enc.flush().map_err(fail)?;
-            pipe_out.write_all(bytes).map_err(broken)?;
+            let _ = pipe_out.write_all(bytes);
             Ok(())
         });
         let decoded = (|| -> Result<()> {
@@ -579,7 +582,7 @@ fn aac_trip(
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| fail(format!("cannot start ffmpeg: {e}")))?;
-    let (Some(mut dec_out), Some(dec_err)) = (decoder.stdout.take(), decoder.stderr.take()) else {
+    let (Some(dec_out), Some(dec_err)) = (decoder.stdout.take(), decoder.stderr.take()) else {
         let _ = encoder.kill();
         let _ = decoder.kill();
         return Err(fail("ffmpeg's pipes are missing".into()));
@@ -610,7 +613,11 @@ fn aac_trip(
             }
             Ok(())
         });
-        let decoded = (|| -> Result<()> {
+        // The decoder's output is owned here and closed when this returns,
+        // even on an error: ffmpeg then stops on a broken pipe, and so does
+        // the feeding thread, instead of all three waiting on each other.
+        let decoded = (move || -> Result<()> {
+            let mut dec_out = dec_out;
             let mut buf = vec![0u8; BLOCK * channels * 4];
             let mut have = 0usize;
             let mut planar = vec![Vec::with_capacity(BLOCK); channels];
