@@ -87,11 +87,14 @@ pub struct FileReport {
     pub levels: TrackLevels,
     /// The delivery's `codec_check` of this file: per codec, its report or
     /// why it could not run.
-    pub codec: Vec<(
-        crate::io::lossy::CodecSpec,
-        std::result::Result<crate::analysis::codec::CodecReport, String>,
-    )>,
+    pub codec: Vec<CodecResult>,
 }
+
+/// One codec's check of a written file: its report, or why it could not run.
+pub type CodecResult = (
+    crate::io::lossy::CodecSpec,
+    std::result::Result<crate::analysis::codec::CodecReport, String>,
+);
 
 /// How level the tracks of one delivery came out, measured on each
 /// rendered track (after the limiter and fades, before dither).
@@ -765,8 +768,31 @@ pub fn render_session(
             _ => None,
         };
         let max_lim = max_limiting_db(&session, d);
+        // The codec check: the track files (or the album file when there
+        // are none), as a streaming service would encode them; files in
+        // parallel, each file's codecs in parallel.
         let specs = d.codecs();
-        for ((f, track), a) in written.into_iter().zip(measured) {
+        if !specs.is_empty() {
+            cancel::check()?;
+            progress(&format!(
+                "{}: codec check ({})",
+                d.name,
+                d.codec_check.join(", ")
+            ));
+        }
+        let mut codecs: Vec<Vec<CodecResult>> = written
+            .par_iter()
+            .map(|(f, track)| {
+                if specs.is_empty() || (track.is_none() && d.track_files) {
+                    return Vec::new();
+                }
+                crate::analysis::codec::check_file(&opts.out_dir.join(f), &specs, d.ceiling_dbtp)
+                    .into_iter()
+                    .map(|(s, r)| (s, r.map_err(|e| e.to_string())))
+                    .collect()
+            })
+            .collect();
+        for (((f, track), a), codec) in written.into_iter().zip(measured).zip(codecs.drain(..)) {
             let mut failure = None;
             let mut notes = Vec::new();
             let (limiting, cut) = match track {
@@ -819,18 +845,6 @@ pub fn render_session(
             if failure.is_none() && cut == 0.0 {
                 failure = album_miss.clone();
             }
-            // The codec check: the track files (or the album file when
-            // there are none), as a streaming service would encode them.
-            let codec = if specs.is_empty() || (track.is_none() && d.track_files) {
-                Vec::new()
-            } else {
-                cancel::check()?;
-                progress(&format!("{}: codec check of {}", d.name, f.display()));
-                crate::analysis::codec::check_file(&opts.out_dir.join(&f), &specs, d.ceiling_dbtp)
-                    .into_iter()
-                    .map(|(s, r)| (s, r.map_err(|e| e.to_string())))
-                    .collect()
-            };
             let limit = d.codec_limit_dbtp();
             for (s, r) in &codec {
                 match r {
