@@ -39,6 +39,8 @@ pub const MS_LEN: usize = 128;
 pub const PQ_LEN: usize = 64;
 /// Bytes in a CD-TEXT pack.
 pub const PACK_LEN: usize = 18;
+/// The most CD-TEXT packs a block holds.
+pub const MAX_PACKS: usize = 255;
 /// Bytes in a CD-DA sector.
 pub const SECTOR_BYTES: usize = 2352;
 /// Frames (stereo samples) in a sector: 1/75 s at 44.1 kHz.
@@ -499,6 +501,15 @@ pub fn fileset_names() -> [&'static str; 6] {
 pub fn write_description(dir: &Path, disc: &Disc, force: bool) -> Result<()> {
     let pq = pq_bytes(disc);
     let text = cd_text_bytes(disc);
+    if text.len() / PACK_LEN > MAX_PACKS {
+        return Err(LatheError::write(
+            &dir.join(CDTEXT_FILE),
+            format!(
+                "the CD-TEXT needs {} packs; at most {MAX_PACKS} fit (shorten the longest titles or names)",
+                text.len() / PACK_LEN
+            ),
+        ));
+    }
     let mut map = ms_packet("D0", disc.sectors, "", IMAGE, true);
     map.extend(ms_packet("S0", pq.len() as u64, "PQ DESCR", PQ_FILE, false));
     if !text.is_empty() {
@@ -513,15 +524,21 @@ pub fn write_description(dir: &Path, disc: &Disc, force: bool) -> Result<()> {
     write_small(&dir.join("DDPID"), &ddpid_bytes(disc), force)?;
     write_small(&dir.join("DDPMS"), &map, force)?;
     write_small(&dir.join(PQ_FILE), &pq, force)?;
-    if !text.is_empty() {
-        write_small(&dir.join(CDTEXT_FILE), &text, force)?;
-    }
-    let mut sums = String::new();
-    for name in ["DDPID", "DDPMS", PQ_FILE, CDTEXT_FILE, IMAGE] {
-        let p = dir.join(name);
-        if p.exists() {
-            sums.push_str(&format!("{}  {name}\n", md5_file(&p)?));
+    let mut names = vec!["DDPID", "DDPMS", PQ_FILE];
+    if text.is_empty() {
+        // No text: no CDTEXT.BIN, not even one left by an earlier render.
+        let stale = dir.join(CDTEXT_FILE);
+        if stale.exists() {
+            std::fs::remove_file(&stale).map_err(|e| LatheError::write(&stale, e.to_string()))?;
         }
+    } else {
+        write_small(&dir.join(CDTEXT_FILE), &text, force)?;
+        names.push(CDTEXT_FILE);
+    }
+    names.push(IMAGE);
+    let mut sums = String::new();
+    for name in names {
+        sums.push_str(&format!("{}  {name}\n", md5_file(&dir.join(name))?));
     }
     write_small(&dir.join(CHECKSUMS), sums.as_bytes(), force)
 }

@@ -721,10 +721,12 @@ pub fn render_session(
                 // image; the fileset (its folder) is measured as one file.
                 let sector = |frames: u64| frames / crate::io::ddp::SECTOR_FRAMES;
                 let clean = |s: &str| s.replace('-', "");
+                // A 12-digit UPC-A is the EAN-13 with a leading zero.
+                let ean = |u: &str| format!("{u:0>13}");
                 let disc = crate::io::ddp::Disc {
                     title: session.album.title.clone(),
                     performer: session.album.artist.clone(),
-                    upc: session.album.upc.as_deref().map(clean),
+                    upc: session.album.upc.as_deref().map(clean).map(|u| ean(&u)),
                     tracks: session
                         .tracks
                         .iter()
