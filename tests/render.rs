@@ -1195,3 +1195,66 @@ fn a_ddp_delivery_keeps_the_red_book() {
     assert!(err.contains("track 3: is 3.00 s long"), "{err}");
     assert!(!out.join("ddp").join("IMAGE.DAT").exists());
 }
+
+/// `lathe play DIR` plays a DDP image as it will be pressed (no chain):
+/// the meter line reads the image's length.
+#[test]
+fn lathe_play_plays_a_ddp_image() {
+    use lathe::io::ddp;
+    let dir = tempfile::tempdir().expect("tmp");
+    let folder = dir.path().join("image");
+    std::fs::create_dir(&folder).expect("mkdir");
+    let tone = common::sine(1000.0, -20.0, 1.0, 44_100, 2);
+    let mut w = ddp::ImageWriter::create(&folder.join(ddp::IMAGE), false).expect("image");
+    let mut block = lathe::io::AudioBlock::new(2, tone[0].len());
+    for (b, t) in block.channels.iter_mut().zip(&tone) {
+        b.copy_from_slice(t);
+    }
+    block.frames = tone[0].len();
+    w.write_block(&block).expect("write");
+    w.finish().expect("finish");
+    let disc = ddp::Disc {
+        title: String::new(),
+        performer: String::new(),
+        upc: None,
+        tracks: vec![ddp::DiscTrack {
+            title: String::new(),
+            performer: String::new(),
+            isrc: None,
+            index0: None,
+            index1: 0,
+        }],
+        sectors: 75,
+    };
+    ddp::write_description(&folder, &disc, false).expect("describe");
+    assert!(!folder.join(ddp::CDTEXT_FILE).exists());
+    let o = lathe(&[os("play"), os("--silent"), folder.as_os_str()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("/0:01.000"), "{text}");
+    // The tone plays at its own level (-20 dBFS): no chain, no loudness
+    // target (the default preset would raise it to -14 LUFS).
+    let words: Vec<&str> = text
+        .lines()
+        .last()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let tp: f64 = words
+        .iter()
+        .position(|w| *w == "TP")
+        .and_then(|i| words.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no TP in {text}"));
+    assert!((tp + 20.0).abs() < 0.2, "{tp}: {text}");
+    let a = lathe::analysis::analyze_file(&folder).expect("analyze");
+    assert!(
+        (a.sample_peak_dbfs + 20.0).abs() < 0.01,
+        "{}",
+        a.sample_peak_dbfs
+    );
+    // The Red Book flags a 1 s track.
+    let o = lathe(&[os("ddp"), folder.as_os_str()]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("track 1: is 0:01.00 long"));
+}
