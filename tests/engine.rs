@@ -923,3 +923,104 @@ fn re_planning_reuses_spooled_tracks_that_did_not_change() {
     assert_eq!(cache.hits(), 3);
     assert_eq!(cache.len(), 3);
 }
+
+/// The codec preview (`:codec` in the interface): the master it renders
+/// is what the engine plays (against `lathe master`, to 1e-6); the decoded
+/// codec audio lines up with it (no delay left); while a track has one the
+/// player puts out the decoded audio exactly, and the delta listen mode
+/// the codec's artifacts (decoded − master).
+#[test]
+fn a_codec_preview_plays_the_decoded_codec_aligned_and_its_artifacts_in_delta() {
+    use lathe::engine::codec::{CodecAudio, render_master};
+    use lathe::engine::player::{TrackUnit, Unit};
+    let spec = lathe::io::lossy::CodecSpec::parse("opus-160").expect("spec");
+    let dir = tempfile::tempdir().expect("tmp");
+    let input = dir.path().join("in.wav");
+    let rate = 48_000;
+    let music = common::restore::piano(6.0, rate);
+    common::write_wav_f32(&input, &music, rate);
+    let cfg = lathe::session::presets::preset("streaming").expect("preset");
+    let (gain, _) = lathe::plan::gain_plan(&input, &cfg).expect("gain");
+    let plan =
+        lathe::plan::Plan::file(&input, &cfg.clone().with_limiter(None), gain, 0.0).expect("plan");
+    let track = &plan.tracks[0];
+    // The master against lathe master's float render.
+    let master = render_master(track, rate).expect("master");
+    let out = dir.path().join("master.wav");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_lathe"))
+        .args([
+            "master".as_ref(),
+            input.as_os_str(),
+            "-o".as_ref(),
+            out.as_os_str(),
+        ])
+        .args(["--bits", "32f"])
+        .output()
+        .expect("lathe master");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rendered = common::read_wav_f32(&out);
+    assert_eq!(rendered[0].len(), master[0].len());
+    let worst = rendered
+        .iter()
+        .zip(&master)
+        .flat_map(|(a, b)| a.iter().zip(b).map(|(x, y)| (x - y).abs()))
+        .fold(0.0f32, f32::max);
+    assert!(
+        worst <= 1e-6,
+        "the preview's master differs from the render by {worst}"
+    );
+    // The codec's decoding, aligned: no delay left against the master.
+    let audio = Arc::new(CodecAudio::render(track, rate, spec).expect("codec"));
+    assert_eq!(audio.delay_frames, 312);
+    assert_eq!(audio.frames(), master[0].len());
+    let mono =
+        |p: &[Vec<f32>]| -> Vec<f32> { p[0].iter().zip(&p[1]).map(|(a, b)| a + b).collect() };
+    let (lag, corr) =
+        lathe::analysis::codec::find_delay(&mono(&audio.master), &mono(&audio.decoded), 1000, 0)
+            .expect("lag");
+    assert_eq!(lag, 0);
+    assert!(corr > 0.99, "{corr}");
+    // The player with the preview on its unit: the decoded audio, exactly;
+    // then the artifacts in delta.
+    for delta in [false, true] {
+        let mut chain = Chain::from_config(&track.chain, rate, 2).expect("chain");
+        chain.jump_target_gain_db(track.gain_db);
+        let latency = chain.latency();
+        let n = master[0].len();
+        let unit = TrackUnit {
+            span: lathe::plan::timeline::Span::plain(0, n as u64),
+            unit: Box::new(Unit::new(chain, latency).with_codec(Some(audio.clone()))),
+            channels: 2,
+            match_db: 0.0,
+        };
+        let (mut tx, rx) = rtrb::RingBuffer::<f32>::new(65_536);
+        let (mut ctx, crx) = rtrb::RingBuffer::<Command>::new(16);
+        let (ttx, _trx) = rtrb::RingBuffer::<f32>::new(1 << 20);
+        let shared = Arc::new(PlayerShared::default());
+        let player = Player::with_tracks(vec![unit], 1, 2, latency, rx, crx, ttx, shared.clone());
+        let _ = ctx.push(Command::Play);
+        if delta {
+            let _ = ctx.push(Command::SetListen(lathe::engine::ListenMode::Delta));
+        }
+        let heard = play_all(player, &mut tx, &shared, &music, latency + 512);
+        let mut worst = 0.0f32;
+        for j in 0..n {
+            for c in 0..2 {
+                let want = audio.sample(c, j as u64, delta);
+                worst = worst.max((heard[(latency + j) * 2 + c] - want).abs());
+            }
+        }
+        assert!(
+            worst <= 1e-7,
+            "delta {delta}: the player differs by {worst}"
+        );
+    }
+    // What the codec changed is far below the music.
+    let level = |x: &[f32]| {
+        10.0 * (x.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>() / x.len() as f64).log10()
+    };
+    let art: Vec<f32> = (0..audio.frames())
+        .map(|j| audio.sample(0, j as u64, true))
+        .collect();
+    assert!(level(&art) < level(&audio.master[0]) - 15.0);
+}

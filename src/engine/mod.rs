@@ -13,6 +13,7 @@
 //! device is lost, to a [`null_output`] clocked in real time so every meter
 //! stays live. [`session::Playback`] ties them together.
 
+pub mod codec;
 pub mod control;
 pub mod convert;
 pub mod meters;

@@ -17,6 +17,8 @@ pub use super::control::{Command, Jump, ListenMode, MAX_METERED_MODULES, PlayerS
 pub struct Unit {
     chain: Chain,
     pad: DelayLine,
+    /// The codec preview played in place of the chain's output.
+    codec: Option<std::sync::Arc<super::codec::CodecAudio>>,
 }
 
 impl Unit {
@@ -24,7 +26,18 @@ impl Unit {
     pub fn new(chain: Chain, latency: usize) -> Self {
         let ch = chain.channels();
         let pad = DelayLine::new(ch, latency.saturating_sub(chain.latency()));
-        Self { chain, pad }
+        Self {
+            chain,
+            pad,
+            codec: None,
+        }
+    }
+
+    /// Play `codec` (a codec preview of this track) in place of the
+    /// chain's output; the chain keeps running.
+    pub fn with_codec(mut self, codec: Option<std::sync::Arc<super::codec::CodecAudio>>) -> Self {
+        self.codec = codec;
+        self
     }
 
     /// The chain.
@@ -105,6 +118,8 @@ pub struct Player {
     listen: ListenMode,
     /// The solo asked for: (track or every track, module or off).
     solo: (Option<usize>, Option<usize>),
+    /// The track at the playhead plays a codec preview.
+    codec_current: bool,
     playing: bool,
     tick: u64,
     consumed: u64,
@@ -210,6 +225,7 @@ impl Player {
             level_match: true,
             listen: ListenMode::Stereo,
             solo: (None, None),
+            codec_current: false,
             playing: false,
             tick: 0,
             consumed: 0,
@@ -628,8 +644,14 @@ impl Player {
                 let j = t - s.start;
                 let fg = s.fade_gain(j);
                 let xg = s.crossfade_gain(j);
+                let codec = slot.unit.codec.as_deref();
+                let artifacts = self.listen == ListenMode::Delta;
                 for (c, acc) in self.acc.iter_mut().enumerate() {
-                    let v = slot.work.channels[c.min(slot.channels - 1)][f];
+                    let ch = c.min(slot.channels - 1);
+                    let v = match codec {
+                        Some(a) => a.sample(ch, j, artifacts),
+                        None => slot.work.channels[ch][f],
+                    };
                     let v = if fg != 1.0 {
                         (f64::from(v) * fg) as f32
                     } else {
@@ -652,6 +674,7 @@ impl Player {
             .iter()
             .rposition(|s| s.span.start <= t)
             .unwrap_or(0);
+        self.codec_current = self.slots.get(cur).is_some_and(|s| s.unit.codec.is_some());
         if cur != self.current {
             self.current = cur;
             self.shared
@@ -691,7 +714,12 @@ impl Player {
                 let p = f64::from(p);
                 let raw = f64::from(self.orig_block.channels[c][f]);
                 *slot = if self.listen == ListenMode::Delta {
-                    (p - raw) as f32
+                    // A codec preview's delta is already its artifacts.
+                    if self.codec_current {
+                        p as f32
+                    } else {
+                        (p - raw) as f32
+                    }
                 } else {
                     (m * p + (1.0 - m) * raw * mg) as f32
                 };

@@ -29,7 +29,7 @@ pub(crate) const RING_FRAMES: usize = 32_768;
 pub(crate) const LANE_CHANNELS: usize = 2;
 
 /// Reads one track at the timeline rate from any frame.
-struct TrackReader {
+pub(crate) struct TrackReader {
     src: FileSource,
     resampler: Option<Resampler>,
     /// Converted frames not yet handed out (planar).
@@ -43,7 +43,7 @@ struct TrackReader {
 }
 
 impl TrackReader {
-    fn open(t: &PlanTrack, rate: u32, from: u64) -> Result<Self> {
+    pub(crate) fn open(t: &PlanTrack, rate: u32, from: u64) -> Result<Self> {
         let mut src = FileSource::open(&t.path)?;
         let ch = t.channels;
         let (resampler, src_from, next) = if t.rate == rate {
@@ -68,7 +68,7 @@ impl TrackReader {
 
     /// Append up to `n` frames starting at frame `self.next` into `dst`
     /// (planar, cleared first); fewer at the end of the track.
-    fn read(&mut self, n: usize, dst: &mut [Vec<f32>]) -> Result<()> {
+    pub(crate) fn read(&mut self, n: usize, dst: &mut [Vec<f32>]) -> Result<()> {
         while self.pending[0].len() < n && !self.flushed {
             let got = if self.src_left == 0 {
                 0

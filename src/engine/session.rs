@@ -72,6 +72,8 @@ pub struct Playback {
     pub total_frames: Option<u64>,
     /// The (first) file.
     pub path: PathBuf,
+    /// Each track's codec preview, if one is playing.
+    codec: Vec<Option<Arc<super::codec::CodecAudio>>>,
 }
 
 impl Playback {
@@ -252,7 +254,9 @@ impl Playback {
             }
         };
         let path = plan.tracks[0].path.clone();
+        let codec = vec![None; plan.tracks.len()];
         Ok(Self {
+            codec,
             shared,
             commands: cmd_tx,
             control,
@@ -311,10 +315,36 @@ impl Playback {
             self.reopen()?;
             return Ok(true);
         }
+        let codec = self.codec.get(k).cloned().flatten();
         Ok(self
             .swap_tx
-            .push((k, Box::new(Unit::new(chain, self.latency))))
+            .push((
+                k,
+                Box::new(Unit::new(chain, self.latency).with_codec(codec)),
+            ))
             .is_ok())
+    }
+
+    /// Play `audio` (track `k`'s codec preview, see
+    /// [`super::codec::CodecAudio`]) in place of its chain's output; None
+    /// returns to the chain. The delta listen mode then plays the codec's
+    /// artifacts.
+    pub fn set_track_codec(
+        &mut self,
+        k: usize,
+        audio: Option<Arc<super::codec::CodecAudio>>,
+    ) -> Result<bool> {
+        let Some(slot) = self.codec.get_mut(k) else {
+            return Ok(false);
+        };
+        *slot = audio;
+        let cfg = self.plan.tracks[k].chain.clone();
+        self.set_track_chain(k, &cfg)
+    }
+
+    /// Track `k`'s codec preview, if one is playing.
+    pub fn track_codec(&self, k: usize) -> Option<&super::codec::CodecAudio> {
+        self.codec.get(k).and_then(|c| c.as_deref())
     }
 
     /// Set track `k`'s gain into the limiter, dB (rebuilds its unit).
@@ -332,6 +362,11 @@ impl Playback {
         let pos = self.shared.position.load(Ordering::Acquire);
         let playing = self.shared.playing.load(Ordering::Acquire);
         let mut fresh = Self::open_plan(self.plan.clone(), &self.opts)?;
+        for (k, c) in self.codec.iter().enumerate() {
+            if c.is_some() {
+                fresh.set_track_codec(k, c.clone())?;
+            }
+        }
         fresh.seek_tick(pos);
         if playing {
             fresh.send(Command::Play);

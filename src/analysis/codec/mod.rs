@@ -165,6 +165,69 @@ pub fn check(path: &Path, spec: CodecSpec, ceiling_dbtp: f64) -> Result<CodecRep
     Ok(cmp.report(spec, encoder, ceiling_dbtp))
 }
 
+/// The file at `path` through `spec` and back, aligned to the file (the
+/// codec's delay found by cross-correlation and removed), converted back
+/// to `rate` Hz and cut or padded to `frames`; with the delay found
+/// (frames at the coding rate). For the interface's codec preview.
+pub fn decode_aligned(
+    path: &Path,
+    spec: CodecSpec,
+    rate: u32,
+    frames: usize,
+) -> Result<(Vec<Vec<f32>>, i64)> {
+    let info = crate::io::open_source(path)?.info().clone();
+    let coding = spec.coding_rate(info.sample_rate);
+    let mut decoded: Vec<Vec<f32>> = vec![Vec::new(); info.channels];
+    lossy::round_trip(spec, path, &mut |b| {
+        for (d, c) in decoded.iter_mut().zip(b) {
+            d.extend_from_slice(c);
+        }
+        Ok(())
+    })?;
+    let mut reader = RateReader::open(path, coding)?;
+    let mut reference: Vec<Vec<f32>> = vec![Vec::new(); info.channels];
+    while reference[0].len() < ALIGN_FRAMES {
+        match reader.next_block()? {
+            Some(b) => {
+                for (r, c) in reference.iter_mut().zip(b) {
+                    r.extend_from_slice(c);
+                }
+            }
+            None => break,
+        }
+    }
+    let mono = |planar: &[Vec<f32>], len: usize| -> Vec<f32> {
+        (0..len)
+            .map(|i| planar.iter().map(|c| c[i]).sum())
+            .collect()
+    };
+    let r = mono(&reference, reference[0].len().min(ALIGN_FRAMES));
+    let d = mono(&decoded, decoded[0].len().min(ALIGN_FRAMES + MAX_DELAY));
+    let expected = spec.expected_delay();
+    let delay = find_delay(&r, &d, MAX_DELAY, expected).map_or(expected, |f| f.0);
+    let shifted: Vec<Vec<f32>> = decoded
+        .into_iter()
+        .map(|c| {
+            if delay >= 0 {
+                c[(delay as usize).min(c.len())..].to_vec()
+            } else {
+                let mut v = vec![0.0; delay.unsigned_abs() as usize];
+                v.extend_from_slice(&c);
+                v
+            }
+        })
+        .collect();
+    let mut out = if coding == rate {
+        shifted
+    } else {
+        crate::io::resample::resample_all(&shifted, coding, rate)?
+    };
+    for o in &mut out {
+        o.resize(frames, 0.0);
+    }
+    Ok((out, delay))
+}
+
 /// The trim that keeps a decoded true peak of `true_peak_dbtp` under
 /// `ceiling_dbtp`, dB (≤ 0, rounded away from zero to 0.1 dB).
 pub fn trim_for(true_peak_dbtp: f64, ceiling_dbtp: f64) -> f64 {
