@@ -149,6 +149,21 @@ fn play_ab_adjust_save_and_quit_in_a_real_terminal() {
     t.wait_for("A/B to the original", |s| s.contains("A original"));
     t.keys(&["b"]);
     t.wait_for("back to processed", |s| s.contains("B processed"));
+    // The codec preview: track 1 encoded in the background, then played
+    // as decoded (the status bar marks it); off again.
+    t.keys(&[
+        ":", "c", "o", "d", "e", "c", "Space", "o", "p", "u", "s", "-", "1", "6", "0", "Enter",
+    ]);
+    let s = t.wait_for("the codec preview", |s| {
+        (s.contains("codec opus-160 T1") && !s.contains("encoding…")) || s.contains("error")
+    });
+    assert!(s.contains("plays as decoded"), "{s}");
+    t.keys(&[
+        ":", "c", "o", "d", "e", "c", "Space", "o", "f", "f", "Enter",
+    ]);
+    t.wait_for("the preview off", |s| {
+        s.contains("codec preview off") && !s.contains("codec opus-160 T1")
+    });
     // Chain pane: the first parameter row (dc-removal cutoff), up a third of an octave.
     t.keys(&["2", "j", "j", "l"]);
     t.wait_for("the change", |s| {

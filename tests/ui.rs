@@ -1049,3 +1049,39 @@ fn a_module_is_soloed_to_hear_what_it_changes() {
         app.status
     );
 }
+
+/// `:codec SPEC` asks for the selected track's codec preview (the status
+/// bar marks it while it encodes), `:codec off` ends it; a bad codec is one
+/// line and asks for nothing.
+#[test]
+fn the_codec_command_starts_and_ends_a_preview() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut app = app_at(dir.path());
+    let spec = lathe::io::lossy::CodecSpec::parse("opus-160").expect("spec");
+    assert_eq!(app.run("codec opus-160"), vec![Effect::Codec(Some(spec))]);
+    let sel = app.codec.expect("a preview asked for");
+    assert_eq!(
+        (sel.spec, sel.track, sel.ready),
+        (spec, app.track_sel, false)
+    );
+    assert!(app.status.contains("encoding track 1"), "{}", app.status);
+    let s = screen(&app, 200, 60);
+    assert!(s.contains("codec opus-160 T1 encoding…"), "{s}");
+    assert_eq!(app.run("codec off"), vec![Effect::Codec(None)]);
+    assert!(app.codec.is_none());
+    assert!(!screen(&app, 200, 60).contains("codec opus-160"));
+    for (cmd, says) in [
+        ("codec wma-128", "use aac-KBPS"),
+        ("codec mp3-200", "MP3 has no 200 kb/s"),
+        ("codec", ":codec aac-256"),
+    ] {
+        assert!(app.run(cmd).is_empty(), "{cmd}");
+        assert!(
+            app.status.starts_with("error:") && app.status.contains(says),
+            ":{cmd} → {}",
+            app.status
+        );
+        assert!(!app.status.contains('\n'));
+        assert!(app.codec.is_none());
+    }
+}

@@ -51,8 +51,22 @@ pub enum Effect {
     SetDelivery(usize),
     /// Change the theme.
     SetTheme(String),
+    /// Play the selected track through a codec in place of its chain's
+    /// output (None: back to the chain).
+    Codec(Option<crate::io::lossy::CodecSpec>),
     /// Leave.
     Quit,
+}
+
+/// The codec preview asked for with `:codec`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CodecSel {
+    /// The codec.
+    pub spec: crate::io::lossy::CodecSpec,
+    /// The track it plays on.
+    pub track: usize,
+    /// True once the decoded audio plays (false while encoding).
+    pub ready: bool,
 }
 
 /// Measurements of one track shown in the Tracks and History panes.
@@ -230,6 +244,9 @@ pub struct App {
     pub tonal_view: bool,
     /// The module whose residual is heard instead of the chain's output.
     pub solo: Option<SoloSel>,
+    /// The codec preview: the codec, its track, and whether it is playing
+    /// (false while it is being encoded).
+    pub codec: Option<CodecSel>,
     /// Hidden panes.
     pub hidden: BTreeSet<Pane>,
     /// Width of the left column, percent.
@@ -307,6 +324,7 @@ impl App {
             heard_time: true,
             tonal_view: false,
             solo: None,
+            codec: None,
             hidden: BTreeSet::new(),
             left_pct: 55,
             track_sel: 0,

@@ -339,6 +339,40 @@ impl App {
             }
             "q" | "quit" => self.update(Action::Quit),
             "q!" | "quit!" => self.update(Action::ForceQuit),
+            "codec" => {
+                if arg.is_empty() || arg == "off" {
+                    if self.codec.take().is_none() && arg.is_empty() {
+                        self.error(
+                            ":codec aac-256 (or mp3-320, opus-160; 96 to 320 kb/s), :codec off",
+                        );
+                        return vec![];
+                    }
+                    self.message("codec preview off: the chain's output again");
+                    return vec![Effect::Codec(None)];
+                }
+                match crate::io::lossy::CodecSpec::parse(arg) {
+                    Ok(spec) => {
+                        if let Err(why) = spec.encoder() {
+                            self.error(format!("{spec}: {why}"));
+                            return vec![];
+                        }
+                        self.codec = Some(super::app::CodecSel {
+                            spec,
+                            track: self.track_sel,
+                            ready: false,
+                        });
+                        self.message(format!(
+                            "{spec}: encoding track {} in the background…",
+                            self.track_sel + 1
+                        ));
+                        vec![Effect::Codec(Some(spec))]
+                    }
+                    Err(e) => {
+                        self.error(e);
+                        vec![]
+                    }
+                }
+            }
             "render" | "render!" => vec![Effect::Render {
                 delivery: (!arg.is_empty()).then(|| arg.to_string()),
                 force: cmd == "render!",

@@ -21,6 +21,12 @@ pub(super) enum Bg {
     Plan(u64, std::result::Result<Plan, String>),
     RenderProgress(String),
     RenderDone(std::result::Result<Vec<crate::render::album::FileReport>, String>),
+    /// A codec preview ready (or why not): plan generation, track, audio.
+    Codec(
+        u64,
+        usize,
+        std::result::Result<std::sync::Arc<crate::engine::codec::CodecAudio>, String>,
+    ),
 }
 
 /// Measure a track for the Tracks and History panes.
@@ -81,6 +87,8 @@ pub(super) struct Runner {
     pub(super) play_opts: PlayOptions,
     pub(super) plan_gen: u64,
     pub(super) planning: bool,
+    /// Bumped by each codec preview started; older results are dropped.
+    pub(super) codec_gen: u64,
     pub(super) replan_at: Option<Instant>,
     pub(super) rendering: bool,
     pub(super) spools: crate::plan::delivery::SpoolCache,
@@ -119,6 +127,7 @@ impl Runner {
             },
             plan_gen: 0,
             planning: false,
+            codec_gen: 0,
             replan_at: None,
             rendering: false,
             spools: crate::plan::delivery::SpoolCache::new(),
@@ -224,10 +233,14 @@ impl Runner {
                 info.tonal_reference = t.reference_tonal.clone();
             }
         }
+        // A codec preview is made from the track as planned: a new plan
+        // that changes it (or new playback) encodes it again.
+        let mut recode = false;
         if same_timeline && let Some(pb) = self.playback.as_mut() {
             for (k, t) in plan.tracks.iter().enumerate() {
                 let old = pb.plan.tracks[k].clone();
                 if old.gain_db != t.gain_db || old.chain != t.chain {
+                    recode |= app.codec.is_some_and(|c| c.track == k);
                     pb.plan.tracks[k].chain = t.chain.clone();
                     if let Err(e) = pb.set_track_gain(k, t.gain_db) {
                         app.error(e.to_string());
@@ -238,6 +251,7 @@ impl Runner {
                     pb.send(Command::SetTrackMatchDb(k, t.match_db));
                 }
             }
+            self.recode(app, recode);
             return;
         }
         let resume = self.playback.as_ref().map(|pb| pb.position_s());
@@ -262,8 +276,17 @@ impl Runner {
                     .map(|s| s.start as f64 / f64::from(pb.rate))
                     .collect();
                 self.playback = Some(pb);
+                self.recode(app, true);
             }
             Err(e) => app.error(format!("playback: {e}")),
+        }
+    }
+
+    /// Encode the codec preview again (the track it was made from changed).
+    fn recode(&mut self, app: &mut App, changed: bool) {
+        if let (true, Some(c)) = (changed, app.codec) {
+            app.codec = Some(super::app::CodecSel { ready: false, ..c });
+            self.codec(app, Some(c.spec));
         }
     }
 
@@ -319,6 +342,36 @@ impl Runner {
             .map_err(|e| e.to_string());
             let _ = std::fs::remove_file(&tmp);
             let _ = tx.send(Bg::RenderDone(r));
+        });
+    }
+
+    /// Start the codec preview of the selected track (encoded in the
+    /// background from the plan being played), or end every preview.
+    pub(super) fn codec(&mut self, app: &mut App, spec: Option<crate::io::lossy::CodecSpec>) {
+        let Some(pb) = self.playback.as_mut() else {
+            return;
+        };
+        for k in 0..pb.plan.tracks.len() {
+            if pb.track_codec(k).is_some()
+                && let Err(e) = pb.set_track_codec(k, None)
+            {
+                app.error(e.to_string());
+            }
+        }
+        let (Some(spec), Some(sel)) = (spec, app.codec) else {
+            return;
+        };
+        let Some(track) = pb.plan.tracks.get(sel.track).cloned() else {
+            app.codec = None;
+            return;
+        };
+        self.codec_gen += 1;
+        let (rate, generation, tx) = (pb.rate, self.codec_gen, self.tx.clone());
+        std::thread::spawn(move || {
+            let r = crate::engine::codec::CodecAudio::render(&track, rate, spec)
+                .map(std::sync::Arc::new)
+                .map_err(|e| e.to_string());
+            let _ = tx.send(Bg::Codec(generation, sel.track, r));
         });
     }
 
@@ -403,6 +456,7 @@ impl Runner {
                     }
                 }
                 Effect::Render { delivery, force } => self.render(app, delivery, force),
+                Effect::Codec(spec) => self.codec(app, spec),
                 Effect::Analyze(paths) => self.analyze(paths),
                 Effect::SetTheme(name) => {
                     let dir = config_dir().map(|d| d.join("themes"));
@@ -460,6 +514,37 @@ impl Runner {
                     match r {
                         Ok(plan) => self.take_plan(plan, app, true),
                         Err(e) => app.error(format!("cannot plan playback: {e}")),
+                    }
+                }
+                Bg::Codec(generation, k, r) => {
+                    // Only the preview still asked for, of the plan it was made from.
+                    let wanted = app.codec.filter(|c| c.track == k && !c.ready);
+                    let (Some(sel), true) = (wanted, generation == self.codec_gen) else {
+                        continue;
+                    };
+                    match (r, self.playback.as_mut()) {
+                        (Ok(audio), Some(pb)) => {
+                            let delay = audio.delay_frames;
+                            match pb.set_track_codec(k, Some(audio)) {
+                                Ok(_) => {
+                                    app.codec = Some(super::app::CodecSel { ready: true, ..sel });
+                                    app.message(format!(
+                                        "{}: track {} plays as decoded (B), a: the original, delta: the codec's artifacts (delay {delay} samples aligned)",
+                                        sel.spec,
+                                        k + 1
+                                    ));
+                                }
+                                Err(e) => {
+                                    app.codec = None;
+                                    app.error(e.to_string());
+                                }
+                            }
+                        }
+                        (Err(e), _) => {
+                            app.codec = None;
+                            app.error(e);
+                        }
+                        (Ok(_), None) => app.codec = None,
                     }
                 }
                 Bg::RenderProgress(m) => {

@@ -52,6 +52,18 @@ pub(super) fn status(f: &mut Frame, app: &App, area: Rect) {
             Style::default().fg(t.meter_warn),
         ));
     }
+    if let Some(c) = app.codec {
+        spans.push(Span::styled(
+            if c.ready {
+                format!(" codec {} T{}", c.spec, c.track + 1)
+            } else {
+                format!(" codec {} T{} encoding…", c.spec, c.track + 1)
+            },
+            Style::default()
+                .fg(t.meter_warn)
+                .add_modifier(Modifier::BOLD),
+        ));
+    }
     if let Some(k) = tr.looping {
         spans.push(Span::styled(
             format!(" loop T{}", k + 1),
