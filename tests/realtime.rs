@@ -457,3 +457,64 @@ fn restoration_never_allocates_while_repairing_and_soloing() {
     println!("{repaired} clicks repaired under the guard");
     assert!(repaired >= 40, "{repaired}");
 }
+
+/// A codec preview swapped in and played (decoded, then artifacts in
+/// delta) takes nothing from the allocator in the callback.
+#[test]
+fn a_codec_preview_never_allocates_in_the_callback() {
+    use lathe::engine::codec::CodecAudio;
+    use lathe::engine::{Command, ListenMode, Player, PlayerShared};
+    if !cfg!(debug_assertions) {
+        println!("SKIPPED: the allocation guard is compiled only into debug builds");
+        return;
+    }
+    let cfg = ChainConfig::from_toml(FULL_CHAIN, "full").unwrap_or_else(|e| panic!("{e}"));
+    let chain = Chain::from_config(&cfg, 48_000, 2).unwrap_or_else(|e| panic!("{e}"));
+    let (mut in_tx, in_rx) = rtrb::RingBuffer::<f32>::new(48_000 * 2);
+    let (mut cmd_tx, cmd_rx) = rtrb::RingBuffer::<Command>::new(64);
+    let (tap_tx, mut tap_rx) = rtrb::RingBuffer::<f32>::new(4096);
+    let shared = std::sync::Arc::new(PlayerShared::default());
+    let mut player = Player::new(chain, 2, in_rx, cmd_rx, tap_tx, shared);
+    let (mut swap_tx, swap_rx) = rtrb::RingBuffer::<lathe::engine::Swap>::new(4);
+    let (retired_tx, mut retired_rx) = rtrb::RingBuffer::<Box<lathe::engine::Unit>>::new(4);
+    player.connect_swaps(swap_rx, retired_tx);
+    let frames = 300 * 256;
+    let tone: Vec<f32> = (0..frames).map(|i| 0.3 * (i as f32 * 0.02).sin()).collect();
+    let audio = std::sync::Arc::new(CodecAudio {
+        spec: lathe::io::lossy::CodecSpec::parse("opus-160").unwrap_or_else(|e| panic!("{e}")),
+        master: vec![tone.clone(), tone.clone()],
+        decoded: vec![tone.iter().map(|v| v * 0.99).collect(); 2],
+        delay_frames: 312,
+    });
+    let mut out = vec![0f32; 512];
+    let _ = cmd_tx.push(Command::Play);
+    for i in 0..300 {
+        for k in 0..256 {
+            let v = tone[(i * 256 + k) % frames];
+            let _ = in_tx.push(v);
+            let _ = in_tx.push(v);
+        }
+        match i {
+            20 => {
+                let next = Chain::from_config(&cfg, 48_000, 2).unwrap_or_else(|e| panic!("{e}"));
+                let lat = next.latency();
+                let unit = lathe::engine::Unit::new(next, lat).with_codec(Some(audio.clone()));
+                let _ = swap_tx.push((0, Box::new(unit)));
+            }
+            150 => {
+                let _ = cmd_tx.push(Command::SetListen(ListenMode::Delta));
+            }
+            _ => {}
+        }
+        assert_no_alloc::assert_no_alloc(|| player.render(&mut out, 2));
+        while tap_rx.pop().is_ok() {}
+        while retired_rx.pop().is_ok() {}
+    }
+    // Delta in the preview: the artifacts, 1 % of the tone here.
+    assert!(
+        out.iter().all(|v| v.abs() <= 0.3 * 0.01 + 1e-6),
+        "{:?}",
+        &out[..8]
+    );
+    assert!(out.iter().any(|v| v.abs() > 1e-3), "{:?}", &out[..8]);
+}
