@@ -275,6 +275,7 @@ bits = "24"
 rate_hz = 48000
 target_lufs = -14.0
 ceiling_dbtp = -1.0
+codec_check = ["aac-256", "mp3-320", "opus-160"]
 "#,
     );
     s

@@ -380,3 +380,34 @@ fn a_failing_measurement_stops_the_round_trip() {
         assert_eq!(r, Err("stop here".to_string()), "{s}");
     }
 }
+
+/// A mono master goes through every codec as mono: one channel of overs,
+/// the tone's peak kept.
+#[test]
+fn mono_masters_are_checked_as_mono() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("mono.wav");
+    let mut x = common::sine(997.0, -6.0, 4.0, 48_000, 1);
+    let len = x[0].len();
+    for i in 0..2400 {
+        let g = 0.5 - 0.5 * (std::f32::consts::PI * i as f32 / 2400.0).cos();
+        x[0][i] *= g;
+        x[0][len - 1 - i] *= g;
+    }
+    common::write_wav_f32(&path, &x, 48_000);
+    for s in available(&["mp3-320", "aac-256", "opus-160"]) {
+        let r = check(&path, s, -1.0);
+        assert_eq!(r.overs.len(), 1, "{s}");
+        assert_eq!(r.total_overs(), 0, "{s}");
+        assert!(
+            (r.true_peak_dbtp + 6.0).abs() < 0.3,
+            "{s}: {}",
+            r.true_peak_dbtp
+        );
+        assert!(
+            r.loudness_change_lu.abs() < 0.1,
+            "{s}: {}",
+            r.loudness_change_lu
+        );
+    }
+}

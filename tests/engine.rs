@@ -947,17 +947,7 @@ fn a_codec_preview_plays_the_decoded_codec_aligned_and_its_artifacts_in_delta() 
     // The master against lathe master's float render.
     let master = render_master(track, rate).expect("master");
     let out = dir.path().join("master.wav");
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_lathe"))
-        .args([
-            "master".as_ref(),
-            input.as_os_str(),
-            "-o".as_ref(),
-            out.as_os_str(),
-        ])
-        .args(["--bits", "32f"])
-        .output()
-        .expect("lathe master");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    common::master_float(&input, &out, cfg.clone()).expect("lathe master");
     let rendered = common::read_wav_f32(&out);
     assert_eq!(rendered[0].len(), master[0].len());
     let worst = rendered

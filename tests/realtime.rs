@@ -92,20 +92,50 @@ fn the_full_chain_never_allocates_while_processing() {
     assert!(block.channels[0].iter().all(|v| v.is_finite()));
 }
 
+/// A player of [`FULL_CHAIN`] at `rate` Hz with the ends of its rings.
+struct Rig {
+    player: lathe::engine::Player,
+    input: rtrb::Producer<f32>,
+    commands: rtrb::Producer<lathe::engine::Command>,
+    tap: rtrb::Consumer<f32>,
+    shared: std::sync::Arc<lathe::engine::PlayerShared>,
+    cfg: ChainConfig,
+}
+
+fn full_player(rate: u32) -> Rig {
+    use lathe::engine::{Command, Player, PlayerShared};
+    let cfg = ChainConfig::from_toml(FULL_CHAIN, "full").unwrap_or_else(|e| panic!("{e}"));
+    let chain = Chain::from_config(&cfg, rate, 2).unwrap_or_else(|e| panic!("{e}"));
+    let (input, in_rx) = rtrb::RingBuffer::<f32>::new(rate as usize * 2);
+    let (commands, cmd_rx) = rtrb::RingBuffer::<Command>::new(64);
+    let (tap_tx, tap) = rtrb::RingBuffer::<f32>::new(8192);
+    let shared = std::sync::Arc::new(PlayerShared::default());
+    let player = Player::new(chain, 2, in_rx, cmd_rx, tap_tx, shared.clone());
+    Rig {
+        player,
+        input,
+        commands,
+        tap,
+        shared,
+        cfg,
+    }
+}
+
 #[test]
 fn the_playback_callback_never_allocates() {
-    use lathe::engine::{Command, ListenMode, Player, PlayerShared};
+    use lathe::engine::{Command, ListenMode};
     if !cfg!(debug_assertions) {
         println!("SKIPPED: the allocation guard is compiled only into debug builds");
         return;
     }
-    let cfg = ChainConfig::from_toml(FULL_CHAIN, "full").unwrap_or_else(|e| panic!("{e}"));
-    let chain = Chain::from_config(&cfg, 48_000, 2).unwrap_or_else(|e| panic!("{e}"));
-    let (mut in_tx, in_rx) = rtrb::RingBuffer::<f32>::new(48_000 * 2);
-    let (mut cmd_tx, cmd_rx) = rtrb::RingBuffer::<Command>::new(64);
-    let (tap_tx, mut tap_rx) = rtrb::RingBuffer::<f32>::new(4096);
-    let shared = std::sync::Arc::new(PlayerShared::default());
-    let mut player = Player::new(chain, 2, in_rx, cmd_rx, tap_tx, shared.clone());
+    let Rig {
+        mut player,
+        input: mut in_tx,
+        commands: mut cmd_tx,
+        tap: mut tap_rx,
+        shared,
+        cfg,
+    } = full_player(48_000);
     let (mut swap_tx, swap_rx) = rtrb::RingBuffer::<lathe::engine::Swap>::new(4);
     let (retired_tx, mut retired_rx) = rtrb::RingBuffer::<Box<lathe::engine::Unit>>::new(4);
     player.connect_swaps(swap_rx, retired_tx);
@@ -206,18 +236,18 @@ fn the_playback_callback_never_allocates() {
 /// plan, 48 kHz device) without allocating.
 #[test]
 fn the_output_conversion_never_allocates() {
-    use lathe::engine::{Command, Player, PlayerShared};
+    use lathe::engine::Command;
     if !cfg!(debug_assertions) {
         println!("SKIPPED: the allocation guard is compiled only into debug builds");
         return;
     }
-    let cfg = ChainConfig::from_toml(FULL_CHAIN, "full").unwrap_or_else(|e| panic!("{e}"));
-    let chain = Chain::from_config(&cfg, 44_100, 2).unwrap_or_else(|e| panic!("{e}"));
-    let (mut in_tx, in_rx) = rtrb::RingBuffer::<f32>::new(44_100 * 2);
-    let (mut cmd_tx, cmd_rx) = rtrb::RingBuffer::<Command>::new(64);
-    let (tap_tx, mut tap_rx) = rtrb::RingBuffer::<f32>::new(8192);
-    let shared = std::sync::Arc::new(PlayerShared::default());
-    let mut player = Player::new(chain, 2, in_rx, cmd_rx, tap_tx, shared);
+    let Rig {
+        mut player,
+        input: mut in_tx,
+        commands: mut cmd_tx,
+        tap: mut tap_rx,
+        ..
+    } = full_player(44_100);
     player
         .set_output_rate(44_100, 48_000)
         .unwrap_or_else(|e| panic!("{e}"));
@@ -463,18 +493,19 @@ fn restoration_never_allocates_while_repairing_and_soloing() {
 #[test]
 fn a_codec_preview_never_allocates_in_the_callback() {
     use lathe::engine::codec::CodecAudio;
-    use lathe::engine::{Command, ListenMode, Player, PlayerShared};
+    use lathe::engine::{Command, ListenMode};
     if !cfg!(debug_assertions) {
         println!("SKIPPED: the allocation guard is compiled only into debug builds");
         return;
     }
-    let cfg = ChainConfig::from_toml(FULL_CHAIN, "full").unwrap_or_else(|e| panic!("{e}"));
-    let chain = Chain::from_config(&cfg, 48_000, 2).unwrap_or_else(|e| panic!("{e}"));
-    let (mut in_tx, in_rx) = rtrb::RingBuffer::<f32>::new(48_000 * 2);
-    let (mut cmd_tx, cmd_rx) = rtrb::RingBuffer::<Command>::new(64);
-    let (tap_tx, mut tap_rx) = rtrb::RingBuffer::<f32>::new(4096);
-    let shared = std::sync::Arc::new(PlayerShared::default());
-    let mut player = Player::new(chain, 2, in_rx, cmd_rx, tap_tx, shared);
+    let Rig {
+        mut player,
+        input: mut in_tx,
+        commands: mut cmd_tx,
+        tap: mut tap_rx,
+        cfg,
+        ..
+    } = full_player(48_000);
     let (mut swap_tx, swap_rx) = rtrb::RingBuffer::<lathe::engine::Swap>::new(4);
     let (retired_tx, mut retired_rx) = rtrb::RingBuffer::<Box<lathe::engine::Unit>>::new(4);
     player.connect_swaps(swap_rx, retired_tx);

@@ -128,6 +128,22 @@ fn the_demo_session_renders_every_delivery_within_its_limits() {
             .iter()
             .all(|l| l["sample_rate"] == 48_000 && l["bits"] == 24)
     );
+    // The demo's streaming delivery is checked through AAC, MP3 and Opus:
+    // every decoded file stays under 0 dBTP (ffmpeg's AAC may be skipped,
+    // with its reason, where ffmpeg is missing).
+    for l in &streaming {
+        let codecs = l["codec"].as_array().expect("codec checks");
+        assert_eq!(codecs.len(), 3, "{l}");
+        for c in codecs {
+            if let Some(why) = c["skipped"].as_str() {
+                assert!(c["codec"] == "aac-256" && why.contains("ffmpeg"), "{c}");
+                continue;
+            }
+            let tp = c["true_peak_dbtp"].as_f64().expect("decoded true peak");
+            assert!(tp < 0.0 && tp > -6.0, "{c}");
+            assert_eq!(c["overs"][0]["on_sample"], 0, "{c}");
+        }
+    }
     // The demo's match module (on the hissy track, toward the album's
     // average) is measured by the plan and shapes that track.
     let plan = lathe::plan::Plan::session(&d.session, Some("cd")).expect("plan");
