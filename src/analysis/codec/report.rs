@@ -64,7 +64,12 @@ pub fn format_table<E: std::fmt::Display>(
             num(r.sample_peak_dbfs, "dBFS"),
             overs.join("  "),
             format!("{:+.2} LU", r.loudness_change_lu),
-            num(r.artifacts_lufs, "LUFS"),
+            // Under BS.1770's −70 LUFS gate the artifacts have no loudness.
+            if r.artifacts_lufs.is_finite() {
+                num(r.artifacts_lufs, "LUFS")
+            } else {
+                "  <-70 LUFS".to_string()
+            },
         ));
         if !r.first_overs.is_empty() {
             let list: Vec<String> = r
