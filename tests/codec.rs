@@ -411,3 +411,69 @@ fn mono_masters_are_checked_as_mono() {
         );
     }
 }
+
+/// `lathe master --codec`: the master is checked after it is written; a
+/// decoded true peak over 0 dBTP is an error naming the file and codec
+/// (exit 1), a master with room to spare passes; JSON carries `codec`.
+#[test]
+fn lathe_master_checks_its_output_through_codecs() {
+    if available(&["mp3-320"]).is_empty() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mix = dir.path().join("mix.wav");
+    let rate = 44_100;
+    let mut music = common::restore::piano(12.0, rate);
+    let mut n = common::noise(music[0].len(), 11);
+    let mut y = 0.0;
+    for v in n.iter_mut() {
+        y += 0.35 * (*v - y);
+        *v = 2.0 * y;
+    }
+    for (i, v) in n.iter().enumerate() {
+        let env = (-((i % 11_025) as f32) / 2_000.0).exp();
+        music[0][i] += 0.35 * v * env;
+        music[1][i] += 0.35 * n[(i + 7) % n.len()] * env;
+    }
+    common::write_wav_f32(&mix, &music, rate);
+    let master = |ceiling: &str, json: bool| {
+        let out = dir.path().join(format!("m{ceiling}.wav"));
+        let mut args = vec![
+            "master".to_string(),
+            mix.display().to_string(),
+            "-o".into(),
+            out.display().to_string(),
+            "--target".into(),
+            "-8".into(),
+            "--ceiling".into(),
+            ceiling.into(),
+            "--codec".into(),
+            "mp3-320".into(),
+        ];
+        if json {
+            args.push("--json".into());
+        }
+        let o = Command::new(env!("CARGO_BIN_EXE_lathe"))
+            .args(&args)
+            .output()
+            .expect("lathe master");
+        (o, out)
+    };
+    let (o, out) = master("-0.3", false);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(out.exists(), "the master is written before it is checked");
+    assert!(
+        err.lines()
+            .any(|l| l.contains("m-0.3.wav: mp3-320 decodes to +") && l.contains("over 0 dBTP")),
+        "{err}"
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("Codec check"));
+    let (o, _) = master("-3", true);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let tp = v["codec"][0]["true_peak_dbtp"]
+        .as_f64()
+        .expect("decoded true peak");
+    assert!(tp < 0.0, "{tp}");
+}

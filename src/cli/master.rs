@@ -64,6 +64,11 @@ pub struct MasterArgs {
     /// Print the report as one JSON object.
     #[arg(long)]
     pub json: bool,
+    /// Then check the master through these codecs (aac-KBPS, mp3-KBPS,
+    /// opus-KBPS): decoded peaks, overs, loudness change, artifacts, trim;
+    /// a decoded true peak over 0 dBTP fails (exit 1).
+    #[arg(long, value_name = "CODECS", value_delimiter = ',', value_parser = crate::io::lossy::CodecSpec::parse)]
+    pub codec: Vec<crate::io::lossy::CodecSpec>,
     /// List the built-in presets with their chains and exit.
     #[arg(long)]
     pub list_presets: bool,
@@ -161,10 +166,39 @@ pub(super) fn cmd_master(a: MasterArgs) -> crate::Result<ExitCode> {
         eprintln!("lathe: warning: {w}");
     }
     let over = r.after.true_peak_dbtp > r.ceiling_dbtp;
+    let checked = if a.codec.is_empty() {
+        Vec::new()
+    } else {
+        crate::analysis::codec::check_file(&opts.output, &a.codec, r.ceiling_dbtp)
+    };
     if a.json {
-        println!("{}", master_json(&r, &opts));
+        let mut v = master_json(&r, &opts);
+        if !checked.is_empty() {
+            v["codec"] = crate::analysis::codec::to_json(&checked);
+        }
+        println!("{v}");
     } else {
         print!("{}", master_text(&r, &opts));
+        if !checked.is_empty() {
+            print!("{}", crate::analysis::codec::format_table(&checked));
+        }
+    }
+    let mut codec_over = false;
+    for (spec, c) in &checked {
+        match c {
+            Ok(c) if c.true_peak_dbtp > 0.0 => {
+                codec_over = true;
+                eprint_error(&format!(
+                    "{}: {spec} decodes to {:+.2} dBTP, over 0 dBTP ({}): lower the ceiling by {:.1} dB",
+                    opts.output.display(),
+                    c.true_peak_dbtp,
+                    crate::analysis::codec::overs_text(c.total_overs()),
+                    -c.trim_db
+                ));
+            }
+            Ok(_) => {}
+            Err(e) => eprintln!("lathe: warning: {spec} not checked: {e}"),
+        }
     }
     if over {
         eprint_error(&format!(
@@ -200,7 +234,11 @@ pub(super) fn cmd_master(a: MasterArgs) -> crate::Result<ExitCode> {
             );
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if codec_over {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Point the chain's match module at `reference` (adding one before the

@@ -852,9 +852,9 @@ pub fn render_session(
                 match r {
                     Ok(c) if c.true_peak_dbtp > limit => {
                         let msg = format!(
-                            "{s} decodes to {:+.2} dBTP, over {limit:.1} dBTP ({} overs): lower the ceiling by {:.1} dB",
+                            "{s} decodes to {:+.2} dBTP, over {limit:.1} dBTP ({}): lower the ceiling by {:.1} dB",
                             c.true_peak_dbtp,
-                            c.total_overs(),
+                            crate::analysis::codec::overs_text(c.total_overs()),
                             -crate::analysis::codec::trim_for(c.true_peak_dbtp, limit)
                         );
                         failure = Some(match failure {

@@ -228,6 +228,15 @@ pub fn decode_aligned(
     Ok((out, delay))
 }
 
+/// "1 over", "12 overs".
+pub fn overs_text(n: u64) -> String {
+    if n == 1 {
+        "1 over".to_string()
+    } else {
+        format!("{n} overs")
+    }
+}
+
 /// The trim that keeps a decoded true peak of `true_peak_dbtp` under
 /// `ceiling_dbtp`, dB (≤ 0, rounded away from zero to 0.1 dB).
 pub fn trim_for(true_peak_dbtp: f64, ceiling_dbtp: f64) -> f64 {
