@@ -1274,3 +1274,85 @@ fn lathe_play_plays_a_ddp_image() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("track 1: is 0:01.00 long"));
 }
+
+/// A fileset whose audio is one file per track (as some tools write it:
+/// several D0 streams in DDPMS, each starting where the last ends) reads
+/// as one image: the same PQ sheet, the same audio when extracted.
+#[test]
+fn a_ddp_image_split_into_one_file_per_track_reads_as_one() {
+    use lathe::io::ddp::{self, ms};
+    let dir = tempfile::tempdir().expect("tmp");
+    let session = ddp_session(dir.path());
+    let out = dir.path().join("out");
+    let o = lathe(&[
+        os("render"),
+        session.as_os_str(),
+        os("-o"),
+        out.as_os_str(),
+        os("--delivery"),
+        os("ddp"),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let folder = out.join("ddp");
+    let image = std::fs::read(folder.join(ddp::IMAGE)).expect("image");
+    let set = ddp::read(&folder).expect("read");
+    // Cut the image at track 2's index 00 (a sector boundary).
+    let cut_sector = set.tracks()[1].1.expect("track 2 has a pregap") - ddp::PAUSE_SECTORS;
+    let cut = cut_sector as usize * ddp::SECTOR_BYTES;
+    std::fs::write(folder.join("TRACK01.DAT"), &image[..cut]).expect("write");
+    std::fs::write(folder.join("TRACK02.DAT"), &image[cut..]).expect("write");
+    std::fs::remove_file(folder.join(ddp::IMAGE)).expect("remove");
+    std::fs::remove_file(folder.join(ddp::CHECKSUMS)).expect("remove");
+    let map = std::fs::read(folder.join("DDPMS")).expect("map");
+    let mut d0 = map[..ddp::MS_LEN].to_vec();
+    assert_eq!(ddp::get(&d0, ms::DST), "D0");
+    let mut second = d0.clone();
+    ddp::put(&mut d0, ms::DSL, &format!("{cut_sector:08}"));
+    ddp::put(&mut d0, ms::NAM, "TRACK01.DAT");
+    let total = (image.len() / ddp::SECTOR_BYTES) as u64;
+    ddp::put(
+        &mut second,
+        ms::DSP,
+        &format!("{:08}", ddp::PAUSE_SECTORS + cut_sector),
+    );
+    ddp::put(&mut second, ms::DSL, &format!("{:08}", total - cut_sector));
+    ddp::put(&mut second, ms::PRE2, "0000");
+    ddp::put(&mut second, ms::NAM, "TRACK02.DAT");
+    let mut new_map = d0;
+    new_map.extend_from_slice(&second);
+    new_map.extend_from_slice(&map[ddp::MS_LEN..]);
+    std::fs::write(folder.join("DDPMS"), &new_map).expect("write map");
+    let split = ddp::read(&folder).expect("read split");
+    assert_eq!(split.images.len(), 2);
+    assert_eq!(split.image_sectors().expect("sectors"), total);
+    assert_eq!(split.pq, set.pq);
+    let o = lathe(&[os("ddp"), folder.as_os_str()]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        text.contains("Red Book: OK") && text.contains("no CHECKSUM.MD5"),
+        "{text}"
+    );
+    let ex = dir.path().join("ex");
+    let o = lathe(&[
+        os("ddp"),
+        folder.as_os_str(),
+        os("--extract"),
+        ex.as_os_str(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(wav_data(&ex.join("image.wav")), image);
+    // Streams that do not follow on are refused with their names.
+    let mut gap = new_map.clone();
+    ddp::put(
+        &mut gap[ddp::MS_LEN..],
+        ms::DSP,
+        &format!("{:08}", ddp::PAUSE_SECTORS + cut_sector + 5),
+    );
+    std::fs::write(folder.join("DDPMS"), &gap).expect("write map");
+    let e = ddp::read(&folder).expect_err("a hole between the streams");
+    assert!(
+        e.to_string().contains("TRACK02.DAT starts at sector"),
+        "{e}"
+    );
+}

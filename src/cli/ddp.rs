@@ -125,8 +125,7 @@ fn red_book(set: &Fileset, rows: &[Row]) -> (Vec<String>, Vec<String>) {
             let need = lead_out.saturating_sub(set.image_sector);
             if have < need {
                 errors.push(format!(
-                    "{} holds {have} sectors; the PQ descriptor's lead-out needs {need}",
-                    set.image.display()
+                    "the image holds {have} sectors; the PQ descriptor's lead-out needs {need}"
                 ));
             }
         }

@@ -610,8 +610,12 @@ pub struct Fileset {
     pub titles: Vec<String>,
     /// Performers from CD-TEXT, as `titles`.
     pub performers: Vec<String>,
-    /// The audio image's path.
+    /// The audio image's path (the first of `images`).
     pub image: PathBuf,
+    /// The audio streams in disc order, with the length of each in
+    /// sectors: one `IMAGE.DAT`, or (as some tools write) one file per
+    /// track, read back to back.
+    pub images: Vec<(PathBuf, u64)>,
     /// Disc sector of the image's first byte.
     pub image_sector: u64,
 }
@@ -672,14 +676,38 @@ pub fn read(dir: &Path) -> Result<Fileset> {
             file: get(rec, ms::NAM).trim().to_string(),
         });
     }
-    let audio = map
-        .iter()
-        .find(|m| m.stream.starts_with('D'))
+    let mut audio: Vec<&MapEntry> = map.iter().filter(|m| m.stream.starts_with('D')).collect();
+    audio.sort_by_key(|m| m.pointer.unwrap_or(0));
+    let first = *audio
+        .first()
         .ok_or_else(|| bad(dir, "DDPMS names no audio stream (D0)"))?;
-    let image = dir.join(&audio.file);
+    let image = dir.join(&first.file);
     // The image begins after the pause when the map says the pause is a
     // pre-gap the plant adds; else it holds the pause itself.
-    let image_sector = audio.pre_gap.max(audio.pointer.unwrap_or(0));
+    let image_sector = first.pre_gap.max(first.pointer.unwrap_or(0));
+    let mut images = Vec::new();
+    for (k, m) in audio.iter().enumerate() {
+        let path = dir.join(&m.file);
+        let bytes = std::fs::metadata(&path)
+            .map_err(|e| LatheError::open(&path, e.to_string()))?
+            .len();
+        let sectors = bytes / SECTOR_BYTES as u64;
+        // Streams after the first must follow on: each starts where the
+        // one before ends.
+        if let (Some(next), Some(prev)) = (audio.get(k + 1), m.pointer) {
+            let want = prev + m.length.unwrap_or(sectors);
+            if let Some(p) = next.pointer.filter(|&p| p != want) {
+                return Err(bad(
+                    dir,
+                    format!(
+                        "DDPMS: audio stream {} starts at sector {p}, not where {} ends ({want})",
+                        next.file, m.file
+                    ),
+                ));
+            }
+        }
+        images.push((path, sectors));
+    }
     let pq_name = map
         .iter()
         .find(|m| m.subcode.starts_with("PQ"))
@@ -742,6 +770,7 @@ pub fn read(dir: &Path) -> Result<Fileset> {
         titles,
         performers,
         image,
+        images,
         image_sector,
     })
 }
@@ -807,12 +836,9 @@ impl Fileset {
         Some(out)
     }
 
-    /// The image's length in sectors (from its size).
+    /// The image's length in sectors (from the streams' sizes).
     pub fn image_sectors(&self) -> Result<u64> {
-        let len = std::fs::metadata(&self.image)
-            .map_err(|e| LatheError::open(&self.image, e.to_string()))?
-            .len();
-        Ok(len / SECTOR_BYTES as u64)
+        Ok(self.images.iter().map(|(_, s)| s).sum())
     }
 
     /// The tracks: for each track number, its index 00 and 01 sectors
@@ -869,10 +895,12 @@ pub fn wav_header(data_bytes: u64) -> [u8; 44] {
     h
 }
 
-/// `IMAGE.DAT` read as a WAV file: a 44-byte header laid in front of it.
+/// A fileset's audio read as one WAV file: a 44-byte header laid in front
+/// of its image (its streams back to back, whole sectors each).
 pub struct ImageAsWav {
     header: [u8; 44],
-    file: std::fs::File,
+    /// Each stream's file and the image offset it starts at, bytes.
+    files: Vec<(std::fs::File, u64)>,
     len: u64,
     pos: u64,
 }
@@ -881,17 +909,20 @@ impl ImageAsWav {
     /// Open the image of the fileset in `dir`.
     pub fn open(dir: &Path) -> Result<Self> {
         let set = read(dir)?;
-        let file = std::fs::File::open(&set.image)
-            .map_err(|e| LatheError::open(&set.image, e.to_string()))?;
-        let data = file
-            .metadata()
-            .map_err(|e| LatheError::open(&set.image, e.to_string()))?
-            .len()
-            / 4
-            * 4;
+        let mut files = Vec::new();
+        let mut data = 0u64;
+        for (path, _) in &set.images {
+            let f = std::fs::File::open(path).map_err(|e| LatheError::open(path, e.to_string()))?;
+            let bytes = f
+                .metadata()
+                .map_err(|e| LatheError::open(path, e.to_string()))?
+                .len();
+            files.push((f, data));
+            data += bytes / 4 * 4;
+        }
         Ok(Self {
             header: wav_header(data),
-            file,
+            files,
             len: 44 + data,
             pos: 0,
         })
@@ -910,9 +941,18 @@ impl Read for ImageAsWav {
             self.pos += n as u64;
             return Ok(n);
         }
-        self.file.seek(std::io::SeekFrom::Start(self.pos - 44))?;
-        let room = (self.len - self.pos).min(buf.len() as u64) as usize;
-        let n = self.file.read(&mut buf[..room])?;
+        let at = self.pos - 44;
+        let k = self
+            .files
+            .partition_point(|(_, start)| *start <= at)
+            .saturating_sub(1);
+        let end = self.files.get(k + 1).map_or(self.len - 44, |f| f.1);
+        let Some((file, start)) = self.files.get_mut(k) else {
+            return Ok(0);
+        };
+        file.seek(std::io::SeekFrom::Start(at - *start))?;
+        let room = (end - at).min(buf.len() as u64) as usize;
+        let n = file.read(&mut buf[..room])?;
         self.pos += n as u64;
         Ok(n)
     }
