@@ -76,23 +76,10 @@ fn master_limited_to_minus_0_3_dbtp_overs_after_mp3_and_aac() {
     let mix = dir.path().join("mix.wav");
     let master = dir.path().join("master.wav");
     let rate = 44_100;
-    let mut music = common::restore::piano(20.0, rate);
-    // Brighter and denser than the piano alone: noise bursts like a
-    // drum kit's snare, every quarter second, falling off above ~3 kHz as
-    // real music does (white noise would put a tenth of its energy above
+    // Brighter and denser than the piano alone (snare-like bursts falling
+    // off above ~3 kHz: white noise would put a tenth of its energy above
     // the encoders' 20 kHz low-pass).
-    let mut n = common::noise(music[0].len(), 11);
-    let mut y = 0.0;
-    for v in n.iter_mut() {
-        y += 0.35 * (*v - y);
-        *v = 2.0 * y;
-    }
-    for (i, v) in n.iter().enumerate() {
-        let env = (-((i % 11_025) as f32) / 2_000.0).exp();
-        music[0][i] += 0.35 * v * env;
-        music[1][i] += 0.35 * n[(i + 7) % n.len()] * env;
-    }
-    common::write_wav_f32(&mix, &music, rate);
+    common::write_wav_f32(&mix, &common::restore::dense_mix(20.0, rate), rate);
     let chain = ChainConfig::from_toml(
         "target_lufs = -8.0\n[[module]]\ntype = \"limiter\"\nceiling_dbtp = -0.3\n",
         "test",
@@ -423,19 +410,7 @@ fn lathe_master_checks_its_output_through_codecs() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mix = dir.path().join("mix.wav");
     let rate = 44_100;
-    let mut music = common::restore::piano(12.0, rate);
-    let mut n = common::noise(music[0].len(), 11);
-    let mut y = 0.0;
-    for v in n.iter_mut() {
-        y += 0.35 * (*v - y);
-        *v = 2.0 * y;
-    }
-    for (i, v) in n.iter().enumerate() {
-        let env = (-((i % 11_025) as f32) / 2_000.0).exp();
-        music[0][i] += 0.35 * v * env;
-        music[1][i] += 0.35 * n[(i + 7) % n.len()] * env;
-    }
-    common::write_wav_f32(&mix, &music, rate);
+    common::write_wav_f32(&mix, &common::restore::dense_mix(12.0, rate), rate);
     let master = |ceiling: &str, json: bool| {
         let out = dir.path().join(format!("m{ceiling}.wav"));
         let mut args = vec![

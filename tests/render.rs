@@ -907,16 +907,11 @@ fn codec_check_fails_a_delivery_whose_decoded_peaks_are_over() {
     let dir = tempfile::tempdir().expect("tmp");
     let rate = 44_100;
     // The piano with snare-like bursts, mastered hard into the limiter.
-    let mut music = common::restore::piano(12.0, rate);
-    let n = common::noise(music[0].len(), 11);
-    let mut y = 0.0;
-    for (i, v) in n.iter().enumerate() {
-        y += 0.35 * (v - y);
-        let env = (-((i % 11_025) as f32) / 2_000.0).exp();
-        music[0][i] += 0.7 * y * env;
-        music[1][i] += 0.6 * y * env;
-    }
-    common::write_wav_f32(&dir.path().join("t1.wav"), &music, rate);
+    common::write_wav_f32(
+        &dir.path().join("t1.wav"),
+        &common::restore::dense_mix(12.0, rate),
+        rate,
+    );
     let session = dir.path().join("s.toml");
     let write = |ceiling: f64, extra: &str| {
         std::fs::write(

@@ -343,3 +343,22 @@ pub fn add_crackle(
     }
     spots
 }
+
+/// A dense master-to-be: [`piano`] with snare-like noise bursts every
+/// quarter second (decaying over ~45 ms, falling off above ~3 kHz as real
+/// music does), different noise on each side.
+pub fn dense_mix(seconds: f64, rate: u32) -> Vec<Vec<f32>> {
+    let mut music = piano(seconds, rate);
+    let mut n = super::noise(music[0].len(), 11);
+    let mut y = 0.0;
+    for v in n.iter_mut() {
+        y += 0.35 * (*v - y);
+        *v = 2.0 * y;
+    }
+    for (i, v) in n.iter().enumerate() {
+        let env = (-((i % 11_025) as f32) / 2_000.0).exp();
+        music[0][i] += 0.35 * v * env;
+        music[1][i] += 0.35 * n[(i + 7) % n.len()] * env;
+    }
+    music
+}
