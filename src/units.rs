@@ -47,6 +47,16 @@ pub fn format_duration(seconds: f64) -> String {
     }
 }
 
+/// A number for JSON reports: rounded to 0.001, `null` when not finite
+/// (minus infinity for digital silence).
+pub fn json_number(v: f64) -> serde_json::Value {
+    if v.is_finite() {
+        serde_json::json!((v * 1000.0).round() / 1000.0)
+    } else {
+        serde_json::Value::Null
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -67,13 +67,7 @@ impl FileAnalysis {
 
     /// One JSON object (one line); minus infinity is `null`.
     pub fn to_json(&self) -> serde_json::Value {
-        let num = |v: f64| {
-            if v.is_finite() {
-                serde_json::json!((v * 1000.0).round() / 1000.0)
-            } else {
-                serde_json::Value::Null
-            }
-        };
+        let num = crate::units::json_number;
         let plr = self.plr_db();
         let normalization: Vec<serde_json::Value> = platforms::PLATFORMS
             .iter()

@@ -414,13 +414,7 @@ pub(super) fn match_text(m: &crate::render::MatchReport) -> String {
 
 /// The match verification as JSON.
 pub(super) fn match_json(m: &crate::render::MatchReport) -> serde_json::Value {
-    let num = |v: f64| {
-        if v.is_finite() {
-            serde_json::json!((v * 1000.0).round() / 1000.0)
-        } else {
-            serde_json::Value::Null
-        }
-    };
+    let num = crate::units::json_number;
     let list = |v: &[f64]| v.iter().map(|x| num(*x)).collect::<Vec<_>>();
     let [mb, ma, sb, sa] = m.summaries();
     let pair = |p: (f64, f64)| serde_json::json!({"max_db": num(p.0), "rms_db": num(p.1)});
@@ -466,13 +460,7 @@ pub(super) fn master_json(
     r: &crate::render::MasterReport,
     o: &crate::render::MasterOptions,
 ) -> serde_json::Value {
-    let num = |v: f64| {
-        if v.is_finite() {
-            serde_json::json!((v * 1000.0).round() / 1000.0)
-        } else {
-            serde_json::Value::Null
-        }
-    };
+    let num = crate::units::json_number;
     let side = |a: &FileAnalysis| {
         serde_json::json!({
             "integrated_lufs": num(a.loudness.integrated_lufs),

@@ -74,13 +74,7 @@ pub(super) fn cmd_render(
             warned.push(w);
         }
     }
-    let num = |v: f64| {
-        if v.is_finite() {
-            serde_json::json!((v * 1000.0).round() / 1000.0)
-        } else {
-            serde_json::Value::Null
-        }
-    };
+    let num = crate::units::json_number;
     if json {
         for r in &reports {
             let v = serde_json::json!({

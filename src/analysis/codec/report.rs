@@ -110,13 +110,7 @@ pub fn format_table<E: std::fmt::Display>(
 pub fn to_json<E: std::fmt::Display>(
     results: &[(CodecSpec, std::result::Result<CodecReport, E>)],
 ) -> serde_json::Value {
-    let n = |v: f64| {
-        if v.is_finite() {
-            serde_json::json!((v * 1000.0).round() / 1000.0)
-        } else {
-            serde_json::Value::Null
-        }
-    };
+    let n = crate::units::json_number;
     let items: Vec<serde_json::Value> = results
         .iter()
         .map(|(spec, r)| match r {
