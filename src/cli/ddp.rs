@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use super::*;
-use crate::io::ddp::{self, Fileset, SECTOR_FRAMES, msf};
+use crate::io::ddp::{self, Fileset, SECTOR_FRAMES};
 use crate::io::{AudioBlock, AudioSource};
 
 /// One track of a fileset: number, index 00 and 01 and end (absolute
@@ -17,11 +17,6 @@ struct Row {
     index1: u64,
     end: u64,
     isrc: Option<String>,
-}
-
-fn time(sector: u64) -> String {
-    let (m, s, f) = msf(sector);
-    format!("{m:02}:{s:02}:{f:02}")
 }
 
 fn length(sectors: u64) -> String {
@@ -66,7 +61,7 @@ fn red_book(set: &Fileset, rows: &[Row]) -> (Vec<String>, Vec<String>) {
     {
         errors.push(format!(
             "track 1 starts at {}; the Red Book asks for 2 s of pause first (00:02:00)",
-            time(first.index1)
+            crate::render::album::cue_time(first.index1)
         ));
     }
     for r in rows {
@@ -151,7 +146,7 @@ pub(super) fn cmd_ddp(dir: &Path, extract: Option<&Path>, force: bool) -> ExitCo
         set.upc.as_deref().unwrap_or("none"),
         rows.len(),
         length(lead_out.saturating_sub(ddp::PAUSE_SECTORS)),
-        time(lead_out)
+        crate::render::album::cue_time(lead_out)
     );
     if let Some(t) = set.titles.first().filter(|t| !t.is_empty()) {
         let by = set.performers.first().cloned().unwrap_or_default();
@@ -179,14 +174,14 @@ pub(super) fn cmd_ddp(dir: &Path, extract: Option<&Path>, force: bool) -> ExitCo
             println!(
                 "  {:02}     00     {}  {:<8}",
                 r.number,
-                time(i0),
+                crate::render::album::cue_time(i0),
                 length(r.index1 - i0)
             );
         }
         println!(
             "  {:02}     01     {}  {:<8}  {:<12}  {name}",
             r.number,
-            time(r.index1),
+            crate::render::album::cue_time(r.index1),
             length(r.end.saturating_sub(r.index1)),
             r.isrc.as_deref().unwrap_or("")
         );

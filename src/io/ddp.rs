@@ -432,7 +432,6 @@ pub struct ImageWriter {
     file: AtomicFile,
     frames: u64,
     buf: Vec<u8>,
-    clipped: u64,
 }
 
 impl ImageWriter {
@@ -443,7 +442,6 @@ impl ImageWriter {
             file: AtomicFile::create(path, &[], force)?,
             frames: 0,
             buf: Vec::new(),
-            clipped: 0,
         })
     }
 
@@ -454,11 +452,7 @@ impl ImageWriter {
         let right = block.channels.len().min(2) - 1;
         for i in 0..block.frames {
             for ch in [&block.channels[0], &block.channels[right]] {
-                let v = (f64::from(ch[i]) * 32768.0).round() as i64;
-                let q = v.clamp(-32768, 32767);
-                if q != v {
-                    self.clipped += 1;
-                }
+                let (q, _) = super::encode::to_int(ch[i], 16);
                 self.buf.extend_from_slice(&(q as i16).to_le_bytes());
             }
         }

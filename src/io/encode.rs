@@ -49,6 +49,16 @@ impl SampleFormat {
     }
 }
 
+/// Sample `v` (±1.0 full scale) on the `bits`-bit integer grid: rounded,
+/// clamped to the grid's range, and whether it had to be clamped.
+pub fn to_int(v: f32, bits: u32) -> (i64, bool) {
+    let scale = (1i64 << (bits - 1)) as f64;
+    let (min, max) = (-(1i64 << (bits - 1)), (1i64 << (bits - 1)) - 1);
+    let r = (f64::from(v) * scale).round() as i64;
+    let q = r.clamp(min, max);
+    (q, q != r)
+}
+
 /// A WAV file being written atomically.
 pub struct WavOutput {
     writer: Option<hound::WavWriter<BufWriter<File>>>,
@@ -139,16 +149,10 @@ impl WavOutput {
             }
             SampleFormat::Int16 | SampleFormat::Int24 => {
                 let bits = self.format.bits();
-                let scale = (1i64 << (bits - 1)) as f64;
-                let max = (1i64 << (bits - 1)) - 1;
-                let min = -(1i64 << (bits - 1));
                 for i in 0..block.frames {
                     for ch in &block.channels {
-                        let v = (f64::from(ch[i]) * scale).round() as i64;
-                        let q = v.clamp(min, max);
-                        if q != v {
-                            clipped += 1;
-                        }
+                        let (q, clip) = to_int(ch[i], bits);
+                        clipped += u64::from(clip);
                         if bits == 16 {
                             w.write_sample(q as i16).map_err(err)?;
                         } else {
