@@ -631,6 +631,9 @@ impl Player {
             } else {
                 slot.unit.process(&mut slot.work);
             }
+            // A codec preview plays in place of the chain's output.
+            let codec = slot.unit.codec.as_deref();
+            let artifacts = self.listen == ListenMode::Delta;
             // Output at tick u is the timeline frame u - latency.
             for f in 0..k {
                 let tick = first + f as u64;
@@ -644,8 +647,6 @@ impl Player {
                 let j = t - s.start;
                 let fg = s.fade_gain(j);
                 let xg = s.crossfade_gain(j);
-                let codec = slot.unit.codec.as_deref();
-                let artifacts = self.listen == ListenMode::Delta;
                 for (c, acc) in self.acc.iter_mut().enumerate() {
                     let ch = c.min(slot.channels - 1);
                     let v = match codec {

@@ -196,15 +196,8 @@ pub fn decode_aligned(
             None => break,
         }
     }
-    let mono = |planar: &[Vec<f32>], len: usize| -> Vec<f32> {
-        (0..len)
-            .map(|i| planar.iter().map(|c| c[i]).sum())
-            .collect()
-    };
-    let r = mono(&reference, reference[0].len().min(ALIGN_FRAMES));
-    let d = mono(&decoded, decoded[0].len().min(ALIGN_FRAMES + MAX_DELAY));
     let expected = spec.expected_delay();
-    let delay = find_delay(&r, &d, MAX_DELAY, expected).map_or(expected, |f| f.0);
+    let delay = head_delay(&reference, &decoded, expected).map_or(expected, |f| f.0);
     let shifted: Vec<Vec<f32>> = decoded
         .into_iter()
         .map(|c| {
@@ -294,6 +287,21 @@ pub fn find_delay(
         .filter(|&l| at(l) >= top - TIE * top.abs())
         .min_by_key(|&l| (l - expected).abs())?;
     Some((lag, at(lag) / n as f64 / (er * ed).sqrt()))
+}
+
+/// The codec's delay from the start of a stream: the channels summed,
+/// the first [`ALIGN_FRAMES`] of `reference` against the first
+/// [`ALIGN_FRAMES`] + [`MAX_DELAY`] of `decoded` (see [`find_delay`]).
+fn head_delay(reference: &[Vec<f32>], decoded: &[Vec<f32>], expected: i64) -> Option<(i64, f64)> {
+    let mono = |planar: &[Vec<f32>], most: usize| -> Vec<f32> {
+        let len = planar.first().map_or(0, |c| c.len().min(most));
+        (0..len)
+            .map(|i| planar.iter().map(|c| c[i]).sum())
+            .collect()
+    };
+    let r = mono(reference, ALIGN_FRAMES);
+    let d = mono(decoded, ALIGN_FRAMES + MAX_DELAY);
+    find_delay(&r, &d, MAX_DELAY, expected)
 }
 
 /// True peak, sample peak and overs of one channel, streaming.
@@ -507,15 +515,7 @@ impl Comparer {
     /// Find the delay from the held decoded frames, then compare them.
     fn align(&mut self) -> Result<()> {
         self.fill_reference(ALIGN_FRAMES as u64)?;
-        let mono = |planar: &[Vec<f32>], len: usize| -> Vec<f32> {
-            (0..len)
-                .map(|i| planar.iter().map(|c| c[i]).sum())
-                .collect()
-        };
-        let ref_len = self.ref_q[0].len().min(ALIGN_FRAMES);
-        let r = mono(&self.ref_q, ref_len);
-        let d = mono(&self.head, self.head[0].len());
-        self.delay = Some(find_delay(&r, &d, MAX_DELAY, self.expected).unwrap_or((0, 0.0)));
+        self.delay = Some(head_delay(&self.ref_q, &self.head, self.expected).unwrap_or((0, 0.0)));
         let head = std::mem::take(&mut self.head);
         self.compare(&head)
     }
