@@ -104,6 +104,10 @@ impl Compressor {
         };
         for p in &mut self.paths {
             for b in &mut p.sc_hp {
+                if hp == super::biquad::Coeffs::IDENTITY {
+                    // Not run while off: start from silence when back on.
+                    b.reset();
+                }
                 b.c = hp;
             }
         }
@@ -158,6 +162,13 @@ impl Compressor {
             }
         };
         let mut quiet_below = quiet(self.threshold.current(), self.knee.current());
+        // Without a side-chain filter the detector sees the signal itself
+        // (an identity biquad returns its input: the level is taken as an
+        // absolute value, so even the sign of zero does not matter).
+        let sc_off = self.paths[0].sc_hp[0].c == super::biquad::Coeffs::IDENTITY;
+        // Makeup at rest stays at its value: no smoothing per sample.
+        let mk_still = !self.makeup.is_moving();
+        let mk0 = self.makeup.current();
         for i in 0..frames {
             let (t, r, w) = if moving {
                 (self.threshold.tick(), self.ratio.tick(), self.knee.tick())
@@ -171,14 +182,20 @@ impl Compressor {
             if moving {
                 quiet_below = 0.0;
             }
-            let mk = self.makeup.tick();
+            let mk = if mk_still { mk0 } else { self.makeup.tick() };
             let xa = f64::from(a[i]);
             let xb = b.as_ref().map_or(0.0, |b| f64::from(b[i]));
             if ms {
                 let m = 0.5 * (xa + xb);
                 let s = 0.5 * (xa - xb);
-                let dm = self.paths[0].sc_hp[0].tick(m);
-                let ds = self.paths[1].sc_hp[0].tick(s);
+                let (dm, ds) = if sc_off {
+                    (m, s)
+                } else {
+                    (
+                        self.paths[0].sc_hp[0].tick(m),
+                        self.paths[1].sc_hp[0].tick(s),
+                    )
+                };
                 let gm = self.smooth_gain(0, dm, t, r, w, quiet_below);
                 let gs = self.smooth_gain(1, ds, t, r, w, quiet_below);
                 max_gr = max_gr.max(-gm).max(-gs);
@@ -189,8 +206,14 @@ impl Compressor {
                     b[i] = (m2 - s2) as f32;
                 }
             } else {
-                let da = self.paths[0].sc_hp[0].tick(xa);
-                let db = self.paths[0].sc_hp[1].tick(xb);
+                let (da, db) = if sc_off {
+                    (xa, xb)
+                } else {
+                    (
+                        self.paths[0].sc_hp[0].tick(xa),
+                        self.paths[0].sc_hp[1].tick(xb),
+                    )
+                };
                 let g = self.smooth_gain(0, da.abs().max(db.abs()), t, r, w, quiet_below);
                 max_gr = max_gr.max(-g);
                 let lin = fast_db_to_linear(g) * mk;

@@ -7,7 +7,9 @@
 //! coefficients recomputed every 32 frames while they move.
 
 use super::Processor;
-use super::biquad::{Biquad, Coeffs, Prototype, butterworth_qs, matched};
+use super::biquad::{
+    Biquad, Coeffs, PairSection, Prototype, butterworth_qs, cascade_pair, matched,
+};
 use super::smoother::Smoother;
 use crate::audio::AudioBlock;
 use crate::session::chain::{BandConfig, BandKind, ChannelMode, EqConfig, MAX_EQ_BANDS};
@@ -165,6 +167,52 @@ impl Eq {
         }
     }
 
+    /// Every band's sections over the first two channels of `block`, all
+    /// bands at rest (no parameter moving): one cascade, bit for bit the
+    /// band-by-band result ([`cascade_pair`]).
+    fn cascade(&mut self, block: &mut AudioBlock, ms: bool) {
+        let mut sections = [PairSection {
+            filters: [Biquad::default(); 2],
+            active: [false; 2],
+        }; MAX_EQ_BANDS * MAX_SECTIONS];
+        let mut count = 0;
+        for band in &self.bands {
+            let active = [band.applies_to(0, ms), band.applies_to(1, ms)];
+            if active == [false, false] {
+                continue;
+            }
+            for i in 0..band.sections {
+                sections[count] = PairSection {
+                    filters: [band.filters[0][i], band.filters[1][i]],
+                    active,
+                };
+                count += 1;
+            }
+        }
+        let frames = block.frames;
+        let (l, r) = block.channels.split_at_mut(1);
+        cascade_pair(
+            &mut sections[..count],
+            &mut l[0][..frames],
+            &mut r[0][..frames],
+        );
+        let mut k = 0;
+        for band in &mut self.bands {
+            let active = [band.applies_to(0, ms), band.applies_to(1, ms)];
+            if active == [false, false] {
+                continue;
+            }
+            for i in 0..band.sections {
+                for (slot, on) in active.iter().enumerate() {
+                    if *on {
+                        band.filters[slot][i] = sections[k].filters[slot];
+                    }
+                }
+                k += 1;
+            }
+        }
+    }
+
     fn mid_side(&self) -> bool {
         self.channels == 2
             && self
@@ -191,7 +239,13 @@ impl Processor for Eq {
                 *b = s;
             }
         }
-        let mut pos = 0;
+        let still = self.bands.iter().all(|b| !b.moving() && !b.ramping);
+        let mut pos = if still && block.channels.len() >= 2 {
+            self.cascade(block, ms);
+            frames
+        } else {
+            0
+        };
         while pos < frames {
             let n = SUB.min(frames - pos);
             for band in &mut self.bands {

@@ -82,24 +82,36 @@ impl Processor for Imager {
         let frames = block.frames;
         let a = self.corr_coeff;
         let (l, r) = block.channels.split_at_mut(1);
+        // The filters and the correlation's energies in locals for the
+        // loop (kept in registers), written back after it.
+        let mut mid_x = self.mid_x;
+        let mut side_x = self.side_x;
+        let [mut e_lr, mut e_ll, mut e_rr] = [self.e_lr, self.e_ll, self.e_rr];
+        // A width at rest stays at its value: no smoothing per sample.
+        let still = !self.width.is_moving();
+        let w0 = self.width.current();
+        let bass_mono = self.bass_mono;
         for (x, y) in l[0][..frames].iter_mut().zip(&mut r[0][..frames]) {
-            let w = self.width.tick();
+            let w = if still { w0 } else { self.width.tick() };
             let mut m = 0.5 * (f64::from(*x) + f64::from(*y));
             let mut s = 0.5 * (f64::from(*x) - f64::from(*y));
-            if self.bass_mono {
-                let (ml, mh) = self.mid_x.split(m);
+            if bass_mono {
+                let (ml, mh) = mid_x.split(m);
                 m = ml + mh;
-                s = self.side_x.split(s).1;
+                s = side_x.high(s);
             }
             s *= w;
             let lo = m + s;
             let ro = m - s;
             *x = lo as f32;
             *y = ro as f32;
-            self.e_lr = a * self.e_lr + (1.0 - a) * lo * ro;
-            self.e_ll = a * self.e_ll + (1.0 - a) * lo * lo;
-            self.e_rr = a * self.e_rr + (1.0 - a) * ro * ro;
+            e_lr = a * e_lr + (1.0 - a) * lo * ro;
+            e_ll = a * e_ll + (1.0 - a) * lo * lo;
+            e_rr = a * e_rr + (1.0 - a) * ro * ro;
         }
+        [self.e_lr, self.e_ll, self.e_rr] = [e_lr, e_ll, e_rr];
+        self.mid_x = mid_x;
+        self.side_x = side_x;
         self.mid_x.flush();
         self.side_x.flush();
     }
