@@ -103,6 +103,14 @@ pub fn process_to_spool(
             chain.rate()
         )));
     }
+    // Where the spool goes: RAM when there is room (see `scratch_dir`).
+    let expected = info
+        .total_frames
+        .map_or(u64::MAX / 8, |f| {
+            f.saturating_mul(u64::from(out_rate)) / u64::from(info.sample_rate.max(1)) + 1
+        })
+        .saturating_mul(channels as u64 * 4);
+    let spool_dir = &super::spool::scratch_dir(spool_dir, expected);
     let mut spool = Spool::create(spool_dir, channels)?;
     let mut resampler = if out_rate != info.sample_rate {
         Some(Resampler::new(info.sample_rate, out_rate, channels)?)
