@@ -153,6 +153,7 @@ fn fits_in_ram(bytes: u64, free: u64, available: u64) -> bool {
 
 /// Free bytes on the filesystem holding `dir`.
 #[cfg(target_os = "linux")]
+#[allow(clippy::useless_conversion)] // the fields are narrower on some targets
 fn free_bytes(dir: &Path) -> Option<u64> {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
