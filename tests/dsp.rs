@@ -756,3 +756,48 @@ fn stereo_eq_equals_each_channel_alone_bit_for_bit() {
         assert!(same, "channel {k} differs from the channel alone");
     }
 }
+
+/// A delay line fed without output holds what running the delay would
+/// have left in it: the audio after it comes out the same, for blocks
+/// shorter and longer than the line and runs that wrap its end.
+#[test]
+fn delay_line_fed_without_output_matches_the_delay() {
+    use lathe::dsp::DelayLine;
+    let signal: Vec<f32> = (0..5000).map(|i| ((i * 37) % 101) as f32 - 50.0).collect();
+    for len in [1, 7, 64, 300] {
+        let mut run = DelayLine::new(1, len);
+        let mut fed = DelayLine::new(1, len);
+        let mut pos = 0;
+        // Mixed block sizes; every third block is fed, not run, on `fed`.
+        for (k, size) in [5usize, 400, 3, 64, 1000, 17, 299, 301, 2]
+            .iter()
+            .cycle()
+            .take(24)
+            .enumerate()
+        {
+            if pos + size > signal.len() {
+                break;
+            }
+            let mut a = block_of(&[signal[pos..pos + size].to_vec()]);
+            let mut b = block_of(&[signal[pos..pos + size].to_vec()]);
+            run.process(&mut a);
+            if k % 3 == 1 {
+                fed.feed(&b);
+            } else {
+                fed.process(&mut b);
+                assert_eq!(
+                    a.channels[0][..*size],
+                    b.channels[0][..*size],
+                    "len {len}, block {k}"
+                );
+            }
+            pos += size;
+        }
+        // And each delays by exactly `len` frames.
+        let mut d = DelayLine::new(1, len);
+        let mut x = block_of(&[signal[..2000].to_vec()]);
+        d.process(&mut x);
+        assert!(x.channels[0][..len].iter().all(|v| *v == 0.0));
+        assert_eq!(x.channels[0][len..2000], signal[..2000 - len]);
+    }
+}

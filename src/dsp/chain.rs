@@ -294,17 +294,24 @@ impl Chain {
             }
             return;
         }
-        for (d, s) in self.limiter_dry.channels.iter_mut().zip(&block.channels) {
-            d[..frames].copy_from_slice(&s[..frames]);
-        }
-        self.limiter_dry.frames = frames;
-        self.limiter_delay.process(&mut self.limiter_dry);
         let limiter_solo = self.solo == Solo::Module(self.slots.len());
         let pass = match self.solo {
             Solo::Module(i) => i < self.slots.len(),
             Solo::Silent => true,
             Solo::Off => false,
         };
+        if !(self.limiter_bypass || pass || limiter_solo) {
+            // The delayed input is not heard: keep the line current (for a
+            // later bypass or solo) without producing it.
+            self.limiter_delay.feed(block);
+            self.limiter.process(block);
+            return;
+        }
+        for (d, s) in self.limiter_dry.channels.iter_mut().zip(&block.channels) {
+            d[..frames].copy_from_slice(&s[..frames]);
+        }
+        self.limiter_dry.frames = frames;
+        self.limiter_delay.process(&mut self.limiter_dry);
         if self.limiter_bypass || pass {
             for (s, d) in block.channels.iter_mut().zip(&self.limiter_dry.channels) {
                 s[..frames].copy_from_slice(&d[..frames]);

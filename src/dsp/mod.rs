@@ -88,16 +88,41 @@ impl DelayLine {
         }
         let start = self.pos;
         for (line, ch) in self.buf.iter_mut().zip(block.channels.iter_mut()) {
+            // Swap the block with the line in runs up to the line's end.
             let mut p = start;
-            for s in &mut ch[..block.frames] {
-                std::mem::swap(&mut line[p], s);
-                p += 1;
-                if p == len {
-                    p = 0;
-                }
+            let mut i = 0;
+            while i < block.frames {
+                let k = (len - p).min(block.frames - i);
+                line[p..p + k].swap_with_slice(&mut ch[i..i + k]);
+                i += k;
+                p = if p + k == len { 0 } else { p + k };
             }
         }
         self.pos = (start + block.frames) % len;
+    }
+
+    /// Take in the valid frames of `block` without giving the delayed ones
+    /// out: the line afterwards holds what [`DelayLine::process`] would have
+    /// left in it (only the last `len` frames need copying).
+    pub fn feed(&mut self, block: &AudioBlock) {
+        let len = self.len();
+        if len == 0 {
+            return;
+        }
+        let frames = block.frames;
+        let skip = frames.saturating_sub(len);
+        let start = (self.pos + skip) % len;
+        for (line, ch) in self.buf.iter_mut().zip(&block.channels) {
+            let mut p = start;
+            let mut i = skip;
+            while i < frames {
+                let k = (len - p).min(frames - i);
+                line[p..p + k].copy_from_slice(&ch[i..i + k]);
+                i += k;
+                p = if p + k == len { 0 } else { p + k };
+            }
+        }
+        self.pos = (self.pos + frames) % len;
     }
 
     /// Zero the line.

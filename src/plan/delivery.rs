@@ -223,6 +223,27 @@ pub fn exact_pass(
     })
 }
 
+/// Teach `c` what the exact `pass` over `p` (through the limiter of `lim`)
+/// measured against the model's prediction at the same gain. Searches call
+/// it only when the pass missed the target and another round follows.
+fn learn_from(p: &Prepared, lim: &ChainConfig, pass: &TrackPass, c: &Corrections) -> Result<()> {
+    let cfg = lim.limiter();
+    let exact = pass.summary.stats().integrated_lufs;
+    let model = p
+        .model
+        .summary(&cfg, pass.gain_db, 0.0)?
+        .stats()
+        .integrated_lufs;
+    c.learn(cfg.ceiling_dbtp - pass.gain_db, exact - model);
+    Ok(())
+}
+
+/// Whether a search stops at an exact pass measuring `lufs` for `target`
+/// (as [`guided_search`] decides).
+fn lands(lufs: f64, target: f64) -> bool {
+    (lufs - target).abs() <= EXACT_TOLERANCE_LU || !lufs.is_finite()
+}
+
 impl std::fmt::Debug for Prepared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Prepared")
@@ -402,8 +423,12 @@ pub fn prepare_delivery(
                             Ok(p.modelled(&cfg, g, &learnt)?.stats().integrated_lufs)
                         };
                         let mut exact = |g: f64| -> Result<(f64, TrackPass)> {
-                            let pass = exact_pass(p, l, rate, g, profile, Some(&learnt))?;
-                            Ok((pass.summary.stats().integrated_lufs, pass))
+                            let pass = exact_pass(p, l, rate, g, profile, None)?;
+                            let lufs = pass.summary.stats().integrated_lufs;
+                            if !lands(lufs, t) {
+                                learn_from(p, l, &pass, &learnt)?;
+                            }
+                            Ok((lufs, pass))
                         };
                         let (g, _, pass, _) =
                             guided_search(&model, &mut exact, t - pre, t, &|_| {})?;
@@ -441,14 +466,21 @@ pub fn prepare_delivery(
                         .par_iter()
                         .zip(lim.par_iter())
                         .zip(offsets.par_iter())
-                        .zip(learnt.par_iter())
-                        .map(|(((p, l), off), c)| exact_pass(p, l, rate, g + off, profile, Some(c)))
+                        .map(|((p, l), off)| exact_pass(p, l, rate, g + off, profile, None))
                         .collect::<Result<_>>()?;
                     let mut all = LoudnessSummary::default();
                     for s in &passes {
                         all.merge(&s.summary);
                     }
-                    Ok((all.stats().integrated_lufs, passes))
+                    let lufs = all.stats().integrated_lufs;
+                    if !lands(lufs, t) {
+                        prepared
+                            .par_iter()
+                            .zip(lim.par_iter())
+                            .zip(passes.par_iter().zip(learnt.par_iter()))
+                            .try_for_each(|((p, l), (pass, c))| learn_from(p, l, pass, c))?;
+                    }
+                    Ok((lufs, passes))
                 };
                 let mut pre_all = LoudnessSummary::default();
                 for p in &prepared {
