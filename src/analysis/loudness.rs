@@ -127,6 +127,139 @@ const HIST_BINS: usize = 20_000;
 /// (left's then right's, added in that order as the general loop adds them).
 #[inline]
 fn k_weight_pair(st: [&mut ChannelState; 2], x: [&[f32]; 2], f: [Biquad; 2]) -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU has the feature the function is compiled for.
+            return unsafe { k_weight_pair_fma(st, x, f) };
+        }
+    }
+    k_weight_pair_plain(st, x, f)
+}
+
+/// [`k_weight_pair`] with fused multiply-adds, each filter's state update
+/// arranged so that only one fused operation lies on its recurrence: a
+/// sample every ~8 cycles instead of ~16 (the filters' recurrences bound
+/// the meter's speed). Equal to the plain version to rounding (~1e-16).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "fma")]
+fn k_weight_pair_fma(st: [&mut ChannelState; 2], x: [&[f32]; 2], f: [Biquad; 2]) -> f64 {
+    use std::arch::x86_64::*;
+    let [f1, f2] = f;
+    let [l, r] = st;
+    let (a, b) = (l.s, r.s);
+    // One lane per channel.
+    let k = |v: f64| _mm_set1_pd(v);
+    let lanes = |p: f64, q: f64| _mm_set_pd(q, p);
+    let (b10, b11, b12) = (k(f1.b0), k(f1.b1), k(f1.b2));
+    let (n11, n12) = (k(-f1.a1), k(-f1.a2));
+    let (b20, b21, b22) = (k(f2.b0), k(f2.b1), k(f2.b2));
+    let (n21, n22) = (k(-f2.a1), k(-f2.a2));
+    let mut s10 = lanes(a[0][0], b[0][0]);
+    let mut s11 = lanes(a[0][1], b[0][1]);
+    let mut s20 = lanes(a[1][0], b[1][0]);
+    let mut s21 = lanes(a[1][1], b[1][1]);
+    let mut acc = _mm_setzero_pd();
+    for (&va, &vb) in x[0].iter().zip(x[1]) {
+        let v = lanes(f64::from(va), f64::from(vb));
+        let y1 = _mm_fmadd_pd(b10, v, s10);
+        s10 = _mm_fmadd_pd(n11, y1, _mm_fmadd_pd(b11, v, s11));
+        s11 = _mm_fmadd_pd(n12, y1, _mm_mul_pd(b12, v));
+        let y2 = _mm_fmadd_pd(b20, y1, s20);
+        s20 = _mm_fmadd_pd(n21, y2, _mm_fmadd_pd(b21, y1, s21));
+        s21 = _mm_fmadd_pd(n22, y2, _mm_mul_pd(b22, y1));
+        acc = _mm_fmadd_pd(y2, y2, acc);
+    }
+    let lo = |v: __m128d| _mm_cvtsd_f64(v);
+    let hi = |v: __m128d| _mm_cvtsd_f64(_mm_unpackhi_pd(v, v));
+    let a = [[lo(s10), lo(s11)], [lo(s20), lo(s21)]];
+    let b = [[hi(s10), hi(s11)], [hi(s20), hi(s21)]];
+    finish_pair([l, r], a, b, lo(acc), hi(acc))
+}
+
+/// One channel through the K-weighting filters: the sum of squares of the
+/// weighted signal (unweighted by the channel's weight). The same arithmetic
+/// as one lane of [`k_weight_pair`].
+fn k_weight_one(state: &mut ChannelState, x: &[f32], f: [Biquad; 2]) -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU has the feature the function is compiled for.
+            return unsafe { k_weight_one_fma(state, x, f) };
+        }
+    }
+    k_weight_one_plain(state, x, f)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "fma")]
+fn k_weight_one_fma(state: &mut ChannelState, x: &[f32], f: [Biquad; 2]) -> f64 {
+    let [f1, f2] = f;
+    let [[mut s10, mut s11], [mut s20, mut s21]] = state.s;
+    let mut acc = 0.0f64;
+    for &v in x {
+        let v = f64::from(v);
+        let y1 = f1.b0.mul_add(v, s10);
+        s10 = (-f1.a1).mul_add(y1, f1.b1.mul_add(v, s11));
+        s11 = (-f1.a2).mul_add(y1, f1.b2 * v);
+        let y2 = f2.b0.mul_add(y1, s20);
+        s20 = (-f2.a1).mul_add(y2, f2.b1.mul_add(y1, s21));
+        s21 = (-f2.a2).mul_add(y2, f2.b2 * y1);
+        acc = y2.mul_add(y2, acc);
+    }
+    state.s = flush_state([[s10, s11], [s20, s21]]);
+    acc
+}
+
+fn k_weight_one_plain(state: &mut ChannelState, x: &[f32], f: [Biquad; 2]) -> f64 {
+    let [f1, f2] = f;
+    let [[mut s10, mut s11], [mut s20, mut s21]] = state.s;
+    let mut acc = 0.0;
+    for &v in x {
+        let v = f64::from(v);
+        let y1 = f1.b0 * v + s10;
+        s10 = f1.b1 * v - f1.a1 * y1 + s11;
+        s11 = f1.b2 * v - f1.a2 * y1;
+        let y2 = f2.b0 * y1 + s20;
+        s20 = f2.b1 * y1 - f2.a1 * y2 + s21;
+        s21 = f2.b2 * y1 - f2.a2 * y2;
+        acc += y2 * y2;
+    }
+    state.s = flush_state([[s10, s11], [s20, s21]]);
+    acc
+}
+
+/// Flush denormals so long silences stay fast.
+#[inline(always)]
+fn flush_state(mut s: [[f64; 2]; 2]) -> [[f64; 2]; 2] {
+    for v in s.iter_mut().flatten() {
+        if v.abs() < 1e-30 {
+            *v = 0.0;
+        }
+    }
+    s
+}
+
+/// Store a pair's filter states (denormals flushed) and weight its sums.
+#[inline(always)]
+fn finish_pair(
+    st: [&mut ChannelState; 2],
+    a: [[f64; 2]; 2],
+    b: [[f64; 2]; 2],
+    acc_a: f64,
+    acc_b: f64,
+) -> f64 {
+    let [l, r] = st;
+    l.s = flush_state(a);
+    r.s = flush_state(b);
+    let mut sum = 0.0;
+    sum += acc_a * l.weight;
+    sum += acc_b * r.weight;
+    sum
+}
+
+/// [`k_weight_pair`] without fused operations.
+fn k_weight_pair_plain(st: [&mut ChannelState; 2], x: [&[f32]; 2], f: [Biquad; 2]) -> f64 {
     let [f1, f2] = f;
     let [l, r] = st;
     let (mut a, mut b) = (l.s, r.s);
@@ -148,18 +281,7 @@ fn k_weight_pair(st: [&mut ChannelState; 2], x: [&[f32]; 2], f: [Biquad; 2]) -> 
         acc_a += ya2 * ya2;
         acc_b += yb2 * yb2;
     }
-    // Flush denormals so long silences stay fast.
-    for s in a.iter_mut().chain(b.iter_mut()).flatten() {
-        if s.abs() < 1e-30 {
-            *s = 0.0;
-        }
-    }
-    l.s = a;
-    r.s = b;
-    let mut sum = 0.0;
-    sum += acc_a * l.weight;
-    sum += acc_b * r.weight;
-    sum
+    finish_pair([l, r], a, b, acc_a, acc_b)
 }
 
 /// A fine histogram of block loudness that also keeps the exact power sum
@@ -565,26 +687,7 @@ impl LoudnessMeter {
                 if state.weight == 0.0 {
                     continue;
                 }
-                let [mut s10, mut s11] = state.s[0];
-                let [mut s20, mut s21] = state.s[1];
-                let mut acc = 0.0;
-                for &v in &x[i..i + n] {
-                    let v = f64::from(v);
-                    let y1 = f1.b0 * v + s10;
-                    s10 = f1.b1 * v - f1.a1 * y1 + s11;
-                    s11 = f1.b2 * v - f1.a2 * y1;
-                    let y2 = f2.b0 * y1 + s20;
-                    s20 = f2.b1 * y1 - f2.a1 * y2 + s21;
-                    s21 = f2.b2 * y1 - f2.a2 * y2;
-                    acc += y2 * y2;
-                }
-                // Flush denormals so long silences stay fast.
-                for s in [&mut s10, &mut s11, &mut s20, &mut s21] {
-                    if s.abs() < 1e-30 {
-                        *s = 0.0;
-                    }
-                }
-                state.s = [[s10, s11], [s20, s21]];
+                let acc = k_weight_one(state, &x[i..i + n], [f1, f2]);
                 sum += acc * state.weight;
             }
             self.advance(sum, n);
@@ -688,6 +791,34 @@ mod tests {
         assert_eq!(two.short_term().to_bits(), three.short_term().to_bits());
     }
     use super::*;
+
+    /// The fused K-weighting (used where the CPU has FMA) and the plain one
+    /// agree to rounding: the same weighted energy to 1e-12 relative.
+    #[test]
+    fn fused_and_plain_k_weighting_agree() {
+        let rate = 48_000;
+        let meter = LoudnessMeter::new(rate, &[1.0]);
+        let f = meter.filters;
+        let x: Vec<f32> = (0..rate as usize)
+            .map(|i| ((i as f32 * 0.37).sin() + (i as f32 * 0.011).cos()) * 0.4)
+            .collect();
+        let fresh = || meter.channels[0].clone();
+        let (mut a, mut b) = (fresh(), fresh());
+        let plain = k_weight_one_plain(&mut a, &x, f);
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU has FMA.
+            let fused = unsafe { k_weight_one_fma(&mut b, &x, f) };
+            assert!(plain > 1000.0, "{plain}");
+            assert!((fused / plain - 1.0).abs() < 1e-12, "{fused} {plain}");
+            for (p, q) in a.s.iter().flatten().zip(b.s.iter().flatten()) {
+                assert!((p - q).abs() < 1e-9 * (1.0 + p.abs()), "{p} {q}");
+            }
+            return;
+        }
+        let _ = (&mut b, plain);
+        println!("skipped: this CPU has no FMA, only the plain K-weighting runs");
+    }
 
     #[test]
     fn subblocks_tile_the_second() {
