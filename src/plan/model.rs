@@ -317,7 +317,8 @@ impl LimiterModel {
         let mut energies = vec![0.0f32; w + 1];
         let (mut in_slot, mut out_slot) = (0usize, 0usize);
         let release_frames = |ms: f64| ms * 0.001 * rate;
-        let sustain_k = (-(STEP as f64) / release_frames(1000.0)).exp();
+        let sustain_k = (-((STEP * SUSTAIN_PIECES) as f64) / release_frames(1000.0)).exp();
+        let mut countdown = SUSTAIN_PIECES;
         let fixed_coeff = (-(STEP as f64) / release_frames(cfg.release_ms)).exp();
         // Program-dependent release: the coefficient of a whole piece for
         // each 1/256 of the release's range (sustained reduction 0..6 dB).
@@ -331,6 +332,7 @@ impl LimiterModel {
         } else {
             Vec::new()
         };
+        let mut auto_coeff = auto_coeffs.first().copied().unwrap_or(fixed_coeff);
         // Loudness state.
         let mut pieces = Pieces::new(self.rate);
         let mut sub_e = 0.0f64;
@@ -362,7 +364,7 @@ impl LimiterModel {
             let coeff = if cfg.auto_release {
                 let k = (sustained_db / 6.0).clamp(0.0, 1.0);
                 if frames == STEP as u64 {
-                    auto_coeffs[(k * AUTO_STEPS as f64 + 0.5) as usize]
+                    auto_coeff
                 } else {
                     let ms = cfg.release_ms * (0.5 + 1.5 * k);
                     (-(frames as f64) / release_frames(ms)).exp()
@@ -373,10 +375,20 @@ impl LimiterModel {
                 (-(frames as f64) / release_frames(cfg.release_ms)).exp()
             };
             let g = smoother.step(held.min(), coeff);
-            if cfg.auto_release && g < 1.0 {
-                sustained_db = sustain_k * sustained_db + (1.0 - sustain_k) * reduction_db(g);
-            } else {
-                sustained_db *= sustain_k;
+            // The sustained reduction (1 s) moves every SUSTAIN_PIECES
+            // pieces, from the gain then: the release's program dependence
+            // is the same, and the pieces between do not wait on the
+            // logarithm (the summary runs several times as fast).
+            countdown -= 1;
+            if cfg.auto_release && countdown == 0 {
+                countdown = SUSTAIN_PIECES;
+                sustained_db = if g < 1.0 {
+                    sustain_k * sustained_db + (1.0 - sustain_k) * reduction_db(g)
+                } else {
+                    sustained_db * sustain_k
+                };
+                let k = (sustained_db / 6.0).clamp(0.0, 1.0);
+                auto_coeff = auto_coeffs[(k * AUTO_STEPS as f64 + 0.5) as usize];
             }
             sub_e += f64::from(energies[out_slot]) * g * g;
             out_slot = if out_slot == w { 0 } else { out_slot + 1 };
@@ -410,6 +422,9 @@ impl LimiterModel {
         Ok(out)
     }
 }
+
+/// Pieces between updates of the model's sustained reduction.
+const SUSTAIN_PIECES: usize = 4;
 
 /// Gain reduction of linear gain `g` (0 < g ≤ 1), dB, to about 0.001 dB
 /// (what the model's program-dependent release needs, cheaper than
