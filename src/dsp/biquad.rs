@@ -487,6 +487,62 @@ impl Crossover {
         self.hp[1].tick(h0)
     }
 
+    /// For each `m[i]`, the sum of its low and high outputs (an all-pass);
+    /// for each `s[i]`, the high output of `side`: bit for bit what
+    /// [`Crossover::split`] and [`Crossover::high`] give sample by sample
+    /// (the low and high filters of `self` run side by side in SSE2 lanes
+    /// on x86-64).
+    pub fn allpass_and_high(&mut self, side: &mut Crossover, m: &mut [f64], s: &mut [f64]) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::*;
+            // SAFETY: SSE2 is part of the x86-64 baseline; no pointers are used.
+            unsafe {
+                let pair = |k: usize, f: &dyn Fn(&Biquad) -> f64| {
+                    _mm_set_pd(f(&self.hp[k]), f(&self.lp[k]))
+                };
+                let c: [[__m128d; 5]; 2] = std::array::from_fn(|k| {
+                    [
+                        pair(k, &|b| b.c.b0),
+                        pair(k, &|b| b.c.b1),
+                        pair(k, &|b| b.c.b2),
+                        pair(k, &|b| b.c.a1),
+                        pair(k, &|b| b.c.a2),
+                    ]
+                });
+                let mut s1 = [pair(0, &|b| b.s1), pair(1, &|b| b.s1)];
+                let mut s2 = [pair(0, &|b| b.s2), pair(1, &|b| b.s2)];
+                let mut side_hp = side.hp;
+                for (mv, sv) in m.iter_mut().zip(s.iter_mut()) {
+                    let mut x = _mm_set1_pd(*mv);
+                    for k in 0..2 {
+                        let [b0, b1, b2, a1, a2] = c[k];
+                        let y = _mm_add_pd(_mm_mul_pd(b0, x), s1[k]);
+                        s1[k] = _mm_add_pd(_mm_sub_pd(_mm_mul_pd(b1, x), _mm_mul_pd(a1, y)), s2[k]);
+                        s2[k] = _mm_sub_pd(_mm_mul_pd(b2, x), _mm_mul_pd(a2, y));
+                        x = y;
+                    }
+                    *mv = _mm_cvtsd_f64(x) + _mm_cvtsd_f64(_mm_unpackhi_pd(x, x));
+                    let h0 = side_hp[0].tick(*sv);
+                    *sv = side_hp[1].tick(h0);
+                }
+                side.hp = side_hp;
+                for k in 0..2 {
+                    let lo = |v: __m128d| _mm_cvtsd_f64(v);
+                    let hi = |v: __m128d| _mm_cvtsd_f64(_mm_unpackhi_pd(v, v));
+                    self.lp[k].set_state([lo(s1[k]), lo(s2[k])]);
+                    self.hp[k].set_state([hi(s1[k]), hi(s2[k])]);
+                }
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        for (mv, sv) in m.iter_mut().zip(s.iter_mut()) {
+            let (l, h) = self.split(*mv);
+            *mv = l + h;
+            *sv = side.high(*sv);
+        }
+    }
+
     /// Flush denormals.
     pub fn flush(&mut self) {
         for b in self.lp.iter_mut().chain(self.hp.iter_mut()) {
@@ -505,6 +561,32 @@ impl Crossover {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The crossover kernel gives bit for bit what `split` and `high` give
+    /// sample by sample, its state carried from one call to the next.
+    #[test]
+    fn allpass_and_high_match_split_and_high() {
+        let (mut mid, mut side) = (
+            Crossover::new(120.0, 48_000.0),
+            Crossover::new(120.0, 48_000.0),
+        );
+        let (mut mid_ref, mut side_ref) = (mid, side);
+        for call in 0..3 {
+            let m0: Vec<f64> = (0..1000)
+                .map(|i| ((i * 7 + call) as f64 * 0.013).sin())
+                .collect();
+            let s0: Vec<f64> = (0..1000)
+                .map(|i| ((i * 3 + call) as f64 * 0.031).cos() * 0.2)
+                .collect();
+            let (mut m, mut s) = (m0.clone(), s0.clone());
+            mid.allpass_and_high(&mut side, &mut m, &mut s);
+            for i in 0..m0.len() {
+                let (l, h) = mid_ref.split(m0[i]);
+                assert_eq!((l + h).to_bits(), m[i].to_bits(), "mid {i}");
+                assert_eq!(side_ref.high(s0[i]).to_bits(), s[i].to_bits(), "side {i}");
+            }
+        }
+    }
 
     /// The cascade kernel gives bit for bit what the filters give section
     /// after section (f32 between sections), for 1 to 10 sections (whole

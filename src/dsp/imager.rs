@@ -91,8 +91,43 @@ impl Processor for Imager {
         let still = !self.width.is_moving();
         let w0 = self.width.current();
         let bass_mono = self.bass_mono;
-        for (x, y) in l[0][..frames].iter_mut().zip(&mut r[0][..frames]) {
-            let w = if still { w0 } else { self.width.tick() };
+        if still {
+            // Mid and side a chunk at a time: the crossovers over the chunk
+            // (side by side), then width and correlation; the same
+            // arithmetic as the loop below.
+            const CHUNK: usize = 256;
+            let (mut mb, mut sb) = ([0.0f64; CHUNK], [0.0f64; CHUNK]);
+            for (lc, rc) in l[0][..frames]
+                .chunks_mut(CHUNK)
+                .zip(r[0][..frames].chunks_mut(CHUNK))
+            {
+                let n = lc.len();
+                for ((m, s), (x, y)) in mb
+                    .iter_mut()
+                    .zip(sb.iter_mut())
+                    .zip(lc.iter().zip(rc.iter()))
+                {
+                    *m = 0.5 * (f64::from(*x) + f64::from(*y));
+                    *s = 0.5 * (f64::from(*x) - f64::from(*y));
+                }
+                if bass_mono {
+                    mid_x.allpass_and_high(&mut side_x, &mut mb[..n], &mut sb[..n]);
+                }
+                for ((x, y), (m, s)) in lc.iter_mut().zip(rc.iter_mut()).zip(mb.iter().zip(&sb)) {
+                    let s = s * w0;
+                    let lo = m + s;
+                    let ro = m - s;
+                    *x = lo as f32;
+                    *y = ro as f32;
+                    e_lr = a * e_lr + (1.0 - a) * lo * ro;
+                    e_ll = a * e_ll + (1.0 - a) * lo * lo;
+                    e_rr = a * e_rr + (1.0 - a) * ro * ro;
+                }
+            }
+        }
+        let moving = if still { 0 } else { frames };
+        for (x, y) in l[0][..moving].iter_mut().zip(&mut r[0][..moving]) {
+            let w = self.width.tick();
             let mut m = 0.5 * (f64::from(*x) + f64::from(*y));
             let mut s = 0.5 * (f64::from(*x) - f64::from(*y));
             if bass_mono {
