@@ -21,6 +21,7 @@ pub mod limiter;
 pub mod matcheq;
 pub mod multiband;
 pub mod smoother;
+pub mod vmath;
 
 use crate::audio::AudioBlock;
 
