@@ -141,11 +141,15 @@ impl TonalAnalyzer {
             let mut bands = [0.0f64; BANDS];
             let mut power = 0.0;
             for h in &self.history {
-                power += h[..FFT_LEN]
-                    .iter()
-                    .map(|v| f64::from(*v) * f64::from(*v))
-                    .sum::<f64>()
-                    / FFT_LEN as f64;
+                // Four running sums side by side (one would wait on
+                // each addition in turn).
+                let mut acc = [0.0f64; 4];
+                for c in h[..FFT_LEN].chunks_exact(4) {
+                    for (a, v) in acc.iter_mut().zip(c) {
+                        *a += f64::from(*v) * f64::from(*v);
+                    }
+                }
+                power += ((acc[0] + acc[1]) + (acc[2] + acc[3])) / FFT_LEN as f64;
                 for ((i, x), w) in self.input.iter_mut().zip(&h[..FFT_LEN]).zip(&self.window) {
                     *i = x * w;
                 }
