@@ -288,18 +288,16 @@ impl SpoolCache {
     }
 }
 
-/// Every track spooled, the limiter-only chains and the gains into the
-/// limiter, dB.
 /// The spools, limiter-only chains, gains into the limiter (dB), the
 /// gain given up per track to respect `max_limiting_db` (dB, 0: none), and
-/// the balancing search's last exact pass per track when it was made at
-/// exactly these gains (so a plan needs no further pass).
+/// per track the balancing search's last exact pass when it was made at
+/// exactly that track's gain (so that track needs no further pass).
 pub type PreparedDelivery = (
     Vec<std::sync::Arc<Prepared>>,
     Vec<ChainConfig>,
     Vec<f64>,
     Vec<f64>,
-    Option<Vec<TrackPass>>,
+    Vec<Option<TrackPass>>,
 );
 
 /// The limit on the limiter's gain reduction for delivery `d`, dB: the
@@ -404,9 +402,17 @@ pub fn prepare_delivery(
     // corrections live for one search only: a plan from cached spools
     // takes the same path as one from scratch, so the interface plays the
     // gains `lathe render` renders, bit for bit.
-    let (gains, mut passes): (Vec<f64>, Option<Vec<TrackPass>>) =
+    // Each track's last exact pass where it was at the planned gain (None
+    // where a pass at that gain is still to be made).
+    let every = |ps: Option<Vec<TrackPass>>| -> Vec<Option<TrackPass>> {
+        match ps {
+            Some(v) => v.into_iter().map(Some).collect(),
+            None => vec![None; prepared.len()],
+        }
+    };
+    let (gains, mut passes): (Vec<f64>, Vec<Option<TrackPass>>) =
         match (session.album.balance, target) {
-            (Balance::None, _) | (_, None) => (offsets.clone(), None),
+            (Balance::None, _) | (_, None) => (offsets.clone(), every(None)),
             (Balance::Track, Some(t)) => {
                 let found: Vec<(f64, Option<TrackPass>)> = prepared
                     .par_iter()
@@ -422,6 +428,9 @@ pub fn prepare_delivery(
                         let model = |g: f64| -> Result<f64> {
                             Ok(p.modelled(&cfg, g, &learnt)?.stats().integrated_lufs)
                         };
+                        // A track with an offset is measured again at its
+                        // final gain: its search needs loudness only.
+                        let profile = profile && *off == 0.0;
                         let mut exact = |g: f64| -> Result<(f64, TrackPass)> {
                             let pass = exact_pass(p, l, rate, g, profile, None)?;
                             let lufs = pass.summary.stats().integrated_lufs;
@@ -438,11 +447,12 @@ pub fn prepare_delivery(
                     })
                     .collect::<Result<_>>()?;
                 let gains = found.iter().map(|f| f.0).collect();
-                let passes = found.into_iter().map(|f| f.1).collect::<Option<Vec<_>>>();
+                let passes = found.into_iter().map(|f| f.1).collect();
                 (gains, passes)
             }
             (Balance::Consistent, Some(t)) => {
-                consistent_gains(&prepared, &lim, &offsets, t, rate, profile)?
+                let (gains, ps) = consistent_gains(&prepared, &lim, &offsets, t, rate, profile)?;
+                (gains, every(ps))
             }
             (Balance::Album, Some(t)) => {
                 let learnt: Vec<Corrections> =
@@ -489,9 +499,9 @@ pub fn prepare_delivery(
                 let g0 = t - pre_all.stats().integrated_lufs;
                 if g0.is_finite() {
                     let (g, _, passes, _) = guided_search(&model, &mut exact, g0, t, &|_| {})?;
-                    (offsets.iter().map(|o| g + o).collect(), passes)
+                    (offsets.iter().map(|o| g + o).collect(), every(passes))
                 } else {
-                    (offsets.clone(), None)
+                    (offsets.clone(), every(None))
                 }
             }
         };
@@ -506,17 +516,15 @@ pub fn prepare_delivery(
         target,
         session.album.balance == Balance::None,
     ) {
-        let peaks: Vec<f64> = match &passes {
-            Some(ps) => ps.iter().map(|p| p.limiting.peak_gr_db()).collect(),
-            None => prepared
-                .par_iter()
-                .zip(lim.par_iter())
-                .zip(gains.par_iter())
-                .map(|((p, l), g)| {
-                    limiting_at(&p.spool, l, rate, p.channels, *g).map(|s| s.peak_gr_db())
-                })
-                .collect::<Result<_>>()?,
-        };
+        let peaks: Vec<f64> = prepared
+            .par_iter()
+            .zip(lim.par_iter())
+            .zip(gains.par_iter().zip(passes.par_iter()))
+            .map(|((p, l), (g, pass))| match pass {
+                Some(pass) => Ok(pass.limiting.peak_gr_db()),
+                None => limiting_at(&p.spool, l, rate, p.channels, *g).map(|s| s.peak_gr_db()),
+            })
+            .collect::<Result<_>>()?;
         cuts = peaks.iter().map(|p| limiting_cut_db(*p, m)).collect();
         if matches!(session.album.balance, Balance::Album | Balance::Consistent) {
             let worst = cuts.iter().copied().fold(0.0, f64::max);
@@ -525,8 +533,10 @@ pub fn prepare_delivery(
         for (g, c) in gains.iter_mut().zip(&cuts) {
             *g -= c;
         }
-        if cuts.iter().any(|c| *c != 0.0) {
-            passes = None;
+        for (pass, c) in passes.iter_mut().zip(&cuts) {
+            if *c != 0.0 {
+                *pass = None;
+            }
         }
     }
     Ok((prepared, lim, gains, cuts, passes))
@@ -781,15 +791,15 @@ pub fn plan_delivery(
     // One pass per track through the gain and limiter, as the render makes
     // it: loudness, true peak and the short-term curve for the History pane
     // (the balancing search's last passes when they were at these gains).
-    let passes: Vec<TrackPass> = match passes {
-        Some(p) => p,
-        None => prepared
-            .par_iter()
-            .zip(lim.par_iter())
-            .zip(gains.par_iter())
-            .map(|((p, l), g)| exact_pass(p, l, d.rate_hz, *g, true, None))
-            .collect::<Result<_>>()?,
-    };
+    let passes: Vec<TrackPass> = prepared
+        .par_iter()
+        .zip(lim.par_iter())
+        .zip(gains.par_iter().zip(passes.into_par_iter()))
+        .map(|((p, l), (g, pass))| match pass {
+            Some(pass) => Ok(pass),
+            None => exact_pass(p, l, d.rate_hz, *g, true, None),
+        })
+        .collect::<Result<_>>()?;
     let profiles: Vec<(f64, f64, Vec<f64>, LoudnessSummary, LimitingStats)> = passes
         .into_iter()
         .map(|p| {
