@@ -146,6 +146,32 @@ impl Compressor {
     }
 
     /// Process two mutable channel slices (or one) with the given link.
+    /// What the detector sees of the frame `(va, vb)`: mid and side
+    /// (`ms`) or the two channels (linked), through the side-chain filter
+    /// unless it is off (`sc_off`: an identity filter returns its input,
+    /// and the level is taken as an absolute value, so even the sign of
+    /// zero does not matter).
+    #[inline(always)]
+    fn sidechain(&mut self, ms: bool, sc_off: bool, va: f64, vb: f64) -> (f64, f64) {
+        let (x, y) = if ms {
+            (0.5 * (va + vb), 0.5 * (va - vb))
+        } else {
+            (va, vb)
+        };
+        if sc_off {
+            return (x, y);
+        }
+        let (p, q) = if ms {
+            ((0, 0), (1, 0))
+        } else {
+            ((0, 0), (0, 1))
+        };
+        (
+            self.paths[p.0].sc_hp[p.1].tick(x),
+            self.paths[q.0].sc_hp[q.1].tick(y),
+        )
+    }
+
     /// [`Compressor::run`] with every parameter at rest, a chunk at a time:
     /// the detector's levels, their static curve (logarithms a chunk at
     /// once, [`vmath`]), the envelope (sample by sample), the gains
@@ -181,29 +207,12 @@ impl Compressor {
             for i in 0..n {
                 let va = f64::from(xa[i]);
                 let vb = xb.as_ref().map_or(0.0, |b| f64::from(b[i]));
+                let (d0, d1) = self.sidechain(ms, sc_off, va, vb);
                 if ms {
-                    let m = 0.5 * (va + vb);
-                    let s = 0.5 * (va - vb);
-                    let (dm, ds) = if sc_off {
-                        (m, s)
-                    } else {
-                        (
-                            self.paths[0].sc_hp[0].tick(m),
-                            self.paths[1].sc_hp[0].tick(s),
-                        )
-                    };
-                    level[0][i] = dm.abs();
-                    level[1][i] = ds.abs();
+                    level[0][i] = d0.abs();
+                    level[1][i] = d1.abs();
                 } else {
-                    let (da, db) = if sc_off {
-                        (va, vb)
-                    } else {
-                        (
-                            self.paths[0].sc_hp[0].tick(va),
-                            self.paths[0].sc_hp[1].tick(vb),
-                        )
-                    };
-                    level[0][i] = da.abs().max(db.abs());
+                    level[0][i] = d0.abs().max(d1.abs());
                 }
             }
             for p in 0..paths {
@@ -306,9 +315,7 @@ impl Compressor {
             }
         };
         let mut quiet_below = quiet(self.threshold.current(), self.knee.current());
-        // Without a side-chain filter the detector sees the signal itself
-        // (an identity biquad returns its input: the level is taken as an
-        // absolute value, so even the sign of zero does not matter).
+        // See `sidechain`.
         let sc_off = self.paths[0].sc_hp[0].c == super::biquad::Coeffs::IDENTITY;
         // Makeup at rest stays at its value: no smoothing per sample.
         let mk_still = !self.makeup.is_moving();
@@ -332,14 +339,7 @@ impl Compressor {
             if ms {
                 let m = 0.5 * (xa + xb);
                 let s = 0.5 * (xa - xb);
-                let (dm, ds) = if sc_off {
-                    (m, s)
-                } else {
-                    (
-                        self.paths[0].sc_hp[0].tick(m),
-                        self.paths[1].sc_hp[0].tick(s),
-                    )
-                };
+                let (dm, ds) = self.sidechain(true, sc_off, xa, xb);
                 let gm = self.smooth_gain(0, dm, t, r, w, quiet_below);
                 let gs = self.smooth_gain(1, ds, t, r, w, quiet_below);
                 max_gr = max_gr.max(-gm).max(-gs);
@@ -350,14 +350,7 @@ impl Compressor {
                     b[i] = (m2 - s2) as f32;
                 }
             } else {
-                let (da, db) = if sc_off {
-                    (xa, xb)
-                } else {
-                    (
-                        self.paths[0].sc_hp[0].tick(xa),
-                        self.paths[0].sc_hp[1].tick(xb),
-                    )
-                };
+                let (da, db) = self.sidechain(false, sc_off, xa, xb);
                 let g = self.smooth_gain(0, da.abs().max(db.abs()), t, r, w, quiet_below);
                 max_gr = max_gr.max(-g);
                 let lin = fast_db_to_linear(g) * mk;
