@@ -123,7 +123,9 @@ fn phase_peaks<const P: usize, const FMA: bool>(
     out: &mut [f32],
 ) {
     let mac = |a: f32, h: f32, x: f32| if FMA { h.mul_add(x, a) } else { a + h * x };
-    const LANES: usize = 8;
+    // Sixteen outputs at once: two AVX2 vectors per phase, so six sums
+    // are in flight (each waits on its previous tap).
+    const LANES: usize = 16;
     let n = out.len();
     let mut i = 0;
     while i + LANES <= n {
