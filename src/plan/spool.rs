@@ -67,10 +67,11 @@ impl Spool {
         let Some(w) = self.writer.as_mut() else {
             return Err(LatheError::write(&self.path, "spool already closed"));
         };
-        self.scratch.clear();
-        for i in 0..block.frames {
-            for ch in &block.channels {
-                self.scratch.extend_from_slice(&ch[i].to_ne_bytes());
+        let c = block.channels.len();
+        self.scratch.resize(block.frames * c * 4, 0);
+        for (k, ch) in block.channels.iter().enumerate() {
+            for (frame, v) in self.scratch.chunks_exact_mut(c * 4).zip(&ch[..block.frames]) {
+                frame[k * 4..k * 4 + 4].copy_from_slice(&v.to_ne_bytes());
             }
         }
         w.write_all(&self.scratch)
