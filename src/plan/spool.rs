@@ -70,7 +70,11 @@ impl Spool {
         let c = block.channels.len();
         self.scratch.resize(block.frames * c * 4, 0);
         for (k, ch) in block.channels.iter().enumerate() {
-            for (frame, v) in self.scratch.chunks_exact_mut(c * 4).zip(&ch[..block.frames]) {
+            for (frame, v) in self
+                .scratch
+                .chunks_exact_mut(c * 4)
+                .zip(&ch[..block.frames])
+            {
                 frame[k * 4..k * 4 + 4].copy_from_slice(&v.to_ne_bytes());
             }
         }
