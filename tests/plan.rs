@@ -9,6 +9,7 @@ use lathe::plan::delivery::{SpoolCache, exact_pass, plan_delivery, prepare_deliv
 use lathe::plan::gain::{EXACT_TOLERANCE_LU, guided_search, secant_within};
 use lathe::plan::model::{Corrections, STEP};
 use lathe::session::album::{Balance, Session};
+use lathe::session::chain::{ChainConfig, ModuleConfig};
 
 /// Loud, spiky material the limiter has to work on: noise with drum-like
 /// bursts 12 dB over the bed every half second, and a slow swell.
@@ -103,7 +104,19 @@ fn the_limiter_model_predicts_exact_passes_under_heavy_limiting() {
     .expect("prepare");
     let none = Corrections::default();
     let mut worst = 0.0f64;
-    for (p, l) in prepared.iter().zip(&lim) {
+    // With the program-dependent release (the default) and with a fixed one.
+    let fixed: Vec<ChainConfig> = lim
+        .iter()
+        .map(|l| {
+            let mut c = l.limiter();
+            c.auto_release = false;
+            ChainConfig {
+                modules: vec![ModuleConfig::Limiter(c)],
+                ..l.clone()
+            }
+        })
+        .collect();
+    for (p, l) in prepared.iter().zip(&lim).chain(prepared.iter().zip(&fixed)) {
         let cfg = l.limiter();
         for g in [0.0, 4.0, 8.0, 12.0] {
             let pass = exact_pass(p, l, 44_100, g, false, None).expect("pass");
@@ -114,7 +127,8 @@ fn the_limiter_model_predicts_exact_passes_under_heavy_limiting() {
                 .stats()
                 .integrated_lufs;
             println!(
-                "gain {g:>4.1} dB: peak reduction {:>5.2} dB, exact {exact:.3}, model {model:.3} LUFS",
+                "auto release {}, gain {g:>4.1} dB: peak reduction {:>5.2} dB, exact {exact:.3}, model {model:.3} LUFS",
+                cfg.auto_release,
                 pass.limiting.peak_gr_db()
             );
             worst = worst.max((exact - model).abs());

@@ -379,8 +379,10 @@ impl LimiterModel {
             // pieces, from the gain then: the release's program dependence
             // is the same, and the pieces between do not wait on the
             // logarithm (the summary runs several times as fast).
-            countdown -= 1;
-            if cfg.auto_release && countdown == 0 {
+            if cfg.auto_release {
+                countdown -= 1;
+            }
+            if countdown == 0 {
                 countdown = SUSTAIN_PIECES;
                 sustained_db = if g < 1.0 {
                     sustain_k * sustained_db + (1.0 - sustain_k) * reduction_db(g)
