@@ -1015,6 +1015,16 @@ fn ddp_session(dir: &Path) -> PathBuf {
 }
 
 /// The `data` chunk of a WAV file.
+/// `lathe ddp FOLDER --extract OUT`.
+fn ddp_extract(folder: &Path, out: &Path) -> Output {
+    lathe(&[
+        os("ddp"),
+        folder.as_os_str(),
+        os("--extract"),
+        out.as_os_str(),
+    ])
+}
+
 fn wav_data(path: &Path) -> Vec<u8> {
     let b = std::fs::read(path).expect("read wav");
     let mut i = 12;
@@ -1127,12 +1137,7 @@ fn a_ddp_delivery_reads_back_as_the_album_file_and_cue_sheet() {
     assert!((a.loudness.integrated_lufs - b.loudness.integrated_lufs).abs() < 0.01);
     // --extract: the image as a WAV equal to the album file, the tracks.
     let ex = dir.path().join("ex");
-    let o = lathe(&[
-        os("ddp"),
-        folder.as_os_str(),
-        os("--extract"),
-        ex.as_os_str(),
-    ]);
+    let o = ddp_extract(&folder, &ex);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(wav_data(&ex.join("image.wav")), image);
     let extracted = std::fs::read_to_string(ex.join("image.cue")).expect("cue");
@@ -1141,12 +1146,7 @@ fn a_ddp_delivery_reads_back_as_the_album_file_and_cue_sheet() {
     let t2_start = (from_cue[1].2 * 2352) as usize;
     assert_eq!(&t1[..], &image[..t2_start]);
     // Again without --force: refused, nothing replaced.
-    let o = lathe(&[
-        os("ddp"),
-        folder.as_os_str(),
-        os("--extract"),
-        ex.as_os_str(),
-    ]);
+    let o = ddp_extract(&folder, &ex);
     assert!(!o.status.success());
     // A flipped byte in the image: its checksum fails, by name.
     let mut damaged = image.clone();
@@ -1329,12 +1329,7 @@ fn a_ddp_image_split_into_one_file_per_track_reads_as_one() {
         "{text}"
     );
     let ex = dir.path().join("ex");
-    let o = lathe(&[
-        os("ddp"),
-        folder.as_os_str(),
-        os("--extract"),
-        ex.as_os_str(),
-    ]);
+    let o = ddp_extract(&folder, &ex);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(wav_data(&ex.join("image.wav")), image);
     // Streams that do not follow on are refused with their names.
