@@ -27,6 +27,10 @@ fn main() {
         "  planning an hour-long album: {:.2} s",
         t.elapsed().as_secs_f64()
     );
+    if std::env::var_os("LATHE_BENCH_FIRST_ONLY").is_some() {
+        // For profiling the first plan alone.
+        return;
+    }
     let mut check = vec![("first", sess.clone(), first)];
     sess.chain.target_lufs = Some(-16.0);
     let t = Instant::now();
