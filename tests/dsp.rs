@@ -707,7 +707,8 @@ fn the_meter_spectrum_reads_a_sine_at_its_level_in_its_band() {
 
 /// The EQ runs both channels of a stereo band through each section side by
 /// side; each channel must come out exactly as it does alone (a mono EQ
-/// takes the channel-by-channel loop), bit for bit, whatever the bands.
+/// runs its channel in the first of the two lanes), bit for bit, whatever
+/// the bands.
 #[test]
 fn stereo_eq_equals_each_channel_alone_bit_for_bit() {
     let n = RATE as usize * 2 + 77;

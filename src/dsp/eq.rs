@@ -15,6 +15,9 @@ use crate::audio::AudioBlock;
 use crate::session::chain::{BandConfig, BandKind, ChannelMode, EqConfig, MAX_EQ_BANDS};
 
 const SUB: usize = 32;
+/// Frames a mono block goes through the cascade at once (with as many
+/// frames of silence on the stack for the idle lane).
+const MONO_CHUNK: usize = 512;
 const MAX_SECTIONS: usize = 4;
 
 #[derive(Debug, Clone)]
@@ -167,17 +170,20 @@ impl Eq {
         }
     }
 
-    /// Every band's sections over the first two channels of `block`, all
-    /// bands at rest (no parameter moving): one cascade, bit for bit the
-    /// band-by-band result ([`cascade_pair`]).
+    /// Every band's sections over the first two channels of `block` (a
+    /// mono block's one channel in the first lane, the second idle), all
+    /// bands at rest (no parameter moving): one cascade ([`cascade_pair`]),
+    /// so a channel comes out the same whether it is alone or one of a
+    /// pair.
     fn cascade(&mut self, block: &mut AudioBlock, ms: bool) {
+        let mono = block.channels.len() < 2;
         let mut sections = [PairSection {
             filters: [Biquad::default(); 2],
             active: [false; 2],
         }; MAX_EQ_BANDS * MAX_SECTIONS];
         let mut count = 0;
         for band in &self.bands {
-            let active = [band.applies_to(0, ms), band.applies_to(1, ms)];
+            let active = [band.applies_to(0, ms), band.applies_to(1, ms) && !mono];
             if active == [false, false] {
                 continue;
             }
@@ -190,15 +196,24 @@ impl Eq {
             }
         }
         let frames = block.frames;
-        let (l, r) = block.channels.split_at_mut(1);
-        cascade_pair(
-            &mut sections[..count],
-            &mut l[0][..frames],
-            &mut r[0][..frames],
-        );
+        if mono {
+            // The second lane idles on silence, a stack chunk at a time.
+            let mut idle = [0.0f32; MONO_CHUNK];
+            for c in block.channels[0][..frames].chunks_mut(MONO_CHUNK) {
+                let n = c.len();
+                cascade_pair(&mut sections[..count], c, &mut idle[..n]);
+            }
+        } else {
+            let (l, r) = block.channels.split_at_mut(1);
+            cascade_pair(
+                &mut sections[..count],
+                &mut l[0][..frames],
+                &mut r[0][..frames],
+            );
+        }
         let mut k = 0;
         for band in &mut self.bands {
-            let active = [band.applies_to(0, ms), band.applies_to(1, ms)];
+            let active = [band.applies_to(0, ms), band.applies_to(1, ms) && !mono];
             if active == [false, false] {
                 continue;
             }
@@ -240,7 +255,7 @@ impl Processor for Eq {
             }
         }
         let still = self.bands.iter().all(|b| !b.moving() && !b.ramping);
-        let mut pos = if still && block.channels.len() >= 2 {
+        let mut pos = if still && !block.channels.is_empty() {
             self.cascade(block, ms);
             frames
         } else {
