@@ -122,11 +122,13 @@ pub fn process_to_spool(
     let mut peaks = PeakRecorder::new(out_rate, channels);
     let mut summary = SummaryWriter::create(spool_dir)?;
     let mut tonal = measure_tonal.then(|| TonalAnalyzer::new(out_rate, channels));
-    // Two stages on two threads: decode + conversion here, the chain +
-    // metering + spooling in a helper, connected by a short queue of blocks.
+    // Three stages on three threads, connected by short queues of blocks:
+    // decode + conversion here, the chain in a helper, and the metering +
+    // spooling in another (so one track alone keeps two cores busy).
     let (tx, rx) = std::sync::mpsc::sync_channel::<(AudioBlock, bool)>(4);
+    let (done_tx, done_rx) = std::sync::mpsc::sync_channel::<AudioBlock>(4);
     let (free_tx, free_rx) = std::sync::mpsc::channel::<AudioBlock>();
-    for _ in 0..6 {
+    for _ in 0..8 {
         let _ = free_tx.send(AudioBlock::new(channels, BLOCK));
     }
     let spool_ref = &mut spool;
@@ -135,34 +137,48 @@ pub fn process_to_spool(
     let summary_ref = &mut summary;
     let tonal_ref = &mut tonal;
     let chain_ref = &mut *chain;
-    let mut writer = |rx: std::sync::mpsc::Receiver<(AudioBlock, bool)>| -> Result<()> {
-        let mut to_drop = chain_ref.latency_pre();
-        let mut flush_left = to_drop;
-        let mut emit = |block: &mut AudioBlock, to_drop: &mut usize| -> Result<()> {
-            chain_ref.process_pre(block);
-            for (g, (_, r)) in gr.iter_mut().zip(chain_ref.gain_reductions()) {
-                *g = g.max(r);
+    // The chain: latency dropped from the front, flushed with silence at
+    // the end. Stops early when the metering stage has stopped (an error).
+    let mut processor =
+        move |rx: std::sync::mpsc::Receiver<(AudioBlock, bool)>,
+              done: std::sync::mpsc::SyncSender<AudioBlock>| {
+            let mut to_drop = chain_ref.latency_pre();
+            let mut flush_left = to_drop;
+            let mut emit = |mut block: AudioBlock, to_drop: &mut usize| -> bool {
+                chain_ref.process_pre(&mut block);
+                for (g, (_, r)) in gr.iter_mut().zip(chain_ref.gain_reductions()) {
+                    *g = g.max(r);
+                }
+                // Drop the first `latency` frames so the output lines up with the input.
+                drop_front(&mut block, to_drop);
+                done.send(block).is_ok()
+            };
+            while let Ok((block, last)) = rx.recv() {
+                if !emit(block, &mut to_drop) {
+                    return;
+                }
+                if last {
+                    // Flush the chain's latency with silence.
+                    while flush_left > 0 {
+                        let mut block = AudioBlock::new(channels, BLOCK);
+                        fill_silence(&mut block, &mut flush_left);
+                        if !emit(block, &mut to_drop) {
+                            return;
+                        }
+                    }
+                    return;
+                }
             }
-            // Drop the first `latency` frames so the output lines up with the input.
-            drop_front(block, to_drop);
+        };
+    let mut writer = move |rx: std::sync::mpsc::Receiver<AudioBlock>| -> Result<()> {
+        while let Ok(block) = rx.recv() {
             meter_ref.push(&block.channels, block.frames);
-            peaks_ref.push(block);
+            peaks_ref.push(&block);
             if let Some(t) = tonal_ref.as_mut() {
                 t.push(&block.channels, block.frames);
             }
             summary_ref.add(&peaks_ref.take(), &meter_ref.drain_fine())?;
-            spool_ref.write(block)
-        };
-        while let Ok((mut block, last)) = rx.recv() {
-            emit(&mut block, &mut to_drop)?;
-            if last {
-                // Flush the chain's latency with silence.
-                while flush_left > 0 {
-                    fill_silence(&mut block, &mut flush_left);
-                    emit(&mut block, &mut to_drop)?;
-                }
-                break;
-            }
+            spool_ref.write(&block)?;
             let _ = free_tx.send(block);
         }
         Ok(())
@@ -228,14 +244,15 @@ pub fn process_to_spool(
             }
         }
     };
-    let (read_result, write_result) = std::thread::scope(|s| {
-        let w = s.spawn(move || writer(rx));
+    let (read_result, chain_result, write_result) = std::thread::scope(|s| {
+        let w = s.spawn(move || writer(done_rx));
+        let c = s.spawn(move || processor(rx, done_tx));
         let r = reader(tx);
-        (r, w.join())
+        (r, c.join(), w.join())
     });
-    match write_result {
-        Ok(r) => r?,
-        Err(_) => return Err(LatheError::Invalid("the processing stage failed".into())),
+    match (chain_result, write_result) {
+        (Ok(()), Ok(r)) => r?,
+        _ => return Err(LatheError::Invalid("the processing stage failed".into())),
     }
     read_result?;
     spool.finish()?;
