@@ -100,10 +100,14 @@ fn interp_peaks_impl<const FMA: bool>(
     for (o, s) in out[..n].iter_mut().zip(&buf[mid..mid + n]) {
         *o = s.abs();
     }
-    // The phases side by side (×4: three, ×2: one), so their sums run as
-    // independent chains and share the loads; each phase still adds its
-    // taps in order, so the result is the same as one phase at a time.
+    // ×4: the three phases folded on their symmetry (half the multiplies,
+    // `Folded`). Otherwise the phases side by side (×2: one), so their
+    // sums run as independent chains and share the loads; each phase
+    // still adds its taps in order, as one phase at a time would.
     match phases {
+        [a, b, c] if let Some(f) = Folded::new(a, b, c) => {
+            folded_peaks::<FMA>(buf, &f, &mut out[..n])
+        }
         [a, b, c] => phase_peaks::<3, FMA>(buf, [a, b, c], &mut out[..n]),
         [a] => phase_peaks::<1, FMA>(buf, [a], &mut out[..n]),
         _ => {
@@ -111,6 +115,84 @@ fn interp_peaks_impl<const FMA: bool>(
                 phase_peaks::<1, FMA>(buf, [ph], &mut out[..n]);
             }
         }
+    }
+}
+
+/// Half the taps of a phase.
+const HALF: usize = TAPS_PER_PHASE / 2;
+
+/// The ×4 interpolator's three phases folded on their symmetry (phase 3 is
+/// phase 1 reversed, phase 2 its own mirror): with the window's ends
+/// paired, `u_k = x_k + x_{47−k}` and `v_k = x_k − x_{47−k}`, phase 1 plus
+/// phase 3 is `Σ (h1_k + h1_{47−k}) u_k`, phase 1 minus phase 3 is
+/// `Σ (h1_k − h1_{47−k}) v_k` and phase 2 is `Σ h2_k u_k` (k < 24). The
+/// larger of |phase 1| and |phase 3| is half the sum of those two
+/// magnitudes. Half the multiplies of three phases apart.
+struct Folded {
+    sum: [f32; HALF],
+    diff: [f32; HALF],
+    mid: [f32; HALF],
+}
+
+impl Folded {
+    /// The folded taps, or None unless the phases have that symmetry.
+    fn new(
+        a: &[f32; TAPS_PER_PHASE],
+        b: &[f32; TAPS_PER_PHASE],
+        c: &[f32; TAPS_PER_PHASE],
+    ) -> Option<Self> {
+        let mirror = |k: usize| TAPS_PER_PHASE - 1 - k;
+        let symmetric = (0..TAPS_PER_PHASE).all(|k| c[k] == a[mirror(k)] && b[k] == b[mirror(k)]);
+        symmetric.then(|| Self {
+            sum: std::array::from_fn(|k| a[k] + a[mirror(k)]),
+            diff: std::array::from_fn(|k| a[k] - a[mirror(k)]),
+            mid: std::array::from_fn(|k| b[k]),
+        })
+    }
+}
+
+/// Raise `out[i]` to the largest |interpolated value| of the folded phases
+/// `f` in window `buf[i..i + TAPS_PER_PHASE]` (as [`phase_peaks`] does with
+/// the three phases, to f32 rounding).
+#[inline(always)]
+fn folded_peaks<const FMA: bool>(buf: &[f32], f: &Folded, out: &mut [f32]) {
+    let mac = |a: f32, h: f32, x: f32| if FMA { h.mul_add(x, a) } else { a + h * x };
+    let peak = |s: f32, d: f32, m: f32| (0.5 * (s.abs() + d.abs())).max(m.abs());
+    // Sixteen outputs at once: two AVX2 vectors per sum, six sums in flight.
+    const LANES: usize = 16;
+    let n = out.len();
+    let mut i = 0;
+    while i + LANES <= n {
+        let mut s = [0f32; LANES];
+        let mut d = [0f32; LANES];
+        let mut m = [0f32; LANES];
+        for k in 0..HALF {
+            let lo = &buf[i + k..i + k + LANES];
+            let j = TAPS_PER_PHASE - 1 - k;
+            let hi = &buf[i + j..i + j + LANES];
+            for l in 0..LANES {
+                let u = lo[l] + hi[l];
+                let v = lo[l] - hi[l];
+                s[l] = mac(s[l], f.sum[k], u);
+                d[l] = mac(d[l], f.diff[k], v);
+                m[l] = mac(m[l], f.mid[k], u);
+            }
+        }
+        for (l, o) in out[i..i + LANES].iter_mut().enumerate() {
+            *o = o.max(peak(s[l], d[l], m[l]));
+        }
+        i += LANES;
+    }
+    while i < n {
+        let (mut s, mut d, mut m) = (0f32, 0f32, 0f32);
+        for k in 0..HALF {
+            let (lo, hi) = (buf[i + k], buf[i + TAPS_PER_PHASE - 1 - k]);
+            s = mac(s, f.sum[k], lo + hi);
+            d = mac(d, f.diff[k], lo - hi);
+            m = mac(m, f.mid[k], lo + hi);
+        }
+        out[i] = out[i].max(peak(s, d, m));
+        i += 1;
     }
 }
 
@@ -218,5 +300,65 @@ mod tests {
         assert!(worst < 1e-6, "{worst}");
         let peak = a.iter().fold(0.0f32, |m, v| m.max(*v));
         assert!(peak > 0.8, "{peak}");
+    }
+
+    /// The folded ×4 interpolator reads the peaks the three phases read
+    /// apart (to f32 rounding), in the sixteen-wide body and the tail,
+    /// plain and fused; phases without the symmetry are not folded.
+    #[test]
+    fn folded_phases_read_the_peaks_of_the_three() {
+        let phases = design(4);
+        let [a, b, c] = [&phases[0], &phases[1], &phases[2]];
+        assert!(Folded::new(a, b, c).is_some());
+        let mut skewed = *c;
+        skewed[3] += 1e-3;
+        assert!(Folded::new(a, b, &skewed).is_none());
+        let mut seed = 0x1234_5678_9abc_def1u64;
+        let buf: Vec<f32> = (0..3000)
+            .map(|i| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let noise = (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
+                (i as f32 * 1.9).sin() * 0.5 + noise * 0.4
+            })
+            .collect();
+        // 2953 outputs: whole groups of sixteen and a tail of nine.
+        let n = buf.len() + 1 - TAPS_PER_PHASE;
+        let mut want = vec![0.0; n];
+        let mid = TAPS_PER_PHASE / 2 - 1;
+        for (o, s) in want.iter_mut().zip(&buf[mid..]) {
+            *o = s.abs();
+        }
+        phase_peaks::<3, false>(&buf, [a, b, c], &mut want);
+        #[cfg(target_arch = "x86_64")]
+        let has_fma = std::is_x86_feature_detected!("fma");
+        #[cfg(not(target_arch = "x86_64"))]
+        let has_fma = false;
+        for fused in [false, true] {
+            let mut got = vec![0.0; n];
+            if fused {
+                if !has_fma {
+                    println!("no FMA on this CPU: the fused fold is not tested");
+                    continue;
+                }
+                interp_peaks_impl::<true>(&buf, &phases, &mut got);
+            } else {
+                interp_peaks_impl::<false>(&buf, &phases, &mut got);
+            }
+            let worst = got
+                .iter()
+                .zip(&want)
+                .map(|(g, w)| (g - w).abs())
+                .fold(0.0f32, f32::max);
+            assert!(worst <= 1e-6, "fused {fused}: {worst}");
+            // Interpolation finds points above the samples.
+            let over = got
+                .iter()
+                .zip(&buf[mid..])
+                .filter(|(g, s)| **g > s.abs())
+                .count();
+            assert!(over > n / 2, "{over} of {n}");
+        }
     }
 }

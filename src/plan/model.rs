@@ -148,20 +148,25 @@ impl PeakRecorder {
                 }
                 h.copy_within(chunk..chunk + hist, 0);
             }
-            for f in 0..chunk {
-                let k = self.outputs;
-                self.outputs += 1;
-                if k < DETECT_LAG {
-                    continue;
-                }
-                let m = k - DETECT_LAG;
-                while m >= self.piece_end {
+            // The detector's first outputs precede frame 0: skip them.
+            let mut f = (DETECT_LAG.saturating_sub(self.outputs) as usize).min(chunk);
+            self.outputs += f as u64;
+            // Then each piece's stretch of the chunk at once.
+            while f < chunk {
+                let m = self.outputs - DETECT_LAG;
+                if m >= self.piece_end {
                     self.out.push(self.current);
                     self.current = 0.0;
                     let (n, _) = self.pieces.next_piece();
                     self.piece_end += n;
+                    continue;
                 }
-                self.current = self.current.max(self.peaks[f]);
+                let take = ((self.piece_end - m) as usize).min(chunk - f);
+                self.current = self.peaks[f..f + take]
+                    .iter()
+                    .fold(self.current, |a, p| a.max(*p));
+                f += take;
+                self.outputs += take as u64;
             }
             i += chunk;
         }
