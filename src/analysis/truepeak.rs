@@ -3,7 +3,7 @@
 //! value.
 
 pub use crate::audio::interp::{
-    TAPS_PER_PHASE, abs_max, design, interp_peaks, l1_bound, oversampling_for,
+    Phases, TAPS_PER_PHASE, abs_max, design, interp_peaks, l1_bound, oversampling_for,
 };
 
 /// Samples the meter looks at together when deciding whether a stretch can
@@ -13,7 +13,7 @@ const WINDOW: usize = 512;
 /// Streaming true-peak meter for one channel.
 #[derive(Debug, Clone)]
 pub struct TruePeakMeter {
-    phases: Vec<[f32; TAPS_PER_PHASE]>,
+    phases: Phases,
     /// The last TAPS_PER_PHASE − 1 samples, then room for new input.
     buf: Vec<f32>,
     scratch: Vec<f32>,
@@ -98,7 +98,7 @@ mod tests {
     #[test]
     fn phase_zero_would_be_identity_and_dc_gain_is_unity() {
         for l in [2usize, 4] {
-            for ph in design(l) {
+            for ph in design(l).iter() {
                 let s: f32 = ph.iter().sum();
                 assert!((s - 1.0).abs() < 0.01, "phase DC gain {s}");
             }

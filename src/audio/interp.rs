@@ -28,10 +28,42 @@ pub fn oversampling_for(rate: u32) -> usize {
     }
 }
 
-/// Polyphase branches (phases 1..L) of the interpolator for factor `l`,
-/// each `TAPS_PER_PHASE` long, in the order they multiply the history
-/// (oldest sample first).
-pub fn design(l: usize) -> Vec<[f32; TAPS_PER_PHASE]> {
+/// The interpolator's polyphase branches (phases 1..L), each
+/// `TAPS_PER_PHASE` long in the order they multiply the history (oldest
+/// sample first), with their folded form where they have the ×4
+/// symmetry (worked out once, here, not per call). Reads as the slice of
+/// branches.
+#[derive(Debug, Clone)]
+pub struct Phases {
+    taps: Vec<[f32; TAPS_PER_PHASE]>,
+    folded: Option<Folded>,
+}
+
+impl Phases {
+    /// Branches `taps`, folded if they have the symmetry.
+    pub fn new(taps: Vec<[f32; TAPS_PER_PHASE]>) -> Self {
+        let folded = match &taps[..] {
+            [a, b, c] => Folded::new(a, b, c),
+            _ => None,
+        };
+        Self { taps, folded }
+    }
+}
+
+impl std::ops::Deref for Phases {
+    type Target = [[f32; TAPS_PER_PHASE]];
+    fn deref(&self) -> &Self::Target {
+        &self.taps
+    }
+}
+
+/// The interpolator's branches for factor `l` (see [`Phases`]).
+pub fn design(l: usize) -> Phases {
+    Phases::new(design_taps(l))
+}
+
+/// Polyphase branches (phases 1..L) of the interpolator for factor `l`.
+fn design_taps(l: usize) -> Vec<[f32; TAPS_PER_PHASE]> {
     let n = l * TAPS_PER_PHASE;
     let center = (TAPS_PER_PHASE / 2 * l) as f64;
     let half = n as f64 / 2.0;
@@ -67,7 +99,7 @@ pub fn design(l: usize) -> Vec<[f32; TAPS_PER_PHASE]> {
 /// interpolated points of `phases`, written to `out[i]`
 /// (`out.len() == buf.len() + 1 − TAPS_PER_PHASE`). Vectorized across
 /// outputs; uses AVX2/FMA when the CPU has them.
-pub fn interp_peaks(buf: &[f32], phases: &[[f32; TAPS_PER_PHASE]], out: &mut [f32]) {
+pub fn interp_peaks(buf: &[f32], phases: &Phases, out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     {
         if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
@@ -81,18 +113,14 @@ pub fn interp_peaks(buf: &[f32], phases: &[[f32; TAPS_PER_PHASE]], out: &mut [f3
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn interp_peaks_avx2(buf: &[f32], phases: &[[f32; TAPS_PER_PHASE]], out: &mut [f32]) {
+unsafe fn interp_peaks_avx2(buf: &[f32], phases: &Phases, out: &mut [f32]) {
     interp_peaks_impl::<true>(buf, phases, out);
 }
 
 /// With `FMA`, each tap is one fused multiply-add (half the operations,
 /// one rounding instead of two); without, a multiply and an add.
 #[inline(always)]
-fn interp_peaks_impl<const FMA: bool>(
-    buf: &[f32],
-    phases: &[[f32; TAPS_PER_PHASE]],
-    out: &mut [f32],
-) {
+fn interp_peaks_impl<const FMA: bool>(buf: &[f32], phases: &Phases, out: &mut [f32]) {
     let n = (buf.len() + 1)
         .saturating_sub(TAPS_PER_PHASE)
         .min(out.len());
@@ -104,14 +132,15 @@ fn interp_peaks_impl<const FMA: bool>(
     // `Folded`). Otherwise the phases side by side (×2: one), so their
     // sums run as independent chains and share the loads; each phase
     // still adds its taps in order, as one phase at a time would.
-    match phases {
-        [a, b, c] if let Some(f) = Folded::new(a, b, c) => {
-            folded_peaks::<FMA>(buf, &f, &mut out[..n])
-        }
+    if let Some(f) = &phases.folded {
+        folded_peaks::<FMA>(buf, f, &mut out[..n]);
+        return;
+    }
+    match &phases.taps[..] {
         [a, b, c] => phase_peaks::<3, FMA>(buf, [a, b, c], &mut out[..n]),
         [a] => phase_peaks::<1, FMA>(buf, [a], &mut out[..n]),
         _ => {
-            for ph in phases {
+            for ph in phases.iter() {
                 phase_peaks::<1, FMA>(buf, [ph], &mut out[..n]);
             }
         }
@@ -128,6 +157,7 @@ const HALF: usize = TAPS_PER_PHASE / 2;
 /// `Σ (h1_k − h1_{47−k}) v_k` and phase 2 is `Σ h2_k u_k` (k < 24). The
 /// larger of |phase 1| and |phase 3| is half the sum of those two
 /// magnitudes. Half the multiplies of three phases apart.
+#[derive(Debug, Clone)]
 struct Folded {
     sum: [f32; HALF],
     diff: [f32; HALF],
@@ -309,7 +339,7 @@ mod tests {
     fn folded_phases_read_the_peaks_of_the_three() {
         let phases = design(4);
         let [a, b, c] = [&phases[0], &phases[1], &phases[2]];
-        assert!(Folded::new(a, b, c).is_some());
+        assert!(Folded::new(a, b, c).is_some() && phases.folded.is_some());
         let mut skewed = *c;
         skewed[3] += 1e-3;
         assert!(Folded::new(a, b, &skewed).is_none());

@@ -26,7 +26,7 @@
 use super::Processor;
 use crate::audio::AudioBlock;
 use crate::audio::interp::{
-    TAPS_PER_PHASE, abs_max, design, interp_peaks, l1_bound, oversampling_for,
+    Phases, TAPS_PER_PHASE, abs_max, design, interp_peaks, l1_bound, oversampling_for,
 };
 use crate::session::chain::LimiterConfig;
 use crate::units::db_to_linear;
@@ -149,7 +149,7 @@ pub struct Limiter {
     cfg: LimiterConfig,
     ceiling: f64,
     lookahead: usize,
-    phases: Vec<[f32; TAPS_PER_PHASE]>,
+    phases: Phases,
     /// Per channel: the last HIST − 1 samples, then room for a chunk.
     hist: Vec<Vec<f32>>,
     peaks: Vec<f32>,

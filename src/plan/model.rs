@@ -22,7 +22,7 @@ use std::sync::Mutex;
 use super::spool::Spool;
 use crate::analysis::loudness::{LoudnessSummary, subblock_start};
 use crate::audio::AudioBlock;
-use crate::audio::interp::{TAPS_PER_PHASE, design, interp_peaks, oversampling_for};
+use crate::audio::interp::{Phases, TAPS_PER_PHASE, design, interp_peaks, oversampling_for};
 use crate::dsp::limiter::{CEILING_MARGIN_DB, GainSmoother, SlidingMin};
 use crate::error::Result;
 use crate::session::chain::LimiterConfig;
@@ -92,7 +92,7 @@ impl Pieces {
 /// detector sees it, while a track is spooled.
 #[derive(Debug, Clone)]
 pub struct PeakRecorder {
-    phases: Vec<[f32; TAPS_PER_PHASE]>,
+    phases: Phases,
     /// Per channel: the last TAPS_PER_PHASE − 1 samples, then room for a chunk.
     hist: Vec<Vec<f32>>,
     tmp: Vec<f32>,

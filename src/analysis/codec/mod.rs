@@ -26,7 +26,9 @@ mod report;
 pub use report::{format_table, to_json};
 
 use super::loudness::LoudnessMeter;
-use super::truepeak::{TAPS_PER_PHASE, TruePeakMeter, abs_max, design, interp_peaks, l1_bound};
+use super::truepeak::{
+    Phases, TAPS_PER_PHASE, TruePeakMeter, abs_max, design, interp_peaks, l1_bound,
+};
 use crate::error::Result;
 use crate::io::AudioSource;
 use crate::io::lossy::{self, CodecSpec, RateReader};
@@ -307,7 +309,7 @@ fn head_delay(reference: &[Vec<f32>], decoded: &[Vec<f32>], expected: i64) -> Op
 /// True peak, sample peak and overs of one channel, streaming.
 #[derive(Debug, Clone)]
 pub struct PeakOverMeter {
-    phases: Vec<[f32; TAPS_PER_PHASE]>,
+    phases: Phases,
     bound: f32,
     /// The last `TAPS_PER_PHASE − 1` samples, then the new ones.
     buf: Vec<f32>,
