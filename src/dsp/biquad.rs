@@ -275,7 +275,21 @@ impl Biquad {
     /// Filter one sample.
     #[inline]
     pub fn tick(&mut self, x: f64) -> f64 {
+        self.tick_with::<false>(x)
+    }
+
+    /// Filter one sample; with `FMA`, each multiply and the add after it
+    /// are one fused operation (call it so only where the CPU has FMA and
+    /// the caller is compiled for it, or it is slow).
+    #[inline(always)]
+    pub fn tick_with<const FMA: bool>(&mut self, x: f64) -> f64 {
         let c = &self.c;
+        if FMA {
+            let y = c.b0.mul_add(x, self.s1);
+            self.s1 = (-c.a1).mul_add(y, c.b1.mul_add(x, self.s2));
+            self.s2 = (-c.a2).mul_add(y, c.b2 * x);
+            return y;
+        }
         let y = c.b0 * x + self.s1;
         self.s1 = c.b1 * x - c.a1 * y + self.s2;
         self.s2 = c.b2 * x - c.a2 * y;
@@ -526,11 +540,19 @@ impl Crossover {
     }
 
     /// For each `m[i]`, the sum of its low and high outputs (an all-pass);
-    /// for each `s[i]`, the high output of `side`: bit for bit what
-    /// [`Crossover::split`] and [`Crossover::high`] give sample by sample
-    /// (the low and high filters of `self` run side by side in SSE2 lanes
-    /// on x86-64).
-    pub fn allpass_and_high(&mut self, side: &mut Crossover, m: &mut [f64], s: &mut [f64]) {
+    /// for each `s[i]`, the high output of `side`: what [`Crossover::split`]
+    /// and [`Crossover::high`] give sample by sample (the low and high
+    /// filters of `self` run side by side in SSE2 lanes on x86-64). Bit for
+    /// bit without `FMA`; with it, each multiply and the add after it are
+    /// fused (equal to rounding, tested), for callers compiled for FMA on
+    /// a CPU that has it.
+    #[inline(always)]
+    pub fn allpass_and_high<const FMA: bool>(
+        &mut self,
+        side: &mut Crossover,
+        m: &mut [f64],
+        s: &mut [f64],
+    ) {
         #[cfg(target_arch = "x86_64")]
         {
             use std::arch::x86_64::*;
@@ -555,14 +577,22 @@ impl Crossover {
                     let mut x = _mm_set1_pd(*mv);
                     for k in 0..2 {
                         let [b0, b1, b2, a1, a2] = c[k];
-                        let y = _mm_add_pd(_mm_mul_pd(b0, x), s1[k]);
-                        s1[k] = _mm_add_pd(_mm_sub_pd(_mm_mul_pd(b1, x), _mm_mul_pd(a1, y)), s2[k]);
-                        s2[k] = _mm_sub_pd(_mm_mul_pd(b2, x), _mm_mul_pd(a2, y));
-                        x = y;
+                        x = if FMA {
+                            let y = _mm_fmadd_pd(b0, x, s1[k]);
+                            s1[k] = _mm_fnmadd_pd(a1, y, _mm_fmadd_pd(b1, x, s2[k]));
+                            s2[k] = _mm_fnmadd_pd(a2, y, _mm_mul_pd(b2, x));
+                            y
+                        } else {
+                            let y = _mm_add_pd(_mm_mul_pd(b0, x), s1[k]);
+                            s1[k] =
+                                _mm_add_pd(_mm_sub_pd(_mm_mul_pd(b1, x), _mm_mul_pd(a1, y)), s2[k]);
+                            s2[k] = _mm_sub_pd(_mm_mul_pd(b2, x), _mm_mul_pd(a2, y));
+                            y
+                        };
                     }
                     *mv = _mm_cvtsd_f64(x) + _mm_cvtsd_f64(_mm_unpackhi_pd(x, x));
-                    let h0 = side_hp[0].tick(*sv);
-                    *sv = side_hp[1].tick(h0);
+                    let h0 = side_hp[0].tick_with::<FMA>(*sv);
+                    *sv = side_hp[1].tick_with::<FMA>(h0);
                 }
                 side.hp = side_hp;
                 for k in 0..2 {
@@ -617,7 +647,7 @@ mod tests {
                 .map(|i| ((i * 3 + call) as f64 * 0.031).cos() * 0.2)
                 .collect();
             let (mut m, mut s) = (m0.clone(), s0.clone());
-            mid.allpass_and_high(&mut side, &mut m, &mut s);
+            mid.allpass_and_high::<false>(&mut side, &mut m, &mut s);
             for i in 0..m0.len() {
                 let (l, h) = mid_ref.split(m0[i]);
                 assert_eq!((l + h).to_bits(), m[i].to_bits(), "mid {i}");
@@ -626,10 +656,47 @@ mod tests {
         }
     }
 
-    /// The cascade kernel (its plain form) gives bit for bit what the filters give section
-    /// after section (f32 between sections), for 1 to 10 sections (whole
-    /// groups and a part group), channels filtered or passed through, runs
-    /// longer than its chunk, state carried from one call to the next.
+    /// The fused crossover (used where the CPU has FMA) stays within
+    /// rounding of the plain one, which is bit for bit the sample-by-sample
+    /// filters (above): outputs within 1e-12, and not all equal, so the
+    /// fused arithmetic did run.
+    #[test]
+    fn fused_allpass_and_high_stay_within_rounding() {
+        #[cfg(target_arch = "x86_64")]
+        let has_fma = std::is_x86_feature_detected!("fma");
+        #[cfg(not(target_arch = "x86_64"))]
+        let has_fma = false;
+        if !has_fma {
+            println!("no FMA on this CPU: only the plain crossover runs (tested above)");
+            return;
+        }
+        let (mut mid, mut side) = (
+            Crossover::new(120.0, 48_000.0),
+            Crossover::new(120.0, 48_000.0),
+        );
+        let (mut mid_ref, mut side_ref) = (mid, side);
+        let mut differs = false;
+        for call in 0..3 {
+            let m0: Vec<f64> = (0..5000)
+                .map(|i| ((i * 7 + call) as f64 * 0.013).sin())
+                .collect();
+            let s0: Vec<f64> = (0..5000)
+                .map(|i| ((i * 3 + call) as f64 * 0.031).cos() * 0.2)
+                .collect();
+            let (mut m, mut s) = (m0.clone(), s0.clone());
+            let (mut mr, mut sr) = (m0, s0);
+            mid.allpass_and_high::<true>(&mut side, &mut m, &mut s);
+            mid_ref.allpass_and_high::<false>(&mut side_ref, &mut mr, &mut sr);
+            for (got, want) in [(&m, &mr), (&s, &sr)] {
+                for (g, w) in got.iter().zip(want.iter()) {
+                    assert!((g - w).abs() <= 1e-12, "{g} {w}");
+                    differs |= g != w;
+                }
+            }
+        }
+        assert!(differs, "the fused crossover gave the plain one's bits");
+    }
+
     /// A xorshift generator of uniform values in [0, 1).
     fn uniform(mut seed: u64) -> impl FnMut() -> f64 {
         move || {
@@ -689,6 +756,11 @@ mod tests {
         (l, r, want)
     }
 
+    /// The cascade kernel (its plain form) gives bit for bit what the
+    /// filters give section after section (f32 between sections), for 1 to
+    /// 10 sections (whole groups and a part group), channels filtered or
+    /// passed through, runs longer than its chunk, state carried from one
+    /// call to the next.
     #[test]
     fn cascade_pair_matches_section_by_section() {
         let mut rnd = uniform(0x2545_f491_4f6c_dd1d);

@@ -70,6 +70,77 @@ impl Imager {
     }
 }
 
+/// The imager with the width at rest, over `l` and `r`: mid and side a
+/// chunk at a time, the crossovers over the chunk (side by side), then
+/// width `w0` and the correlation's energies `e` (lr, ll, rr; one-pole
+/// coefficient `a`). The same arithmetic as the sample-by-sample loop in
+/// `process`, except that with `FMA` each multiply and the add after it are
+/// fused (to rounding the same; tested).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn run_still<const FMA: bool>(
+    mid_x: &mut Crossover,
+    side_x: &mut Crossover,
+    bass_mono: bool,
+    w0: f64,
+    a: f64,
+    e: &mut [f64; 3],
+    l: &mut [f32],
+    r: &mut [f32],
+) {
+    const CHUNK: usize = 256;
+    let (mut mb, mut sb) = ([0.0f64; CHUNK], [0.0f64; CHUNK]);
+    let [mut e_lr, mut e_ll, mut e_rr] = *e;
+    let b = 1.0 - a;
+    for (lc, rc) in l.chunks_mut(CHUNK).zip(r.chunks_mut(CHUNK)) {
+        let n = lc.len();
+        for ((m, s), (x, y)) in mb
+            .iter_mut()
+            .zip(sb.iter_mut())
+            .zip(lc.iter().zip(rc.iter()))
+        {
+            *m = 0.5 * (f64::from(*x) + f64::from(*y));
+            *s = 0.5 * (f64::from(*x) - f64::from(*y));
+        }
+        if bass_mono {
+            mid_x.allpass_and_high::<FMA>(side_x, &mut mb[..n], &mut sb[..n]);
+        }
+        for ((x, y), (m, s)) in lc.iter_mut().zip(rc.iter_mut()).zip(mb.iter().zip(&sb)) {
+            let s = s * w0;
+            let lo = m + s;
+            let ro = m - s;
+            *x = lo as f32;
+            *y = ro as f32;
+            if FMA {
+                e_lr = a.mul_add(e_lr, b * lo * ro);
+                e_ll = a.mul_add(e_ll, b * lo * lo);
+                e_rr = a.mul_add(e_rr, b * ro * ro);
+            } else {
+                e_lr = a * e_lr + b * lo * ro;
+                e_ll = a * e_ll + b * lo * lo;
+                e_rr = a * e_rr + b * ro * ro;
+            }
+        }
+    }
+    *e = [e_lr, e_ll, e_rr];
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "fma")]
+#[allow(clippy::too_many_arguments)]
+fn run_still_fma(
+    mid_x: &mut Crossover,
+    side_x: &mut Crossover,
+    bass_mono: bool,
+    w0: f64,
+    a: f64,
+    e: &mut [f64; 3],
+    l: &mut [f32],
+    r: &mut [f32],
+) {
+    run_still::<true>(mid_x, side_x, bass_mono, w0, a, e, l, r);
+}
+
 impl Processor for Imager {
     fn name(&self) -> &'static str {
         "imager"
@@ -92,38 +163,18 @@ impl Processor for Imager {
         let w0 = self.width.current();
         let bass_mono = self.bass_mono;
         if still {
-            // Mid and side a chunk at a time: the crossovers over the chunk
-            // (side by side), then width and correlation; the same
-            // arithmetic as the loop below.
-            const CHUNK: usize = 256;
-            let (mut mb, mut sb) = ([0.0f64; CHUNK], [0.0f64; CHUNK]);
-            for (lc, rc) in l[0][..frames]
-                .chunks_mut(CHUNK)
-                .zip(r[0][..frames].chunks_mut(CHUNK))
-            {
-                let n = lc.len();
-                for ((m, s), (x, y)) in mb
-                    .iter_mut()
-                    .zip(sb.iter_mut())
-                    .zip(lc.iter().zip(rc.iter()))
-                {
-                    *m = 0.5 * (f64::from(*x) + f64::from(*y));
-                    *s = 0.5 * (f64::from(*x) - f64::from(*y));
-                }
-                if bass_mono {
-                    mid_x.allpass_and_high(&mut side_x, &mut mb[..n], &mut sb[..n]);
-                }
-                for ((x, y), (m, s)) in lc.iter_mut().zip(rc.iter_mut()).zip(mb.iter().zip(&sb)) {
-                    let s = s * w0;
-                    let lo = m + s;
-                    let ro = m - s;
-                    *x = lo as f32;
-                    *y = ro as f32;
-                    e_lr = a * e_lr + (1.0 - a) * lo * ro;
-                    e_ll = a * e_ll + (1.0 - a) * lo * lo;
-                    e_rr = a * e_rr + (1.0 - a) * ro * ro;
-                }
+            let mut e = [e_lr, e_ll, e_rr];
+            let (lc, rc) = (&mut l[0][..frames], &mut r[0][..frames]);
+            #[cfg(target_arch = "x86_64")]
+            if std::is_x86_feature_detected!("fma") {
+                // SAFETY: the CPU has the feature the function is compiled for.
+                unsafe { run_still_fma(&mut mid_x, &mut side_x, bass_mono, w0, a, &mut e, lc, rc) };
+            } else {
+                run_still::<false>(&mut mid_x, &mut side_x, bass_mono, w0, a, &mut e, lc, rc);
             }
+            #[cfg(not(target_arch = "x86_64"))]
+            run_still::<false>(&mut mid_x, &mut side_x, bass_mono, w0, a, &mut e, lc, rc);
+            [e_lr, e_ll, e_rr] = e;
         }
         let moving = if still { 0 } else { frames };
         for (x, y) in l[0][..moving].iter_mut().zip(&mut r[0][..moving]) {
