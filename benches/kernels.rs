@@ -11,6 +11,7 @@ use std::time::Instant;
 mod full_chain;
 
 use lathe::analysis::loudness::LoudnessMeter;
+use lathe::analysis::tonal::TonalAnalyzer;
 use lathe::analysis::truepeak::TruePeakMeter;
 use lathe::dsp::chain::Chain;
 use lathe::io::AudioBlock;
@@ -138,4 +139,13 @@ fn main() {
         (h ^ u64::from(p.to_bits())).wrapping_mul(0x100_0000_01b3)
     });
     println!("  {:<26} {ns:>9.2}   {h:016x}", "peak recorder (model)");
+    let mut tonal = TonalAnalyzer::new(RATE, 2);
+    let mut x = source.clone();
+    let ns = blocks(&mut x, |b| tonal.push(&b.channels, b.frames));
+    let h = tonal
+        .finish(-14.0)
+        .bands_db
+        .iter()
+        .fold(0u64, |h, b| (h ^ b.to_bits()).wrapping_mul(0x100_0000_01b3));
+    println!("  {:<26} {ns:>9.2}   {h:016x}", "tonal balance");
 }

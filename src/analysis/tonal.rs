@@ -59,6 +59,27 @@ pub struct TonalProfile {
     pub frames_total: usize,
 }
 
+/// Audio consumed before `history` is compacted, frames.
+const COMPACT_AT: usize = 16 * HOP;
+
+/// Σ w·p over the two slices, in four running sums side by side.
+fn weighted_sum(w: &[f64], p: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let (wc, pc) = (w.chunks_exact(4), p.chunks_exact(4));
+    let tail: f64 = wc
+        .remainder()
+        .iter()
+        .zip(pc.remainder())
+        .map(|(a, b)| a * b)
+        .sum();
+    for (a, b) in wc.zip(pc) {
+        for k in 0..4 {
+            acc[k] += a[k] * b[k];
+        }
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+}
+
 /// Per band, the share of each FFT bin's width that lies in the band:
 /// (band, first bin, weights).
 fn band_bins(rate: u32) -> Vec<(usize, Vec<f64>)> {
@@ -99,6 +120,11 @@ pub struct TonalAnalyzer {
     window: Vec<f32>,
     norm: f64,
     history: Vec<Vec<f32>>,
+    /// Where the next FFT frame starts in `history` (consumed audio is
+    /// dropped from the front only now and then, not at every hop).
+    start: usize,
+    /// One FFT frame's power per bin, all channels added.
+    bin_power: Vec<f64>,
     /// Per FFT frame: mean-square power (all channels added), band powers.
     frames: Vec<(f64, [f64; BANDS])>,
 }
@@ -127,7 +153,9 @@ impl TonalAnalyzer {
             fft,
             window,
             norm: 4.0 / (sum * sum),
-            history: vec![Vec::with_capacity(FFT_LEN + 8192); channels],
+            history: vec![Vec::with_capacity(COMPACT_AT + FFT_LEN + 8192); channels],
+            start: 0,
+            bin_power: vec![0.0; FFT_LEN / 2 + 1],
             frames: Vec::new(),
         }
     }
@@ -137,20 +165,26 @@ impl TonalAnalyzer {
         for (h, c) in self.history.iter_mut().zip(planar) {
             h.extend_from_slice(&c[..frames]);
         }
-        while self.history.first().is_some_and(|h| h.len() >= FFT_LEN) {
-            let mut bands = [0.0f64; BANDS];
+        let mut start = self.start;
+        while self
+            .history
+            .first()
+            .is_some_and(|h| h.len() - start >= FFT_LEN)
+        {
             let mut power = 0.0;
+            self.bin_power.iter_mut().for_each(|p| *p = 0.0);
             for h in &self.history {
+                let frame = &h[start..start + FFT_LEN];
                 // Four running sums side by side (one would wait on
                 // each addition in turn).
                 let mut acc = [0.0f64; 4];
-                for c in h[..FFT_LEN].chunks_exact(4) {
+                for c in frame.chunks_exact(4) {
                     for (a, v) in acc.iter_mut().zip(c) {
                         *a += f64::from(*v) * f64::from(*v);
                     }
                 }
                 power += ((acc[0] + acc[1]) + (acc[2] + acc[3])) / FFT_LEN as f64;
-                for ((i, x), w) in self.input.iter_mut().zip(&h[..FFT_LEN]).zip(&self.window) {
+                for ((i, x), w) in self.input.iter_mut().zip(frame).zip(&self.window) {
                     *i = x * w;
                 }
                 // The lengths are the plan's own: this cannot fail.
@@ -159,20 +193,25 @@ impl TonalAnalyzer {
                     &mut self.spectrum,
                     &mut self.scratch,
                 );
-                for (band, (first, weights)) in bands.iter_mut().zip(&self.bins) {
-                    *band += weights
-                        .iter()
-                        .enumerate()
-                        .map(|(j, wt)| wt * f64::from(self.spectrum[first + j].norm_sqr()))
-                        .sum::<f64>()
-                        * self.norm;
+                for (p, c) in self.bin_power.iter_mut().zip(&self.spectrum) {
+                    *p += f64::from(c.norm_sqr());
                 }
             }
-            self.frames.push((power, bands));
-            for h in &mut self.history {
-                h.drain(..HOP);
+            let mut bands = [0.0f64; BANDS];
+            for (band, (first, weights)) in bands.iter_mut().zip(&self.bins) {
+                let p = &self.bin_power[*first..*first + weights.len()];
+                *band = weighted_sum(weights, p) * self.norm;
             }
+            self.frames.push((power, bands));
+            start += HOP;
         }
+        if start >= COMPACT_AT {
+            for h in &mut self.history {
+                h.drain(..start);
+            }
+            start = 0;
+        }
+        self.start = start;
     }
 
     /// The profile of what was pushed, whose integrated loudness was

@@ -284,16 +284,28 @@ impl Compressor {
             let n = CHUNK.min(frames - pos);
             let xa = &mut a[pos..pos + n];
             let mut xb = b.as_mut().map(|b| &mut b[pos..pos + n]);
-            // The detector's levels.
-            for i in 0..n {
-                let va = f64::from(xa[i]);
-                let vb = xb.as_ref().map_or(0.0, |b| f64::from(b[i]));
-                let (d0, d1) = self.sidechain(ms, sc_off, va, vb);
-                if ms {
-                    level[0][i] = d0.abs();
-                    level[1][i] = d1.abs();
-                } else {
-                    level[0][i] = d0.abs().max(d1.abs());
+            // The detector's levels (linked without the side-chain filter,
+            // the common case, in a loop of its own so it vectorizes: the
+            // louder channel's magnitude is the same taken before or after
+            // the exact conversion to f64).
+            match xb.as_ref() {
+                Some(xb) if sc_off && !ms => {
+                    for ((l, a), b) in level[0][..n].iter_mut().zip(&xa[..n]).zip(&xb[..n]) {
+                        *l = f64::from(a.abs().max(b.abs()));
+                    }
+                }
+                _ => {
+                    for i in 0..n {
+                        let va = f64::from(xa[i]);
+                        let vb = xb.as_ref().map_or(0.0, |b| f64::from(b[i]));
+                        let (d0, d1) = self.sidechain(ms, sc_off, va, vb);
+                        if ms {
+                            level[0][i] = d0.abs();
+                            level[1][i] = d1.abs();
+                        } else {
+                            level[0][i] = d0.abs().max(d1.abs());
+                        }
+                    }
                 }
             }
             for p in 0..paths {
@@ -325,7 +337,16 @@ impl Compressor {
                     }
                 }
             }
-            // The audio.
+            // The audio (linked stereo in a loop of its own, so it vectorizes).
+            if let (false, Some(xb)) = (ms, xb.as_mut()) {
+                for ((a, b), g) in xa.iter_mut().zip(xb.iter_mut()).zip(&lin[0][..n]) {
+                    let l = g * mk;
+                    *a = (f64::from(*a) * l) as f32;
+                    *b = (f64::from(*b) * l) as f32;
+                }
+                pos += n;
+                continue;
+            }
             for i in 0..n {
                 let va = f64::from(xa[i]);
                 let vb = xb.as_ref().map_or(0.0, |b| f64::from(b[i]));
