@@ -640,12 +640,7 @@ mod tests {
         );
         let (mut mid_ref, mut side_ref) = (mid, side);
         for call in 0..3 {
-            let m0: Vec<f64> = (0..1000)
-                .map(|i| ((i * 7 + call) as f64 * 0.013).sin())
-                .collect();
-            let s0: Vec<f64> = (0..1000)
-                .map(|i| ((i * 3 + call) as f64 * 0.031).cos() * 0.2)
-                .collect();
+            let (m0, s0) = crossover_inputs(call, 1000);
             let (mut m, mut s) = (m0.clone(), s0.clone());
             mid.allpass_and_high::<false>(&mut side, &mut m, &mut s);
             for i in 0..m0.len() {
@@ -654,6 +649,17 @@ mod tests {
                 assert_eq!(side_ref.high(s0[i]).to_bits(), s[i].to_bits(), "side {i}");
             }
         }
+    }
+
+    /// A mid and a side signal of `len` samples for call `call`.
+    fn crossover_inputs(call: usize, len: usize) -> (Vec<f64>, Vec<f64>) {
+        let m = (0..len)
+            .map(|i| ((i * 7 + call) as f64 * 0.013).sin())
+            .collect();
+        let s = (0..len)
+            .map(|i| ((i * 3 + call) as f64 * 0.031).cos() * 0.2)
+            .collect();
+        (m, s)
     }
 
     /// The fused crossover (used where the CPU has FMA) stays within
@@ -677,12 +683,7 @@ mod tests {
         let (mut mid_ref, mut side_ref) = (mid, side);
         let mut differs = false;
         for call in 0..3 {
-            let m0: Vec<f64> = (0..5000)
-                .map(|i| ((i * 7 + call) as f64 * 0.013).sin())
-                .collect();
-            let s0: Vec<f64> = (0..5000)
-                .map(|i| ((i * 3 + call) as f64 * 0.031).cos() * 0.2)
-                .collect();
+            let (m0, s0) = crossover_inputs(call, 5000);
             let (mut m, mut s) = (m0.clone(), s0.clone());
             let (mut mr, mut sr) = (m0, s0);
             mid.allpass_and_high::<true>(&mut side, &mut m, &mut s);

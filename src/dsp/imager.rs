@@ -70,28 +70,41 @@ impl Imager {
     }
 }
 
-/// The imager with the width at rest, over `l` and `r`: mid and side a
-/// chunk at a time, the crossovers over the chunk (side by side), then
-/// width `w0` and the correlation's energies `e` (lr, ll, rr; one-pole
-/// coefficient `a`). The same arithmetic as the sample-by-sample loop in
-/// `process`, except that with `FMA` each multiply and the add after it are
-/// fused (to rounding the same; tested).
-#[allow(clippy::too_many_arguments)]
+/// One output frame from mid `m` and side `s` (width applied): left and
+/// right, with the correlation's energies `e` (lr, ll, rr) moved on by
+/// one-pole coefficient `a` (`b` = 1 − a). With `FMA`, each energy's
+/// multiply and add are fused.
 #[inline(always)]
-fn run_still<const FMA: bool>(
-    mid_x: &mut Crossover,
-    side_x: &mut Crossover,
-    bass_mono: bool,
-    w0: f64,
-    a: f64,
-    e: &mut [f64; 3],
-    l: &mut [f32],
-    r: &mut [f32],
-) {
+fn output<const FMA: bool>(m: f64, s: f64, e: &mut [f64; 3], a: f64, b: f64) -> (f32, f32) {
+    let lo = m + s;
+    let ro = m - s;
+    let [lr, ll, rr] = e;
+    if FMA {
+        *lr = a.mul_add(*lr, b * lo * ro);
+        *ll = a.mul_add(*ll, b * lo * lo);
+        *rr = a.mul_add(*rr, b * ro * ro);
+    } else {
+        *lr = a * *lr + b * lo * ro;
+        *ll = a * *ll + b * lo * lo;
+        *rr = a * *rr + b * ro * ro;
+    }
+    (lo as f32, ro as f32)
+}
+
+/// `im` with its width at rest, over `l` and `r`: mid and side a chunk at
+/// a time, the crossovers over the chunk (side by side), then the width
+/// and the correlation. The same arithmetic as the sample-by-sample path
+/// in `process`, except that with `FMA` each multiply and the add after
+/// it are fused (the same to rounding; tested).
+#[inline(always)]
+fn run_still<const FMA: bool>(im: &mut Imager, l: &mut [f32], r: &mut [f32]) {
     const CHUNK: usize = 256;
-    let (mut mb, mut sb) = ([0.0f64; CHUNK], [0.0f64; CHUNK]);
-    let [mut e_lr, mut e_ll, mut e_rr] = *e;
+    // The filters and the energies in locals (kept in registers).
+    let (mut mid_x, mut side_x) = (im.mid_x, im.side_x);
+    let mut e = [im.e_lr, im.e_ll, im.e_rr];
+    let (w0, a) = (im.width.current(), im.corr_coeff);
     let b = 1.0 - a;
+    let (mut mb, mut sb) = ([0.0f64; CHUNK], [0.0f64; CHUNK]);
     for (lc, rc) in l.chunks_mut(CHUNK).zip(r.chunks_mut(CHUNK)) {
         let n = lc.len();
         for ((m, s), (x, y)) in mb
@@ -102,43 +115,21 @@ fn run_still<const FMA: bool>(
             *m = 0.5 * (f64::from(*x) + f64::from(*y));
             *s = 0.5 * (f64::from(*x) - f64::from(*y));
         }
-        if bass_mono {
-            mid_x.allpass_and_high::<FMA>(side_x, &mut mb[..n], &mut sb[..n]);
+        if im.bass_mono {
+            mid_x.allpass_and_high::<FMA>(&mut side_x, &mut mb[..n], &mut sb[..n]);
         }
         for ((x, y), (m, s)) in lc.iter_mut().zip(rc.iter_mut()).zip(mb.iter().zip(&sb)) {
-            let s = s * w0;
-            let lo = m + s;
-            let ro = m - s;
-            *x = lo as f32;
-            *y = ro as f32;
-            if FMA {
-                e_lr = a.mul_add(e_lr, b * lo * ro);
-                e_ll = a.mul_add(e_ll, b * lo * lo);
-                e_rr = a.mul_add(e_rr, b * ro * ro);
-            } else {
-                e_lr = a * e_lr + b * lo * ro;
-                e_ll = a * e_ll + b * lo * lo;
-                e_rr = a * e_rr + b * ro * ro;
-            }
+            (*x, *y) = output::<FMA>(*m, s * w0, &mut e, a, b);
         }
     }
-    *e = [e_lr, e_ll, e_rr];
+    (im.mid_x, im.side_x) = (mid_x, side_x);
+    [im.e_lr, im.e_ll, im.e_rr] = e;
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "fma")]
-#[allow(clippy::too_many_arguments)]
-fn run_still_fma(
-    mid_x: &mut Crossover,
-    side_x: &mut Crossover,
-    bass_mono: bool,
-    w0: f64,
-    a: f64,
-    e: &mut [f64; 3],
-    l: &mut [f32],
-    r: &mut [f32],
-) {
-    run_still::<true>(mid_x, side_x, bass_mono, w0, a, e, l, r);
+fn run_still_fma(im: &mut Imager, l: &mut [f32], r: &mut [f32]) {
+    run_still::<true>(im, l, r);
 }
 
 impl Processor for Imager {
@@ -151,53 +142,38 @@ impl Processor for Imager {
             return;
         }
         let frames = block.frames;
-        let a = self.corr_coeff;
         let (l, r) = block.channels.split_at_mut(1);
-        // The filters and the correlation's energies in locals for the
-        // loop (kept in registers), written back after it.
-        let mut mid_x = self.mid_x;
-        let mut side_x = self.side_x;
-        let [mut e_lr, mut e_ll, mut e_rr] = [self.e_lr, self.e_ll, self.e_rr];
+        let (l, r) = (&mut l[0][..frames], &mut r[0][..frames]);
         // A width at rest stays at its value: no smoothing per sample.
-        let still = !self.width.is_moving();
-        let w0 = self.width.current();
-        let bass_mono = self.bass_mono;
-        if still {
-            let mut e = [e_lr, e_ll, e_rr];
-            let (lc, rc) = (&mut l[0][..frames], &mut r[0][..frames]);
+        if !self.width.is_moving() {
             #[cfg(target_arch = "x86_64")]
             if std::is_x86_feature_detected!("fma") {
                 // SAFETY: the CPU has the feature the function is compiled for.
-                unsafe { run_still_fma(&mut mid_x, &mut side_x, bass_mono, w0, a, &mut e, lc, rc) };
+                unsafe { run_still_fma(self, l, r) };
             } else {
-                run_still::<false>(&mut mid_x, &mut side_x, bass_mono, w0, a, &mut e, lc, rc);
+                run_still::<false>(self, l, r);
             }
             #[cfg(not(target_arch = "x86_64"))]
-            run_still::<false>(&mut mid_x, &mut side_x, bass_mono, w0, a, &mut e, lc, rc);
-            [e_lr, e_ll, e_rr] = e;
-        }
-        let moving = if still { 0 } else { frames };
-        for (x, y) in l[0][..moving].iter_mut().zip(&mut r[0][..moving]) {
-            let w = self.width.tick();
-            let mut m = 0.5 * (f64::from(*x) + f64::from(*y));
-            let mut s = 0.5 * (f64::from(*x) - f64::from(*y));
-            if bass_mono {
-                let (ml, mh) = mid_x.split(m);
-                m = ml + mh;
-                s = side_x.high(s);
+            run_still::<false>(self, l, r);
+        } else {
+            // The filters and the energies in locals (kept in registers).
+            let (mut mid_x, mut side_x) = (self.mid_x, self.side_x);
+            let mut e = [self.e_lr, self.e_ll, self.e_rr];
+            let a = self.corr_coeff;
+            for (x, y) in l.iter_mut().zip(r.iter_mut()) {
+                let w = self.width.tick();
+                let mut m = 0.5 * (f64::from(*x) + f64::from(*y));
+                let mut s = 0.5 * (f64::from(*x) - f64::from(*y));
+                if self.bass_mono {
+                    let (ml, mh) = mid_x.split(m);
+                    m = ml + mh;
+                    s = side_x.high(s);
+                }
+                (*x, *y) = output::<false>(m, s * w, &mut e, a, 1.0 - a);
             }
-            s *= w;
-            let lo = m + s;
-            let ro = m - s;
-            *x = lo as f32;
-            *y = ro as f32;
-            e_lr = a * e_lr + (1.0 - a) * lo * ro;
-            e_ll = a * e_ll + (1.0 - a) * lo * lo;
-            e_rr = a * e_rr + (1.0 - a) * ro * ro;
+            (self.mid_x, self.side_x) = (mid_x, side_x);
+            [self.e_lr, self.e_ll, self.e_rr] = e;
         }
-        [self.e_lr, self.e_ll, self.e_rr] = [e_lr, e_ll, e_rr];
-        self.mid_x = mid_x;
-        self.side_x = side_x;
         self.mid_x.flush();
         self.side_x.flush();
     }
