@@ -118,6 +118,17 @@ fn main() {
         "loudness meter",
         lufs.to_bits()
     );
+    let mut meter = LoudnessMeter::new(RATE, &[1.0, 1.0]);
+    meter.record_fine(lathe::plan::model::STEP);
+    let mut x = source.clone();
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    let ns = blocks(&mut x, |b| {
+        meter.push(&b.channels, b.frames);
+        for e in meter.drain_fine() {
+            h = (h ^ u64::from(e.to_bits())).wrapping_mul(0x100_0000_01b3);
+        }
+    });
+    println!("  {:<26} {ns:>9.2}   {h:016x}", "loudness meter, pieces");
     let mut meters = [TruePeakMeter::new(RATE), TruePeakMeter::new(RATE)];
     let mut x = source.clone();
     let ns = blocks(&mut x, |b| {
