@@ -92,7 +92,7 @@ fn envelope_chunk(g: &mut [f64], env: f64, attack: f64, release: f64) -> (f64, f
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "fma")]
 fn envelope_chunk_fma(g: &mut [f64], env: f64, attack: f64, release: f64) -> (f64, f64) {
     envelope_chunk_impl::<true>(g, env, attack, release)
 }
