@@ -361,10 +361,7 @@ mod tests {
             *o = s.abs();
         }
         phase_peaks::<3, false>(&buf, [a, b, c], &mut want);
-        #[cfg(target_arch = "x86_64")]
-        let has_fma = std::is_x86_feature_detected!("fma");
-        #[cfg(not(target_arch = "x86_64"))]
-        let has_fma = false;
+        let has_fma = crate::audio::has_fma();
         for fused in [false, true] {
             let mut got = vec![0.0; n];
             if fused {

@@ -12,6 +12,20 @@ pub mod interp;
 pub mod longterm;
 pub mod noise;
 
+/// Whether the CPU has fused multiply-add (x86-64's FMA3; false on other
+/// architectures): where it does, the fused kernels run and their tests
+/// check them against the plain arithmetic.
+pub fn has_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 /// The periodic Hann window of `len` points: w[n] = ½ − ½·cos(2πn/len)
 /// (the FFT analyzers' and the match filter's window).
 pub fn hann(len: usize) -> impl Iterator<Item = f64> {

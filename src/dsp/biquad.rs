@@ -668,10 +668,7 @@ mod tests {
     /// fused arithmetic did run.
     #[test]
     fn fused_allpass_and_high_stay_within_rounding() {
-        #[cfg(target_arch = "x86_64")]
-        let has_fma = std::is_x86_feature_detected!("fma");
-        #[cfg(not(target_arch = "x86_64"))]
-        let has_fma = false;
+        let has_fma = crate::audio::has_fma();
         if !has_fma {
             println!("no FMA on this CPU: only the plain crossover runs (tested above)");
             return;
@@ -793,10 +790,7 @@ mod tests {
     /// the fused kernel did not run.
     #[test]
     fn fused_cascade_stays_within_rounding_of_section_by_section() {
-        #[cfg(target_arch = "x86_64")]
-        let fused = std::is_x86_feature_detected!("fma");
-        #[cfg(not(target_arch = "x86_64"))]
-        let fused = false;
+        let fused = crate::audio::has_fma();
         if !fused {
             println!("no FMA on this CPU: the cascade is the plain one, tested bit for bit");
         }
