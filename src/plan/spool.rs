@@ -79,14 +79,15 @@ impl Spool {
                 frame[..4].copy_from_slice(&l.to_ne_bytes());
                 frame[4..].copy_from_slice(&r.to_ne_bytes());
             }
-        }
-        for (k, ch) in block.channels.iter().enumerate().filter(|_| c != 2) {
-            for (frame, v) in self
-                .scratch
-                .chunks_exact_mut(c * 4)
-                .zip(&ch[..block.frames])
-            {
-                frame[k * 4..k * 4 + 4].copy_from_slice(&v.to_ne_bytes());
+        } else {
+            for (k, ch) in block.channels.iter().enumerate() {
+                for (frame, v) in self
+                    .scratch
+                    .chunks_exact_mut(c * 4)
+                    .zip(&ch[..block.frames])
+                {
+                    frame[k * 4..k * 4 + 4].copy_from_slice(&v.to_ne_bytes());
+                }
             }
         }
         w.write_all(&self.scratch)
