@@ -344,26 +344,25 @@ impl Compressor {
                     *a = (f64::from(*a) * l) as f32;
                     *b = (f64::from(*b) * l) as f32;
                 }
-                pos += n;
-                continue;
-            }
-            for i in 0..n {
-                let va = f64::from(xa[i]);
-                let vb = xb.as_ref().map_or(0.0, |b| f64::from(b[i]));
-                if ms {
-                    let m = 0.5 * (va + vb);
-                    let s = 0.5 * (va - vb);
-                    let m2 = m * lin[0][i] * mk;
-                    let s2 = s * lin[1][i] * mk;
-                    xa[i] = (m2 + s2) as f32;
-                    if let Some(b) = xb.as_mut() {
-                        b[i] = (m2 - s2) as f32;
-                    }
-                } else {
-                    let l = lin[0][i] * mk;
-                    xa[i] = (va * l) as f32;
-                    if let Some(b) = xb.as_mut() {
-                        b[i] = (vb * l) as f32;
+            } else {
+                for i in 0..n {
+                    let va = f64::from(xa[i]);
+                    let vb = xb.as_ref().map_or(0.0, |b| f64::from(b[i]));
+                    if ms {
+                        let m = 0.5 * (va + vb);
+                        let s = 0.5 * (va - vb);
+                        let m2 = m * lin[0][i] * mk;
+                        let s2 = s * lin[1][i] * mk;
+                        xa[i] = (m2 + s2) as f32;
+                        if let Some(b) = xb.as_mut() {
+                            b[i] = (m2 - s2) as f32;
+                        }
+                    } else {
+                        let l = lin[0][i] * mk;
+                        xa[i] = (va * l) as f32;
+                        if let Some(b) = xb.as_mut() {
+                            b[i] = (vb * l) as f32;
+                        }
                     }
                 }
             }
