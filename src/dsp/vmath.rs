@@ -104,10 +104,12 @@ fn exp_avx2(x: &mut [f64]) {
 /// positive, finite and normal take the standard library's `ln` (so zero
 /// gives −∞ and negatives NaN, as there).
 pub fn ln_slice(x: &mut [f64]) {
-    let odd = x
-        .iter()
-        .any(|v| !(v.is_normal() && *v > 0.0 && v.is_finite()));
-    if odd {
+    // Positive, finite and normal is [MIN_POSITIVE, MAX] (NaN fails both
+    // comparisons); checked without stopping early, so the check vectorizes.
+    let ok = x.iter().fold(true, |ok, v| {
+        ok & (*v >= f64::MIN_POSITIVE) & (*v <= f64::MAX)
+    });
+    if !ok {
         x.iter_mut().for_each(|v| *v = v.ln());
         return;
     }
@@ -125,8 +127,10 @@ pub fn ln_slice(x: &mut [f64]) {
 /// Replace each value by its exponential. Values outside [−700, 700] (or
 /// not finite) take the standard library's `exp`.
 pub fn exp_slice(x: &mut [f64]) {
-    let odd = x.iter().any(|v| v.is_nan() || v.abs() > 700.0);
-    if odd {
+    // NaN fails the comparison; checked without stopping early, so the
+    // check vectorizes.
+    let ok = x.iter().fold(true, |ok, v| ok & (v.abs() <= 700.0));
+    if !ok {
         x.iter_mut().for_each(|v| *v = v.exp());
         return;
     }
