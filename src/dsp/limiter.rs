@@ -402,12 +402,17 @@ fn delay_apply(line: &mut [f32], x: &mut [f32], g: &[f64]) {
     }
 }
 
-impl Processor for Limiter {
-    fn name(&self) -> &'static str {
-        "limiter"
+impl Limiter {
+    /// [`Processor::process`] compiled for AVX2 (the same arithmetic, wider
+    /// lanes for the delay line and the checks).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn process_avx2(&mut self, block: &mut AudioBlock) {
+        self.process_impl(block);
     }
 
-    fn process(&mut self, block: &mut AudioBlock) {
+    #[inline(always)]
+    fn process_impl(&mut self, block: &mut AudioBlock) {
         let frames = block.frames;
         let mut min_gain = 1.0f64;
         let dlen = self.delay_len;
@@ -445,7 +450,7 @@ impl Processor for Limiter {
                 && self.prev_peak <= self.ceiling
                 && self.peaks[..chunk]
                     .iter()
-                    .all(|&p| f64::from(p) <= self.ceiling);
+                    .fold(true, |ok, &p| ok & (f64::from(p) <= self.ceiling));
             if at_rest {
                 self.index += chunk as u64;
                 self.held.restamp(self.index - 1);
@@ -506,6 +511,24 @@ impl Processor for Limiter {
             i += chunk;
         }
         self.gr_db = -20.0 * min_gain.log10();
+    }
+}
+
+impl Processor for Limiter {
+    fn name(&self) -> &'static str {
+        "limiter"
+    }
+
+    fn process(&mut self, block: &mut AudioBlock) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has the feature the function is compiled for.
+                unsafe { self.process_avx2(block) };
+                return;
+            }
+        }
+        self.process_impl(block);
     }
 
     fn reset(&mut self) {
