@@ -301,3 +301,55 @@ fn planning_measures_each_tracks_tonal_balance_as_analyze_does() {
         assert!((g - w).abs() < 0.01, "{g} vs {w}");
     }
 }
+
+/// Passes made side by side over one read of a spool are each exactly the
+/// pass made alone; and a per-track plan with gain offsets (whose searches
+/// make the pass at the planned gain beside each search pass) reports for
+/// every track exactly what a pass alone at its planned gain measures.
+#[test]
+fn passes_side_by_side_equal_passes_alone() {
+    use lathe::plan::delivery::exact_passes;
+    let dir = tempfile::tempdir().expect("tmp");
+    let sp = album(dir.path(), "track", -9.0);
+    let s = Session::load(&sp).expect("load");
+    assert!(s.tracks.iter().any(|t| t.gain_db != 0.0));
+    let d = s.deliveries[0].clone();
+    let (prepared, lim, _, _, _) = prepare_delivery(
+        &s,
+        dir.path(),
+        &paths(&s, &sp),
+        &d,
+        dir.path(),
+        &|_| {},
+        None,
+        false,
+    )
+    .expect("prepare");
+    let (p, l) = (&prepared[0], &lim[0]);
+    let both = exact_passes(p, l, 44_100, &[(6.0, false), (7.5, true)]).expect("pair");
+    for (pair, (g, profile)) in both.iter().zip([(6.0, false), (7.5, true)]) {
+        let alone = exact_pass(p, l, 44_100, g, profile, None).expect("alone");
+        assert_eq!(pair.gain_db, g);
+        assert_eq!(pair.summary, alone.summary, "gain {g}");
+        assert_eq!(pair.limiting, alone.limiting, "gain {g}");
+        assert_eq!(
+            pair.true_peak_dbtp.to_bits(),
+            alone.true_peak_dbtp.to_bits()
+        );
+        assert_eq!(pair.series, alone.series);
+    }
+    assert!(both[1].limiting.peak_gr_db() > 1.0, "the pair limits");
+    assert!(!both[1].series.is_empty() && both[0].series.is_empty());
+    let plan = plan_delivery(&s, &sp, None, None).expect("plan");
+    for (k, (p, l)) in prepared.iter().zip(&lim).enumerate() {
+        let alone = exact_pass(p, l, 44_100, plan.gains_db[k], true, None).expect("alone");
+        let lufs = alone.summary.stats().integrated_lufs;
+        assert_eq!(plan.output_lufs[k].to_bits(), lufs.to_bits(), "track {k}");
+        assert_eq!(
+            plan.output_tp_dbtp[k].to_bits(),
+            alone.true_peak_dbtp.to_bits()
+        );
+        assert_eq!(plan.output_limiting[k], alone.limiting, "track {k}");
+        assert_eq!(plan.output_series[k], alone.series, "track {k}");
+    }
+}

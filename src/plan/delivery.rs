@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use super::gain::{
-    EXACT_TOLERANCE_LU, MAX_PASSES, MODEL_TOLERANCE_LU, guided_search, limit_spool, limiter_only,
-    limiting_at, limiting_cut_db, process_to_spool, secant_within,
+    EXACT_TOLERANCE_LU, MAX_PASSES, MODEL_TOLERANCE_LU, guided_search, limit_range_at,
+    limiter_only, limiting_at, limiting_cut_db, process_to_spool, secant_within,
 };
 use super::model::{Corrections, LimiterModel};
 use super::spool::Spool;
@@ -187,40 +187,75 @@ pub fn exact_pass(
     profile: bool,
     learn: Option<&Corrections>,
 ) -> Result<TrackPass> {
-    let mut meter = crate::analysis::loudness::LoudnessMeter::new(rate, &p.weights);
-    let mut tps: Vec<crate::analysis::truepeak::TruePeakMeter> = Vec::new();
-    if profile {
-        meter.record_series();
-        tps = (0..p.channels)
-            .map(|_| crate::analysis::truepeak::TruePeakMeter::new(rate))
-            .collect();
-    }
-    let limiting = limit_spool(&p.spool, lim, rate, p.channels, gain_db, &mut |b| {
-        meter.push(&b.channels, b.frames);
-        for (t, c) in tps.iter_mut().zip(&b.channels) {
-            t.push(&c[..b.frames]);
-        }
-        Ok(())
-    })?;
+    let pass = exact_passes(p, lim, rate, &[(gain_db, profile)])?
+        .pop()
+        .ok_or_else(|| LatheError::Invalid("no exact pass was made".into()))?;
     if let Some(c) = learn {
-        let cfg = lim.limiter();
-        let exact = meter.stats().integrated_lufs;
-        let model = p.model.summary(&cfg, gain_db, 0.0)?.stats().integrated_lufs;
-        c.learn(cfg.ceiling_dbtp - gain_db, exact - model);
+        learn_from(p, lim, &pass, c)?;
     }
-    let series = if profile {
-        short_term_every_100ms(meter.short_term_series(), p.spool.frames(), rate)
-    } else {
-        Vec::new()
-    };
-    let tp = tps.iter().map(|t| t.true_peak()).fold(0.0, f64::max);
-    Ok(TrackPass {
-        gain_db,
-        summary: meter.summary().clone(),
-        limiting,
-        true_peak_dbtp: crate::units::linear_to_db(tp),
-        series,
-    })
+    Ok(pass)
+}
+
+/// [`exact_pass`] at each (gain dB, profile) of `at`, over one read of the
+/// spool: each is exactly the pass [`exact_pass`] makes alone.
+pub fn exact_passes(
+    p: &Prepared,
+    lim: &ChainConfig,
+    rate: u32,
+    at: &[(f64, bool)],
+) -> Result<Vec<TrackPass>> {
+    use crate::analysis::loudness::LoudnessMeter;
+    use crate::analysis::truepeak::TruePeakMeter;
+    let mut meters: Vec<(LoudnessMeter, Vec<TruePeakMeter>)> = at
+        .iter()
+        .map(|&(_, profile)| {
+            let mut meter = LoudnessMeter::new(rate, &p.weights);
+            let mut tps = Vec::new();
+            if profile {
+                meter.record_series();
+                tps = (0..p.channels).map(|_| TruePeakMeter::new(rate)).collect();
+            }
+            (meter, tps)
+        })
+        .collect();
+    let gains: Vec<f64> = at.iter().map(|a| a.0).collect();
+    let limiting = limit_range_at(
+        &p.spool,
+        lim,
+        rate,
+        p.channels,
+        &gains,
+        0,
+        u64::MAX,
+        &mut |i, b| {
+            let (meter, tps) = &mut meters[i];
+            meter.push(&b.channels, b.frames);
+            for (t, c) in tps.iter_mut().zip(&b.channels) {
+                t.push(&c[..b.frames]);
+            }
+            Ok(())
+        },
+    )?;
+    Ok(at
+        .iter()
+        .zip(meters)
+        .zip(limiting)
+        .map(|((&(gain_db, profile), (meter, tps)), limiting)| {
+            let series = if profile {
+                short_term_every_100ms(meter.short_term_series(), p.spool.frames(), rate)
+            } else {
+                Vec::new()
+            };
+            let tp = tps.iter().map(|t| t.true_peak()).fold(0.0, f64::max);
+            TrackPass {
+                gain_db,
+                summary: meter.summary().clone(),
+                limiting,
+                true_peak_dbtp: crate::units::linear_to_db(tp),
+                series,
+            }
+        })
+        .collect())
 }
 
 /// Teach `c` what the exact `pass` over `p` (through the limiter of `lim`)
@@ -428,22 +463,33 @@ pub fn prepare_delivery(
                         let model = |g: f64| -> Result<f64> {
                             Ok(p.modelled(&cfg, g, &learnt)?.stats().integrated_lufs)
                         };
-                        // A track with an offset is measured again at its
-                        // final gain: its search needs loudness only.
-                        let profile = profile && *off == 0.0;
+                        // The offset moves the track off the target: its
+                        // search measures loudness only at the search's
+                        // gains, and (when profiles are wanted) makes the
+                        // pass at the gain plus the offset beside each,
+                        // over the same read of the spool, ready for
+                        // whichever gain the search settles on.
+                        let mut at = vec![(0.0, profile && *off == 0.0)];
+                        if profile && *off != 0.0 {
+                            at.push((*off, true));
+                        }
                         let mut exact = |g: f64| -> Result<(f64, TrackPass)> {
-                            let pass = exact_pass(p, l, rate, g, profile, None)?;
+                            let gains: Vec<(f64, bool)> =
+                                at.iter().map(|&(d, pr)| (g + d, pr)).collect();
+                            let mut passes = exact_passes(p, l, rate, &gains)?;
+                            let pass = passes.swap_remove(0);
                             let lufs = pass.summary.stats().integrated_lufs;
                             if !lands(lufs, t) {
                                 learn_from(p, l, &pass, &learnt)?;
                             }
-                            Ok((lufs, pass))
+                            // The pass at the track's planned gain.
+                            Ok((lufs, passes.pop().unwrap_or(pass)))
                         };
                         let (g, _, pass, _) =
                             guided_search(&model, &mut exact, t - pre, t, &|_| {})?;
-                        // The offset moves the track off the target: its
-                        // pass is at another gain unless the offset is 0.
-                        Ok((g + off, pass.filter(|_| *off == 0.0)))
+                        // Without profiles an offset track's pass is at
+                        // another gain than the planned one: none is kept.
+                        Ok((g + off, pass.filter(|_| *off == 0.0 || profile)))
                     })
                     .collect::<Result<_>>()?;
                 let gains = found.iter().map(|f| f.0).collect();

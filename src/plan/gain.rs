@@ -316,32 +316,86 @@ pub fn limit_range(
     end: u64,
     sink: &mut dyn FnMut(&mut AudioBlock) -> Result<()>,
 ) -> Result<LimitingStats> {
-    let mut chain = Chain::from_config(limiter_chain, rate, channels)?;
-    chain.jump_target_gain_db(gain_db);
+    let stats = limit_range_at(
+        spool,
+        limiter_chain,
+        rate,
+        channels,
+        &[gain_db],
+        start,
+        end,
+        &mut |_, b| sink(b),
+    )?;
+    Ok(stats[0])
+}
+
+/// [`limit_range`] at each of `gains_db` (dB) over one read of the spool:
+/// each gain has a limiter of its own, and `sink` gets the gain's index
+/// with each of its output blocks. Each gain's output is exactly what
+/// [`limit_range`] makes at that gain alone. Returns each limiter's
+/// statistics.
+#[allow(clippy::too_many_arguments)]
+pub fn limit_range_at(
+    spool: &Spool,
+    limiter_chain: &ChainConfig,
+    rate: u32,
+    channels: usize,
+    gains_db: &[f64],
+    start: u64,
+    end: u64,
+    sink: &mut dyn FnMut(usize, &mut AudioBlock) -> Result<()>,
+) -> Result<Vec<LimitingStats>> {
+    let mut chains = gains_db
+        .iter()
+        .map(|g| {
+            let mut chain = Chain::from_config(limiter_chain, rate, channels)?;
+            chain.jump_target_gain_db(*g);
+            Ok(chain)
+        })
+        .collect::<Result<Vec<_>>>()?;
     let mut reader = spool.reader_at(start)?;
-    let mut block = AudioBlock::new(channels, BLOCK);
-    let mut to_drop = chain.latency_post();
-    let mut flush_left = to_drop;
+    let mut blocks: Vec<AudioBlock> = gains_db
+        .iter()
+        .map(|_| AudioBlock::new(channels, BLOCK))
+        .collect();
+    // One configuration at one rate: every limiter has the same latency.
+    let latency = chains.first().map_or(0, |c| c.latency_post());
+    let mut to_drop = latency;
+    let mut flush_left = latency;
     let mut out_pos = start;
     while out_pos < end {
         cancel::check()?;
-        let n = reader.read(&mut block)?;
+        let Some((first, rest)) = blocks.split_first_mut() else {
+            break;
+        };
+        let n = reader.read(first)?;
         if n == 0 {
             if flush_left == 0 {
                 break;
             }
-            fill_silence(&mut block, &mut flush_left);
+            fill_silence(first, &mut flush_left);
         }
-        chain.process_post(&mut block);
-        drop_front(&mut block, &mut to_drop);
-        let keep = (end - out_pos).min(block.frames as u64) as usize;
-        block.frames = keep;
+        for b in rest.iter_mut() {
+            for (d, s) in b.channels.iter_mut().zip(&first.channels) {
+                d[..first.frames].copy_from_slice(&s[..first.frames]);
+            }
+            b.frames = first.frames;
+        }
+        let mut keep = 0;
+        let dropping = to_drop;
+        for (i, (chain, block)) in chains.iter_mut().zip(blocks.iter_mut()).enumerate() {
+            chain.process_post(block);
+            to_drop = dropping;
+            drop_front(block, &mut to_drop);
+            keep = (end - out_pos).min(block.frames as u64) as usize;
+            block.frames = keep;
+            if keep > 0 {
+                sink(i, block)?;
+            }
+        }
         out_pos += keep as u64;
-        if keep > 0 {
-            sink(&mut block)?;
-        }
     }
-    Ok(chain.limiter_stats())
+    Ok(chains.iter().map(|c| c.limiter_stats()).collect())
 }
 
 /// Integrated loudness after the gain and limiter, measured on two halves
