@@ -28,6 +28,8 @@ pub const SUBBLOCK_MS: u32 = 10;
 const MOMENTARY_SUB: usize = 40;
 const SHORT_TERM_SUB: usize = 300;
 const HOP_SUB: usize = 10;
+/// Entries of the sub-block ring summed together (see `LoudnessMeter`).
+const RING_GROUP: usize = 10;
 /// Energy offset of BS.1770: L = −0.691 + 10 log10(Σ G_i z_i).
 const OFFSET_DB: f64 = -0.691;
 
@@ -473,6 +475,10 @@ pub struct LoudnessMeter {
     ring_n: [u32; SHORT_TERM_SUB],
     ring_len: usize,
     ring_head: usize,
+    /// The ring's sums in runs of [`RING_GROUP`] entries (kept as each
+    /// entry is written), so the 3 s window, the whole ring, adds 30 sums.
+    group_e: [f64; SHORT_TERM_SUB / RING_GROUP],
+    group_n: [u64; SHORT_TERM_SUB / RING_GROUP],
     /// Sub-blocks before this index are only used to settle the filters.
     ring_from: u64,
     /// Windows ending before this sub-block are not counted (chunk overlap).
@@ -532,6 +538,8 @@ impl LoudnessMeter {
             ring_n: [0; SHORT_TERM_SUB],
             ring_len: 0,
             ring_head: 0,
+            group_e: [0.0; SHORT_TERM_SUB / RING_GROUP],
+            group_n: [0; SHORT_TERM_SUB / RING_GROUP],
             ring_from,
             emit_from,
             summary: LoudnessSummary::default(),
@@ -619,6 +627,17 @@ impl LoudnessMeter {
         if self.ring_len < len {
             return None;
         }
+        if len == SHORT_TERM_SUB {
+            // The whole ring: every group was summed after its last write.
+            let mut e = [0.0f64; 2];
+            for c in self.group_e.chunks(2) {
+                for (acc, v) in e.iter_mut().zip(c) {
+                    *acc += v;
+                }
+            }
+            let n: u64 = self.group_n.iter().sum();
+            return Some(((e[0] + e[1]) / n as f64).max(0.0));
+        }
         // The window is the `len` entries before the head, at most two
         // straight runs of the ring; each is summed in four running sums
         // (a sub-block every 10 ms sums 340 entries: one running sum made
@@ -650,6 +669,10 @@ impl LoudnessMeter {
             let len = self.sub_end - subblock_start(j, self.rate);
             self.ring_e[self.ring_head] = self.sub_sum;
             self.ring_n[self.ring_head] = len as u32;
+            let g = self.ring_head / RING_GROUP;
+            let run = g * RING_GROUP..(g + 1) * RING_GROUP;
+            self.group_e[g] = self.ring_e[run.clone()].iter().sum();
+            self.group_n[g] = self.ring_n[run].iter().map(|&k| u64::from(k)).sum();
             self.ring_head = (self.ring_head + 1) % SHORT_TERM_SUB;
             self.ring_len = (self.ring_len + 1).min(SHORT_TERM_SUB);
             if j >= self.emit_from {
