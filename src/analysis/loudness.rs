@@ -130,18 +130,51 @@ const HIST_STEP_LU: f64 = 0.005;
 /// Number of bins (−70 … +30 LUFS).
 const HIST_BINS: usize = 20_000;
 
-/// K-weight two channels side by side; returns their weighted energy
-/// (left's then right's, added in that order as the general loop adds them).
+/// Where a run of frames is cut into pieces: the first `first` frames,
+/// then pieces of `step` frames, the last one shorter (`first` = `step` =
+/// the run's length: one piece).
+#[derive(Debug, Clone, Copy)]
+struct Pieces {
+    first: usize,
+    step: usize,
+}
+
+impl Pieces {
+    /// The pieces of a run of `n` frames, as (start, length).
+    #[inline(always)]
+    fn of(self, n: usize) -> impl Iterator<Item = (usize, usize)> {
+        let mut start = 0;
+        let mut len = self.first.min(n);
+        std::iter::from_fn(move || {
+            (start < n).then(|| {
+                let piece = (start, len);
+                start += len;
+                len = self.step.min(n - start);
+                piece
+            })
+        })
+    }
+}
+
+/// K-weight two channels side by side; writes each piece's weighted
+/// energy (left's then right's, added in that order as the general loop
+/// adds them) to `out` in turn.
 #[inline]
-fn k_weight_pair(st: [&mut ChannelState; 2], x: [&[f32]; 2], f: [Biquad; 2]) -> f64 {
+fn k_weight_pair(
+    st: [&mut ChannelState; 2],
+    x: [&[f32]; 2],
+    f: [Biquad; 2],
+    pieces: Pieces,
+    out: &mut [f64],
+) {
     #[cfg(target_arch = "x86_64")]
     {
         if std::is_x86_feature_detected!("fma") {
             // SAFETY: the CPU has the feature the function is compiled for.
-            return unsafe { k_weight_pair_fma(st, x, f) };
+            return unsafe { k_weight_pair_fma(st, x, f, pieces, out) };
         }
     }
-    k_weight_pair_plain(st, x, f)
+    k_weight_pair_plain(st, x, f, pieces, out)
 }
 
 /// One stage of the K-weighting in direct form I: `fir` is the stage's
@@ -160,7 +193,13 @@ fn stage_plain(fir: f64, h: [f64; 2], f: &Biquad) -> f64 {
 /// plain version to rounding (~1e-16).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "fma")]
-fn k_weight_pair_fma(st: [&mut ChannelState; 2], x: [&[f32]; 2], f: [Biquad; 2]) -> f64 {
+fn k_weight_pair_fma(
+    st: [&mut ChannelState; 2],
+    x: [&[f32]; 2],
+    f: [Biquad; 2],
+    pieces: Pieces,
+    out: &mut [f64],
+) {
     use std::arch::x86_64::*;
     let [f1, f2] = f;
     let [l, r] = st;
@@ -175,21 +214,25 @@ fn k_weight_pair_fma(st: [&mut ChannelState; 2], x: [&[f32]; 2], f: [Biquad; 2])
     let (mut x1, mut x2) = (h(0, 0), h(0, 1));
     let (mut u1, mut u2) = (h(1, 0), h(1, 1));
     let (mut y1, mut y2) = (h(2, 0), h(2, 1));
-    let mut acc = _mm_setzero_pd();
-    for (&va, &vb) in x[0].iter().zip(x[1]) {
-        let v = lanes(f64::from(va), f64::from(vb));
-        let fir = _mm_fmadd_pd(b12, x2, _mm_fmadd_pd(b11, x1, _mm_mul_pd(b10, v)));
-        let u = _mm_fmadd_pd(n11, u1, _mm_fmadd_pd(n12, u2, fir));
-        let fir = _mm_fmadd_pd(b22, u2, _mm_fmadd_pd(b21, u1, _mm_mul_pd(b20, u)));
-        let y = _mm_fmadd_pd(n21, y1, _mm_fmadd_pd(n22, y2, fir));
-        acc = _mm_fmadd_pd(y, y, acc);
-        (x2, x1, u2, u1, y2, y1) = (x1, v, u1, u, y1, y);
-    }
     let lo = |v: __m128d| _mm_cvtsd_f64(v);
     let hi = |v: __m128d| _mm_cvtsd_f64(_mm_unpackhi_pd(v, v));
-    let a = [[lo(x1), lo(x2)], [lo(u1), lo(u2)], [lo(y1), lo(y2)]];
-    let b = [[hi(x1), hi(x2)], [hi(u1), hi(u2)], [hi(y1), hi(y2)]];
-    finish_pair([l, r], a, b, lo(acc), hi(acc))
+    let n = x[0].len().min(x[1].len());
+    for ((start, len), o) in pieces.of(n).zip(out.iter_mut()) {
+        let mut acc = _mm_setzero_pd();
+        let run = start..start + len;
+        for (&va, &vb) in x[0][run.clone()].iter().zip(&x[1][run]) {
+            let v = lanes(f64::from(va), f64::from(vb));
+            let fir = _mm_fmadd_pd(b12, x2, _mm_fmadd_pd(b11, x1, _mm_mul_pd(b10, v)));
+            let u = _mm_fmadd_pd(n11, u1, _mm_fmadd_pd(n12, u2, fir));
+            let fir = _mm_fmadd_pd(b22, u2, _mm_fmadd_pd(b21, u1, _mm_mul_pd(b20, u)));
+            let y = _mm_fmadd_pd(n21, y1, _mm_fmadd_pd(n22, y2, fir));
+            acc = _mm_fmadd_pd(y, y, acc);
+            (x2, x1, u2, u1, y2, y1) = (x1, v, u1, u, y1, y);
+        }
+        *o = weigh([l.weight, r.weight], lo(acc), hi(acc));
+    }
+    l.s = flush_state([[lo(x1), lo(x2)], [lo(u1), lo(u2)], [lo(y1), lo(y2)]]);
+    r.s = flush_state([[hi(x1), hi(x2)], [hi(u1), hi(u2)], [hi(y1), hi(y2)]]);
 }
 
 /// One channel through the K-weighting filters: the sum of squares of the
@@ -251,41 +294,45 @@ fn flush_state(mut s: Histories) -> Histories {
     s
 }
 
-/// Store a pair's filter histories (denormals flushed) and weight its sums.
+/// A pair's weighted energy: left's then right's, added to 0 in that
+/// order as the general loop adds them.
 #[inline(always)]
-fn finish_pair(
-    st: [&mut ChannelState; 2],
-    a: Histories,
-    b: Histories,
-    acc_a: f64,
-    acc_b: f64,
-) -> f64 {
-    let [l, r] = st;
-    l.s = flush_state(a);
-    r.s = flush_state(b);
+fn weigh(w: [f64; 2], acc_a: f64, acc_b: f64) -> f64 {
     let mut sum = 0.0;
-    sum += acc_a * l.weight;
-    sum += acc_b * r.weight;
+    sum += acc_a * w[0];
+    sum += acc_b * w[1];
     sum
 }
 
 /// [`k_weight_pair`] without fused operations.
-fn k_weight_pair_plain(st: [&mut ChannelState; 2], x: [&[f32]; 2], f: [Biquad; 2]) -> f64 {
+fn k_weight_pair_plain(
+    st: [&mut ChannelState; 2],
+    x: [&[f32]; 2],
+    f: [Biquad; 2],
+    pieces: Pieces,
+    out: &mut [f64],
+) {
     let [l, r] = st;
-    let mut acc = [0.0f64; 2];
     let mut h = [l.s, r.s];
-    // Each channel's arithmetic is exactly `k_weight_one_plain`'s.
-    for (&va, &vb) in x[0].iter().zip(x[1]) {
-        for (c, v) in [f64::from(va), f64::from(vb)].into_iter().enumerate() {
-            let [[x1, x2], [u1, u2], [y1, y2]] = h[c];
-            let [f1, f2] = &f;
-            let u = stage_plain(f1.b0 * v + f1.b1 * x1 + f1.b2 * x2, [u1, u2], f1);
-            let y = stage_plain(f2.b0 * u + f2.b1 * u1 + f2.b2 * u2, [y1, y2], f2);
-            acc[c] += y * y;
-            h[c] = [[v, x1], [u, u1], [y, y1]];
+    let n = x[0].len().min(x[1].len());
+    for ((start, len), o) in pieces.of(n).zip(out.iter_mut()) {
+        let mut acc = [0.0f64; 2];
+        let run = start..start + len;
+        // Each channel's arithmetic is exactly `k_weight_one_plain`'s.
+        for (&va, &vb) in x[0][run.clone()].iter().zip(&x[1][run]) {
+            for (c, v) in [f64::from(va), f64::from(vb)].into_iter().enumerate() {
+                let [[x1, x2], [u1, u2], [y1, y2]] = h[c];
+                let [f1, f2] = &f;
+                let u = stage_plain(f1.b0 * v + f1.b1 * x1 + f1.b2 * x2, [u1, u2], f1);
+                let y = stage_plain(f2.b0 * u + f2.b1 * u1 + f2.b2 * u2, [y1, y2], f2);
+                acc[c] += y * y;
+                h[c] = [[v, x1], [u, u1], [y, y1]];
+            }
         }
+        *o = weigh([l.weight, r.weight], acc[0], acc[1]);
     }
-    finish_pair([l, r], h[0], h[1], acc[0], acc[1])
+    l.s = flush_state(h[0]);
+    r.s = flush_state(h[1]);
 }
 
 /// A fine histogram of block loudness that also keeps the exact power sum
@@ -486,6 +533,9 @@ pub struct LoudnessMeter {
     summary: LoudnessSummary,
     series: Option<(Vec<f64>, Vec<f64>)>,
     fine: Option<FineEnergy>,
+    /// Each piece's energy of the run being metered (one piece a run
+    /// without fine recording; room for a sub-block's pieces with it).
+    piece_sums: Vec<f64>,
 }
 
 /// Weighted K-filtered energy recorded in short pieces (see
@@ -545,6 +595,7 @@ impl LoudnessMeter {
             summary: LoudnessSummary::default(),
             series: None,
             fine: None,
+            piece_sums: vec![0.0; 1],
         }
     }
 
@@ -554,6 +605,9 @@ impl LoudnessMeter {
     /// the planner's limiter model; grows with length).
     pub fn record_fine(&mut self, step: usize) {
         let step = step.max(1) as u64;
+        // A sub-block's pieces, plus one cut short at either end.
+        let most = (u64::from(self.rate) / 100 + 1) / step + 2;
+        self.piece_sums = vec![0.0; most as usize];
         self.fine = Some(FineEnergy {
             step,
             start: self.frame,
@@ -715,11 +769,34 @@ impl LoudnessMeter {
             if let ([l, r], [xl, xr, ..]) = (&mut self.channels[..], planar) {
                 // Stereo, the common case: both channels' filters in one loop,
                 // so the two recurrences run side by side (each channel's
-                // arithmetic, and so its result, is exactly the general loop's).
+                // arithmetic, and so its result, is exactly the general loop's),
+                // over the whole run to the sub-block's end, the fine pieces'
+                // energies taken on the way.
                 if l.weight != 0.0 && r.weight != 0.0 {
-                    sum = k_weight_pair([l, r], [&xl[i..i + n], &xr[i..i + n]], [f1, f2]);
-                    self.advance(sum, n);
-                    i += n;
+                    let run = ((self.sub_end - self.frame) as usize).min(frames - i);
+                    let pieces = match &self.fine {
+                        Some(f) => Pieces {
+                            first: (f.end - self.frame) as usize,
+                            step: f.step as usize,
+                        },
+                        None => Pieces {
+                            first: run,
+                            step: run,
+                        },
+                    };
+                    let mut sums = std::mem::take(&mut self.piece_sums);
+                    let count = pieces.of(run).count();
+                    if sums.len() < count {
+                        // Only a meter recording pieces smaller than asked for.
+                        sums.resize(count, 0.0);
+                    }
+                    let x = [&xl[i..i + run], &xr[i..i + run]];
+                    k_weight_pair([l, r], x, [f1, f2], pieces, &mut sums);
+                    for ((_, len), sum) in pieces.of(run).zip(&sums) {
+                        self.advance(*sum, len);
+                    }
+                    self.piece_sums = sums;
+                    i += run;
                     continue;
                 }
             }
@@ -803,7 +880,14 @@ mod tests {
     /// with a third, silent, unweighted channel takes the general loop.
     #[test]
     fn stereo_fast_path_equals_the_general_loop_exactly() {
-        let rate = 48_000;
+        for (rate, fine) in [(48_000, false), (48_000, true), (44_100, true)] {
+            fast_path_case(rate, fine);
+        }
+    }
+
+    /// [`stereo_fast_path_equals_the_general_loop_exactly`] at `rate`, with
+    /// the fine pieces recorded (and compared) when `fine`.
+    fn fast_path_case(rate: u32, fine: bool) {
         let n = rate as usize * 7 + 123;
         let mut x = 0x1234_5678_9abc_def0u64;
         let mut noise = || {
@@ -818,6 +902,10 @@ mod tests {
         let r: Vec<f32> = (0..n).map(|_| noise() * 0.3).collect();
         let mut two = LoudnessMeter::new(rate, &[1.0, 1.0]);
         let mut three = LoudnessMeter::new(rate, &[1.0, 1.0, 0.0]);
+        if fine {
+            two.record_fine(16);
+            three.record_fine(16);
+        }
         let zeros = vec![0.0f32; n];
         for start in (0..n).step_by(1000) {
             let end = (start + 1000).min(n);
@@ -829,6 +917,15 @@ mod tests {
         assert_eq!(two.summary(), three.summary());
         assert_eq!(two.momentary().to_bits(), three.momentary().to_bits());
         assert_eq!(two.short_term().to_bits(), three.short_term().to_bits());
+        let (a, b) = (two.take_fine(), three.take_fine());
+        // Each 10 ms sub-block cut into pieces of 16 frames from its start.
+        let pieces: usize = (0..)
+            .map(|j| (subblock_start(j, rate), subblock_start(j + 1, rate)))
+            .take_while(|(start, _)| *start < n as u64)
+            .map(|(start, end)| (end.min(n as u64) - start).div_ceil(16) as usize)
+            .sum();
+        assert_eq!(a.len(), if fine { pieces } else { 0 });
+        assert_eq!(a, b);
     }
     use super::*;
 
