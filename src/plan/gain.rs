@@ -24,6 +24,10 @@ use crate::session::chain::{ChainConfig, ModuleConfig};
 
 /// Frames per block in the offline passes (spooling, limiting, measuring).
 pub const BLOCK: usize = 8192;
+/// Frames per block handed between the spooling stages (decoding, the
+/// chain, metering and writing): large, so that the threads hand blocks
+/// over (and wake each other) seldom.
+const SPOOL_BLOCK: usize = 4 * BLOCK;
 
 /// Most limiter passes the loudness search makes.
 pub const MAX_PASSES: usize = 10;
@@ -129,7 +133,7 @@ pub fn process_to_spool(
     let (done_tx, done_rx) = std::sync::mpsc::sync_channel::<AudioBlock>(4);
     let (free_tx, free_rx) = std::sync::mpsc::channel::<AudioBlock>();
     for _ in 0..8 {
-        let _ = free_tx.send(AudioBlock::new(channels, BLOCK));
+        let _ = free_tx.send(AudioBlock::new(channels, SPOOL_BLOCK));
     }
     let spool_ref = &mut spool;
     let meter_ref = &mut meter;
@@ -160,7 +164,7 @@ pub fn process_to_spool(
                 if last {
                     // Flush the chain's latency with silence.
                     while flush_left > 0 {
-                        let mut block = AudioBlock::new(channels, BLOCK);
+                        let mut block = AudioBlock::new(channels, SPOOL_BLOCK);
                         fill_silence(&mut block, &mut flush_left);
                         if !emit(block, &mut to_drop) {
                             return;
@@ -186,12 +190,12 @@ pub fn process_to_spool(
     let mut input_meter = LoudnessMeter::new(info.sample_rate, &info.channel_weights);
     let input_ref = &mut input_meter;
     let mut reader = |tx: std::sync::mpsc::SyncSender<(AudioBlock, bool)>| -> Result<()> {
-        let mut input = AudioBlock::new(channels, BLOCK);
+        let mut input = AudioBlock::new(channels, SPOOL_BLOCK);
         let mut converted: Vec<Vec<f32>> = vec![Vec::new(); channels];
         let fresh = || {
             free_rx
                 .recv()
-                .unwrap_or_else(|_| AudioBlock::new(channels, BLOCK))
+                .unwrap_or_else(|_| AudioBlock::new(channels, SPOOL_BLOCK))
         };
         loop {
             cancel::check()?;
@@ -219,10 +223,10 @@ pub fn process_to_spool(
                     // Whole blocks out; on the last read, everything left.
                     loop {
                         let have = converted[0].len();
-                        if have == 0 || (!last && have < BLOCK) {
+                        if have == 0 || (!last && have < SPOOL_BLOCK) {
                             break;
                         }
-                        let k = have.min(BLOCK);
+                        let k = have.min(SPOOL_BLOCK);
                         let mut block = fresh();
                         for (d, c) in block.channels.iter_mut().zip(converted.iter_mut()) {
                             d[..k].copy_from_slice(&c[..k]);
