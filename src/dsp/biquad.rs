@@ -785,6 +785,103 @@ impl Crossover {
         }
     }
 
+    /// [`Crossover::allpass_and_high`] with fused operations, in a wavefront
+    /// over 256-bit vectors: one vector holds the first section of the low,
+    /// high and side filters, another their second section, two samples
+    /// behind, so the two sections compute side by side. Per lane the
+    /// arithmetic is `allpass_and_high::<true>`'s, so the result is the same
+    /// bit for bit.
+    ///
+    /// # Safety
+    /// The CPU must have AVX and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx,fma")]
+    pub unsafe fn allpass_and_high_wave(
+        &mut self,
+        side: &mut Crossover,
+        m: &mut [f64],
+        s: &mut [f64],
+    ) {
+        use std::arch::x86_64::*;
+        let n = m.len().min(s.len());
+        // Section k's lanes: low, high, side, and an idle fourth.
+        let quad = |k: usize, f: &dyn Fn(&Biquad) -> f64| {
+            _mm256_set_pd(0.0, f(&side.hp[k]), f(&self.hp[k]), f(&self.lp[k]))
+        };
+        let coeffs = |k: usize| {
+            [
+                quad(k, &|b| b.c.b0),
+                quad(k, &|b| b.c.b1),
+                quad(k, &|b| b.c.b2),
+                quad(k, &|b| b.c.a1),
+                quad(k, &|b| b.c.a2),
+            ]
+        };
+        let c = [coeffs(0), coeffs(1)];
+        let mut s1 = [quad(0, &|b| b.s1), quad(1, &|b| b.s1)];
+        let mut s2 = [quad(0, &|b| b.s2), quad(1, &|b| b.s2)];
+        let zero = _mm256_setzero_pd();
+        let (mut out1, mut out2) = (zero, zero);
+        let lane = |on: bool| if on { f64::from_bits(u64::MAX) } else { 0.0 };
+        let mut step = |t: usize, masked: bool| {
+            let x = if t < n {
+                _mm256_set_pd(0.0, s[t], m[t], m[t])
+            } else {
+                zero
+            };
+            let input = [x, out2];
+            let mut y = [zero; 2];
+            for k in 0..2 {
+                let [b0, b1, b2, a1, a2] = c[k];
+                let x = input[k];
+                y[k] = _mm256_fmadd_pd(b0, x, s1[k]);
+                let n1 = _mm256_fnmadd_pd(a1, y[k], _mm256_fmadd_pd(b1, x, s2[k]));
+                let n2 = _mm256_fnmadd_pd(a2, y[k], _mm256_mul_pd(b2, x));
+                if masked {
+                    // Only the sections whose sample this step is in the run.
+                    let at = t >= 2 * k && t - 2 * k < n;
+                    let on = _mm256_set1_pd(lane(at));
+                    s1[k] = _mm256_blendv_pd(s1[k], n1, on);
+                    s2[k] = _mm256_blendv_pd(s2[k], n2, on);
+                } else {
+                    s1[k] = n1;
+                    s2[k] = n2;
+                }
+            }
+            if !masked || (t >= 2 && t - 2 < n) {
+                let lo = _mm256_castpd256_pd128(y[1]);
+                let hi = _mm256_extractf128_pd::<1>(y[1]);
+                m[t - 2] = _mm_cvtsd_f64(lo) + _mm_cvtsd_f64(_mm_unpackhi_pd(lo, lo));
+                s[t - 2] = _mm_cvtsd_f64(hi);
+            }
+            out2 = out1;
+            out1 = y[0];
+        };
+        for t in 0..2.min(n + 2) {
+            step(t, true);
+        }
+        for t in 2..n {
+            step(t, false);
+        }
+        for t in 2.max(n)..n + 2 {
+            step(t, true);
+        }
+        let lanes = |q: __m256d| {
+            let (lo, hi) = (_mm256_castpd256_pd128(q), _mm256_extractf128_pd::<1>(q));
+            [
+                _mm_cvtsd_f64(lo),
+                _mm_cvtsd_f64(_mm_unpackhi_pd(lo, lo)),
+                _mm_cvtsd_f64(hi),
+            ]
+        };
+        for k in 0..2 {
+            let (a, b) = (lanes(s1[k]), lanes(s2[k]));
+            self.lp[k].set_state([a[0], b[0]]);
+            self.hp[k].set_state([a[1], b[1]]);
+            side.hp[k].set_state([a[2], b[2]]);
+        }
+    }
+
     /// Flush denormals.
     pub fn flush(&mut self) {
         for b in self.lp.iter_mut().chain(self.hp.iter_mut()) {
@@ -834,6 +931,41 @@ mod tests {
             .map(|i| ((i * 3 + call) as f64 * 0.031).cos() * 0.2)
             .collect();
         (m, s)
+    }
+
+    /// The crossovers' wavefront (where the CPU has AVX and FMA) gives bit
+    /// for bit what the fused crossover gives, for runs shorter than its
+    /// fill and longer, its state carried from one call to the next.
+    #[test]
+    fn wavefront_crossover_equals_the_fused_one_bit_for_bit() {
+        #[cfg(target_arch = "x86_64")]
+        if crate::audio::has_fma() && std::is_x86_feature_detected!("avx") {
+            let (mut mid, mut side) = (
+                Crossover::new(120.0, 48_000.0),
+                Crossover::new(95.0, 48_000.0),
+            );
+            let (mut mid_ref, mut side_ref) = (mid, side);
+            for (call, len) in [1, 2, 3, 5, 1000, 4097].into_iter().enumerate() {
+                let (m0, s0) = crossover_inputs(call, len);
+                let (mut m, mut s) = (m0.clone(), s0.clone());
+                let (mut mr, mut sr) = (m0, s0);
+                // SAFETY: the CPU has AVX and FMA.
+                unsafe { mid.allpass_and_high_wave(&mut side, &mut m, &mut s) };
+                mid_ref.allpass_and_high::<true>(&mut side_ref, &mut mr, &mut sr);
+                for (got, want) in [(&m, &mr), (&s, &sr)] {
+                    for (i, (g, w)) in got.iter().zip(want.iter()).enumerate() {
+                        assert_eq!(g.to_bits(), w.to_bits(), "run {len}, sample {i}");
+                    }
+                }
+                for (a, b) in [(&mid, &mid_ref), (&side, &side_ref)] {
+                    for (p, q) in a.lp.iter().chain(&a.hp).zip(b.lp.iter().chain(&b.hp)) {
+                        assert_eq!(p.state(), q.state(), "run {len}");
+                    }
+                }
+            }
+            return;
+        }
+        println!("skipped: this CPU lacks AVX or FMA, the wavefront crossover does not run");
     }
 
     /// The fused crossover (used where the CPU has FMA) stays within
