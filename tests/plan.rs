@@ -85,23 +85,28 @@ fn paths(s: &Session, sp: &std::path::Path) -> Vec<std::path::PathBuf> {
     s.tracks.iter().map(|t| s.track_path(sp, t)).collect()
 }
 
+/// `s`'s tracks run through their chains for its first delivery (spooled
+/// in `dir`): the spools and the limiter-only chains.
+fn prepared(
+    s: &Session,
+    sp: &std::path::Path,
+    dir: &std::path::Path,
+) -> (
+    Vec<std::sync::Arc<lathe::plan::delivery::Prepared>>,
+    Vec<ChainConfig>,
+) {
+    let d = s.deliveries[0].clone();
+    let (prepared, lim, _, _, _) =
+        prepare_delivery(s, dir, &paths(s, sp), &d, dir, &|_| {}, None, false).expect("prepare");
+    (prepared, lim)
+}
+
 #[test]
 fn the_limiter_model_predicts_exact_passes_under_heavy_limiting() {
     let dir = tempfile::tempdir().expect("tmp");
     let sp = album(dir.path(), "album", -8.0);
     let s = Session::load(&sp).expect("load");
-    let d = s.deliveries[0].clone();
-    let (prepared, lim, _, _, _) = prepare_delivery(
-        &s,
-        dir.path(),
-        &paths(&s, &sp),
-        &d,
-        dir.path(),
-        &|_| {},
-        None,
-        false,
-    )
-    .expect("prepare");
+    let (prepared, lim) = prepared(&s, &sp, dir.path());
     let none = Corrections::default();
     let mut worst = 0.0f64;
     // With the program-dependent release (the default) and with a fixed one.
@@ -142,9 +147,7 @@ fn the_limiter_model_predicts_exact_passes_under_heavy_limiting() {
 /// The album gain an exact secant search (every evaluation an exact pass
 /// over every track) finds to 0.0005 LU.
 fn exact_album_gain(s: &Session, sp: &std::path::Path, dir: &std::path::Path, t: f64) -> f64 {
-    let d = s.deliveries[0].clone();
-    let (prepared, lim, _, _, _) =
-        prepare_delivery(s, dir, &paths(s, sp), &d, dir, &|_| {}, None, false).expect("prepare");
+    let (prepared, lim) = prepared(s, sp, dir);
     let offs: Vec<f64> = s.tracks.iter().map(|t| t.gain_db).collect();
     let loud = |g: f64| {
         let mut all = lathe::analysis::loudness::LoudnessSummary::default();
@@ -313,18 +316,7 @@ fn passes_side_by_side_equal_passes_alone() {
     let sp = album(dir.path(), "track", -9.0);
     let s = Session::load(&sp).expect("load");
     assert!(s.tracks.iter().any(|t| t.gain_db != 0.0));
-    let d = s.deliveries[0].clone();
-    let (prepared, lim, _, _, _) = prepare_delivery(
-        &s,
-        dir.path(),
-        &paths(&s, &sp),
-        &d,
-        dir.path(),
-        &|_| {},
-        None,
-        false,
-    )
-    .expect("prepare");
+    let (prepared, lim) = prepared(&s, &sp, dir.path());
     let (p, l) = (&prepared[0], &lim[0]);
     let both = exact_passes(p, l, 44_100, &[(6.0, false), (7.5, true)]).expect("pair");
     for (pair, (g, profile)) in both.iter().zip([(6.0, false), (7.5, true)]) {

@@ -385,18 +385,30 @@ fn cascade_pair_fma(sections: &mut [PairSection], left: &mut [f32], right: &mut 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx,fma")]
 fn cascade_pair_wave(sections: &mut [PairSection], left: &mut [f32], right: &mut [f32]) {
+    by_chunk_and_group(sections, left, right, |group, l, r| match group {
+        [a] => cascade_group::<1, true>([a], l, r),
+        [_, _] => cascade_wave::<2>(group, l, r),
+        [_, _, _] => cascade_wave::<3>(group, l, r),
+        _ => cascade_wave::<4>(group, l, r),
+    });
+}
+
+/// Run `group` over each chunk of the samples ([`CHUNK`] frames, kept in
+/// the L1 cache) for each group of [`GROUP`] sections in turn.
+#[inline(always)]
+fn by_chunk_and_group(
+    sections: &mut [PairSection],
+    left: &mut [f32],
+    right: &mut [f32],
+    mut group: impl FnMut(&mut [PairSection], &mut [f32], &mut [f32]),
+) {
     let n = left.len().min(right.len());
     let mut pos = 0;
     while pos < n {
         let k = CHUNK.min(n - pos);
         let (l, r) = (&mut left[pos..pos + k], &mut right[pos..pos + k]);
-        for group in sections.chunks_mut(GROUP) {
-            match group {
-                [a] => cascade_group::<1, true>([a], l, r),
-                [_, _] => cascade_wave::<2>(group, l, r),
-                [_, _, _] => cascade_wave::<3>(group, l, r),
-                _ => cascade_wave::<4>(group, l, r),
-            }
+        for sections in sections.chunks_mut(GROUP) {
+            group(sections, l, r);
         }
         pos += k;
     }
@@ -552,22 +564,13 @@ fn cascade_pair_impl<const FMA: bool>(
     left: &mut [f32],
     right: &mut [f32],
 ) {
-    let n = left.len().min(right.len());
-    let mut pos = 0;
-    while pos < n {
-        let k = CHUNK.min(n - pos);
-        let (l, r) = (&mut left[pos..pos + k], &mut right[pos..pos + k]);
-        for group in sections.chunks_mut(GROUP) {
-            match group {
-                [a] => cascade_group::<1, FMA>([a], l, r),
-                [a, b] => cascade_group::<2, FMA>([a, b], l, r),
-                [a, b, c] => cascade_group::<3, FMA>([a, b, c], l, r),
-                [a, b, c, d] => cascade_group::<4, FMA>([a, b, c, d], l, r),
-                _ => {}
-            }
-        }
-        pos += k;
-    }
+    by_chunk_and_group(sections, left, right, |group, l, r| match group {
+        [a] => cascade_group::<1, FMA>([a], l, r),
+        [a, b] => cascade_group::<2, FMA>([a, b], l, r),
+        [a, b, c] => cascade_group::<3, FMA>([a, b, c], l, r),
+        [a, b, c, d] => cascade_group::<4, FMA>([a, b, c, d], l, r),
+        _ => {}
+    });
 }
 
 /// `N` sections over two channels, SSE2 (part of every x86-64): one lane per
