@@ -27,7 +27,7 @@ pub const BLOCK: usize = 8192;
 /// Frames per block handed between the spooling stages (decoding, the
 /// chain, metering and writing): large, so that the threads hand blocks
 /// over (and wake each other) seldom.
-const SPOOL_BLOCK: usize = 4 * BLOCK;
+const SPOOL_BLOCK: usize = 2 * BLOCK;
 
 /// Most limiter passes the loudness search makes.
 pub const MAX_PASSES: usize = 10;
@@ -132,7 +132,7 @@ pub fn process_to_spool(
     let (tx, rx) = std::sync::mpsc::sync_channel::<(AudioBlock, bool)>(4);
     let (done_tx, done_rx) = std::sync::mpsc::sync_channel::<AudioBlock>(4);
     let (free_tx, free_rx) = std::sync::mpsc::channel::<AudioBlock>();
-    for _ in 0..8 {
+    for _ in 0..4 {
         let _ = free_tx.send(AudioBlock::new(channels, SPOOL_BLOCK));
     }
     let spool_ref = &mut spool;
