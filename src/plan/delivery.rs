@@ -476,14 +476,16 @@ pub fn prepare_delivery(
                         let mut exact = |g: f64| -> Result<(f64, TrackPass)> {
                             let gains: Vec<(f64, bool)> =
                                 at.iter().map(|&(d, pr)| (g + d, pr)).collect();
-                            let mut passes = exact_passes(p, l, rate, &gains)?;
-                            let pass = passes.swap_remove(0);
+                            let mut passes = exact_passes(p, l, rate, &gains)?.into_iter();
+                            let pass = passes.next().ok_or_else(|| {
+                                LatheError::Invalid("no exact pass was made".into())
+                            })?;
                             let lufs = pass.summary.stats().integrated_lufs;
                             if !lands(lufs, t) {
                                 learn_from(p, l, &pass, &learnt)?;
                             }
                             // The pass at the track's planned gain.
-                            Ok((lufs, passes.pop().unwrap_or(pass)))
+                            Ok((lufs, passes.next().unwrap_or(pass)))
                         };
                         let (g, _, pass, _) =
                             guided_search(&model, &mut exact, t - pre, t, &|_| {})?;

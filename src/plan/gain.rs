@@ -330,7 +330,7 @@ pub fn limit_range(
         end,
         &mut |_, b| sink(b),
     )?;
-    Ok(stats[0])
+    Ok(stats.into_iter().next().unwrap_or_default())
 }
 
 /// [`limit_range`] at each of `gains_db` (dB) over one read of the spool:
