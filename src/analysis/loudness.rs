@@ -691,10 +691,9 @@ impl LoudnessMeter {
             let n: u64 = self.group_n.iter().sum();
             return Some(((e[0] + e[1]) / n as f64).max(0.0));
         }
-        // The window is the `len` entries before the head, at most two
-        // straight runs of the ring; each is summed in four running sums
-        // (a sub-block every 10 ms sums 340 entries: one running sum made
-        // the meter wait on each addition in turn).
+        // A shorter window (the 400 ms one) is the `len` entries before
+        // the head, at most two straight runs of the ring, summed in four
+        // running sums (one would wait on each addition in turn).
         let head = self.ring_head;
         let (older, newer) = if head >= len {
             (head - len..head, 0..0)

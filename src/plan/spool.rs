@@ -52,9 +52,9 @@ impl Spool {
             unlinked,
             channels,
             frames: 0,
-            // Small enough that a whole block (256 KiB of stereo) goes to
-            // the file directly instead of being copied into the buffer
-            // first; shorter writes are gathered.
+            // Small enough that a whole spooling block (128 KiB of stereo)
+            // goes to the file directly instead of being copied into the
+            // buffer first; shorter writes are gathered.
             writer: Some(BufWriter::with_capacity(1 << 16, f)),
             scratch: Vec::new(),
         })
